@@ -1,0 +1,207 @@
+//! The answering logic of an authoritative server (RFC 1034 §4.3.2, RFC 2308, RFC 4592,
+//! RFC 8482), as a pure function of (snapshot, question, rng): no I/O, no locks.
+//!
+//! The result borrows the snapshot's records; only wildcard-synthesised records are owned.
+
+use std::borrow::Cow;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rand::Rng;
+use smallvec::SmallVec;
+
+use crate::snapshot::Snapshot;
+use crate::zone::{Lookup, Node, Zone};
+
+/// How many CNAMEs are followed before the answer stops.
+const MAX_CHAIN: usize = 8;
+
+/// The sections of a response, before encoding.
+#[derive(Debug, Default)]
+pub struct Answer<'a> {
+    /// The response code.
+    pub rcode: ResponseCode,
+    /// AA: set for answers from our zones, clear for referrals.
+    pub authoritative: bool,
+    /// Answer section.
+    pub answers: SmallVec<[Cow<'a, Record>; 4]>,
+    /// Authority section.
+    pub authority: SmallVec<[&'a Record; 4]>,
+    /// Additional section.
+    pub additional: SmallVec<[&'a Record; 4]>,
+}
+
+impl<'a> Answer<'a> {
+    fn refused() -> Self {
+        Self {
+            rcode: ResponseCode::Refused,
+            ..Self::default()
+        }
+    }
+}
+
+/// Answers `qname`/`qtype` (class IN) from `snap`.
+pub fn resolve<'a, R: Rng + ?Sized>(
+    snap: &'a Snapshot,
+    qname: &Name,
+    qtype: RecordType,
+    rng: &mut R,
+) -> Answer<'a> {
+    let Some(mut zone) = snap.find_zone(qname) else {
+        return Answer::refused();
+    };
+    let mut ans = Answer {
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+        ..Answer::default()
+    };
+    let mut name: Cow<'_, Name> = Cow::Borrowed(qname);
+    for _ in 0..=MAX_CHAIN {
+        match zone.lookup(&name, qtype) {
+            Lookup::NxDomain => {
+                ans.rcode = ResponseCode::NXDomain;
+                ans.authority.push(zone.negative_soa());
+                break;
+            }
+            Lookup::Referral(cut) => {
+                if ans.answers.is_empty() {
+                    ans.authoritative = false;
+                }
+                referral(snap, zone, cut, &mut ans);
+                break;
+            }
+            Lookup::Node { node, wildcard } => {
+                let owner = wildcard.then_some(&*name);
+                let next = node_answer(snap, zone, node, qtype, owner, rng, &mut ans);
+                let Some(target) = next else { break };
+                // Follow the CNAME while it stays inside our zones (and does not loop).
+                if ans.answers.iter().filter(|r| r.name == target).count() > 0 {
+                    break;
+                }
+                match snap.find_zone(&target) {
+                    Some(z) => {
+                        zone = z;
+                        name = Cow::Owned(target);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    ans
+}
+
+/// Answers at an existing node; returns the CNAME target to follow, if any.
+fn node_answer<'a, R: Rng + ?Sized>(
+    snap: &'a Snapshot,
+    zone: &'a Zone,
+    node: &'a Node,
+    qtype: RecordType,
+    wildcard_owner: Option<&Name>,
+    rng: &mut R,
+    ans: &mut Answer<'a>,
+) -> Option<Name> {
+    let start = ans.answers.len();
+    let mut picked: SmallVec<[&'a Record; 8]> = SmallVec::new();
+    let mut follow = None;
+
+    if node.has_cname() && qtype != RecordType::CNAME {
+        match node.pool(RecordType::CNAME) {
+            Some(pool) => pool.draw(rng, &mut picked),
+            None => picked.extend(
+                node.rrset(RecordType::CNAME)
+                    .into_iter()
+                    .flat_map(|s| &s.records),
+            ),
+        }
+        follow = picked.first().and_then(|r| match &r.data {
+            RData::CNAME(c) => Some(c.0.clone()),
+            _ => None,
+        });
+        // A minimal ANY at a CNAME is the CNAME itself (RFC 8482 §4.2); no chase.
+        if qtype == RecordType::ANY {
+            follow = None;
+        }
+    } else if qtype == RecordType::ANY {
+        // RFC 8482: one RRset is a complete answer; pools first, as the name's purpose.
+        if let Some(pool) = node.pools.first() {
+            pool.draw(rng, &mut picked);
+        } else if let Some(set) = node.rrsets.first() {
+            picked.extend(&set.records);
+        }
+    } else if let Some(pool) = node.pool(qtype) {
+        pool.draw(rng, &mut picked);
+    } else if let Some(set) = node.rrset(qtype) {
+        picked.extend(&set.records);
+    }
+
+    for r in picked {
+        ans.answers.push(match wildcard_owner {
+            Some(owner) => {
+                let mut synth = r.clone();
+                synth.name = owner.clone();
+                Cow::Owned(synth)
+            }
+            None => Cow::Borrowed(r),
+        });
+    }
+    if ans.answers.len() == start {
+        // NODATA (an empty non-terminal, another type, or an all-down pool answering empty).
+        ans.authority.push(zone.negative_soa());
+        return None;
+    }
+    if follow.is_none() {
+        additional_for(snap, ans, start);
+    }
+    follow
+}
+
+/// Adds a referral: the cut's NS in authority, glue and in-zone addresses in additional.
+fn referral<'a>(snap: &'a Snapshot, zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
+    let Some(ns) = cut.rrset(RecordType::NS) else {
+        return;
+    };
+    ans.authority.extend(&ns.records);
+    for r in &ns.records {
+        if let RData::NS(target) = &r.data {
+            let glue = zone.glue(&target.0);
+            if glue.is_empty() {
+                push_addresses(snap, &target.0, &mut ans.additional);
+            } else {
+                ans.additional.extend(glue);
+            }
+        }
+    }
+}
+
+/// Additional-section processing for MX, SRV and NS answers (RFC 1035 §3.3, RFC 2782).
+fn additional_for<'a>(snap: &'a Snapshot, ans: &mut Answer<'a>, from: usize) {
+    let mut extra: SmallVec<[&'a Record; 4]> = SmallVec::new();
+    for r in &ans.answers[from..] {
+        let target = match &r.data {
+            RData::MX(mx) => &mx.exchange,
+            RData::SRV(srv) => &srv.target,
+            RData::NS(ns) => &ns.0,
+            _ => continue,
+        };
+        push_addresses(snap, target, &mut extra);
+    }
+    ans.additional.extend(extra);
+}
+
+/// Pushes the static A and AAAA records of `name`, if it is authoritative data or glue of ours.
+fn push_addresses<'a>(snap: &'a Snapshot, name: &Name, out: &mut SmallVec<[&'a Record; 4]>) {
+    let Some(zone) = snap.find_zone(name) else {
+        return;
+    };
+    match zone.node(name) {
+        Some(node) if !node.cut => {
+            for t in [RecordType::A, RecordType::AAAA] {
+                if let Some(set) = node.rrset(t) {
+                    out.extend(&set.records);
+                }
+            }
+        }
+        _ => out.extend(zone.glue(name)),
+    }
+}

@@ -1,0 +1,173 @@
+//! The TOML configuration as written by the operator: raw serde structs that stay close to the
+//! file (unknown keys are errors), and the error type that names the file, the line and the key.
+//!
+//! Validation into domain objects (pools bound to zones, probes with parsed durations) happens in
+//! [`crate::snapshot`], the one function that start-up, reload and `dnslb check` share.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::Problem;
+use toml::Spanned;
+
+/// The whole `dnslb.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`: sockets and the zone directory.
+    pub server: RawServer,
+    /// `[admin]`: the HTTP admin endpoint; off when absent.
+    pub admin: Option<RawAdmin>,
+    /// `[[pool]]`: weighted record sets.
+    #[serde(default)]
+    pub pool: Vec<Spanned<RawPool>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Each address is served on UDP and TCP.
+    pub listen: Vec<Spanned<String>>,
+    /// Directory of `NAME.zone` files, relative to the config file.
+    #[serde(default = "default_zones")]
+    pub zones: String,
+    /// Reload when a zone file or the config changes on disk.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Address of the HTTP listener, e.g. `127.0.0.1:8053`.
+    pub listen: Spanned<String>,
+}
+
+/// One `[[pool]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    /// Owner name of the pool; must lie inside one of our zones.
+    pub name: String,
+    /// `A`, `AAAA` or `CNAME`.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL of the answers.
+    pub ttl: Option<u32>,
+    /// How many distinct members one answer carries (A/AAAA only).
+    pub answers: Option<i64>,
+    /// The weighted members.
+    pub members: Vec<Spanned<RawMember>>,
+    /// How the members are probed; absent means always healthy.
+    pub probe: Option<RawProbe>,
+    /// Ramp a recovered member from 10 % to 100 % over this time (`"30s"`).
+    pub slow_start: Option<String>,
+    /// `"open"` (default: answer as if all were up) or `"empty"` (NODATA) when every member is down.
+    pub all_down: Option<String>,
+}
+
+/// One member of a pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    /// An IPv4 or IPv6 address (A and AAAA pools).
+    pub address: Option<String>,
+    /// A domain name (CNAME pools).
+    pub target: Option<String>,
+    /// Relative weight; a non-negative integer.
+    pub weight: i64,
+    /// `host:port` probed instead of the served address.
+    pub check: Option<String>,
+}
+
+/// The `probe = { ... }` table of a pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    /// `tcp`, `http` or `agent`.
+    pub kind: String,
+    /// Port probed on the member's address (unless the member has `check`).
+    pub port: Option<u16>,
+    /// Time between probes (`"5s"`).
+    pub interval: Option<String>,
+    /// Time a probe may take (`"2s"`).
+    pub timeout: Option<String>,
+    /// Successes in a row that bring a member up.
+    pub rise: Option<u32>,
+    /// Failures in a row that take a member down.
+    pub fall: Option<u32>,
+    /// HTTP path (http probes).
+    pub path: Option<String>,
+    /// HTTP Host header (http probes); defaults to the pool's name.
+    pub host: Option<String>,
+    /// Healthy HTTP statuses, e.g. `[200, 204]` or `["200-399"]`.
+    pub expect: Option<Vec<toml::Value>>,
+}
+
+fn default_zones() -> String {
+    "zones".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Reads and parses the config file into raw structs; syntax errors and unknown keys are reported
+/// with their line.
+pub fn read(path: &Path) -> Result<(RawConfig, String), Problem> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Problem::file(path, format!("cannot read the config: {e}")))?;
+    match toml::from_str::<RawConfig>(&text) {
+        Ok(raw) => Ok((raw, text)),
+        Err(e) => {
+            let message = e.message().trim().to_string();
+            Err(match e.span() {
+                Some(span) => Problem::at(path, &text, span, message),
+                None => Problem::file(path, message),
+            })
+        }
+    }
+}
+
+/// Parses a duration as people write it (`"500ms"`, `"2s"`, `"1m"`).
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("`{value}` is not a duration ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RawConfig, Problem> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dnslb.toml");
+        std::fs::write(&path, text).unwrap();
+        read(&path).map(|(raw, _)| raw)
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let err = parse("[server]\nlisten = [\"127.0.0.1:5300\"]\nlisen = 3\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("unknown field `lisen`"), "{err}");
+    }
+
+    #[test]
+    fn fractional_weight_is_an_error() {
+        let err = parse(
+            "[server]\nlisten = []\n[[pool]]\nname = \"a.\"\ntype = \"A\"\nmembers = [ { address = \"192.0.2.1\", weight = 1.5 } ]\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(6), "{err}");
+    }
+
+    #[test]
+    fn durations_parse_like_people_write_them() {
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("1m").unwrap().as_secs(), 60);
+        assert!(parse_duration("five").is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! The one file that touches hickory-server's API: a request comes in, a response goes out.
+//!
+//! hickory-server owns the sockets (UDP, and TCP with pipelining); we own the answer
+//! ([`crate::answer::resolve`]) and the message rules: opcode, EDNS version and payload size,
+//! truncation, REFUSED for foreign names. Truncation is decided here rather than left to the
+//! encoder, so that a response that does not fit carries TC and no partial RRsets (as NSD and
+//! Knot do) and never loses its OPT record; additional records that do not fit are dropped
+//! without TC (RFC 2181 §9).
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::ProtoError;
+use hickory_server::proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+};
+use hickory_server::proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_server::proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use rand::rngs::SmallRng;
+use smallvec::SmallVec;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::answer::{Answer, resolve};
+use crate::snapshot::Snapshot;
+
+/// The UDP payload size we advertise and never exceed, as NSD and Knot do (DNS flag day 2020).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+/// Bytes of an OPT record without options.
+const OPT_LEN: usize = 11;
+/// A TCP connection idle this long is closed.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+thread_local! {
+    static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
+}
+
+/// Responses sent, by response code (the admin endpoint exports them).
+#[derive(Debug, Default)]
+pub struct QueryStats {
+    by_rcode: [AtomicU64; 24],
+}
+
+impl QueryStats {
+    fn count(&self, rcode: ResponseCode) {
+        let i = usize::from(u16::from(rcode)).min(self.by_rcode.len() - 1);
+        self.by_rcode[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (rcode, count) for every rcode seen at least once.
+    pub fn counts(&self) -> Vec<(ResponseCode, u64)> {
+        self.by_rcode
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then(|| {
+                    (
+                        <ResponseCode as From<u16>>::from(u16::try_from(i).unwrap_or(0)),
+                        n,
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Answers DNS requests from the current snapshot.
+pub struct DnsHandler {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    stats: Arc<QueryStats>,
+    edns: Edns,
+}
+
+impl DnsHandler {
+    /// A handler reading `snapshot` at every query.
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, stats: Arc<QueryStats>) -> Self {
+        let mut edns = Edns::new();
+        edns.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
+        Self {
+            snapshot,
+            stats,
+            edns,
+        }
+    }
+
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        handle: &mut R,
+    ) -> Result<ResponseInfo, String> {
+        let mut meta = Metadata::response_from_request(&request.metadata);
+        let edns = request.edns.as_ref().map(|_| &self.edns);
+        let builder = MessageResponseBuilder::new(&request.queries, edns);
+        let none = std::iter::empty::<&Record>;
+
+        let early = if request.metadata.op_code != OpCode::Query {
+            Some(ResponseCode::NotImp)
+        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            Some(ResponseCode::BADVERS)
+        } else if request.queries.len() != 1 {
+            Some(ResponseCode::FormErr)
+        } else {
+            let q = &request.queries.queries()[0];
+            let qtype = q.query_type();
+            (q.query_class() != DNSClass::IN
+                || matches!(qtype, RecordType::AXFR | RecordType::IXFR | RecordType::OPT))
+            .then_some(ResponseCode::Refused)
+        };
+        if let Some(rcode) = early {
+            meta.response_code = rcode;
+            let response = builder.build(meta, none(), none(), none(), none());
+            return handle
+                .send_response(response)
+                .await
+                .map_err(|e| e.to_string());
+        }
+
+        let q = &request.queries.queries()[0];
+        let snapshot = self.snapshot.load_full();
+        let mut answer =
+            RNG.with(|rng| resolve(&snapshot, q.name(), q.query_type(), &mut *rng.borrow_mut()));
+        meta.response_code = answer.rcode;
+        meta.authoritative = answer.authoritative;
+
+        let limit = match request.protocol() {
+            Protocol::Udp => match &request.edns {
+                Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
+                None => 512,
+            },
+            _ => u16::MAX,
+        };
+        let opt = if edns.is_some() { OPT_LEN } else { 0 };
+        if !fits(request, &mut answer, usize::from(limit) - opt).map_err(|e| e.to_string())? {
+            meta.truncation = true;
+            answer.answers.clear();
+            answer.authority.clear();
+            answer.additional.clear();
+        }
+        let response = builder.build(
+            meta,
+            answer.answers.iter().map(AsRef::as_ref),
+            answer.authority.iter().copied(),
+            none(),
+            answer.additional.iter().copied(),
+        );
+        handle
+            .send_response(response)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for DnsHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        match self.respond(request, &mut response_handle).await {
+            Ok(info) => {
+                self.stats.count(info.response_code);
+                info
+            }
+            Err(error) => {
+                debug!(%error, src = %request.src(), "could not send a response");
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.message_type = MessageType::Response;
+                metadata.response_code = ResponseCode::ServFail;
+                self.stats.count(ResponseCode::ServFail);
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        }
+    }
+}
+
+/// Whether the answer and authority sections fit in `room` bytes; trims the additional section
+/// to what fits. Cheap for the usual small answer: the exact (compressed) size is only measured
+/// when an uncompressed upper bound says it might not fit.
+fn fits(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<bool, ProtoError> {
+    let question = request.queries.as_bytes().len();
+    let bound = 12
+        + question
+        + answer.answers.iter().map(|r| size_bound(r)).sum::<usize>()
+        + answer
+            .authority
+            .iter()
+            .map(|r| size_bound(r))
+            .sum::<usize>()
+        + answer
+            .additional
+            .iter()
+            .map(|r| size_bound(r))
+            .sum::<usize>();
+    if bound <= room {
+        return Ok(true);
+    }
+    let mut buf = Vec::with_capacity(room);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_max_size(u16::try_from(room).unwrap_or(u16::MAX));
+    encoder.emit_vec(&[0u8; 12])?;
+    for q in request.queries.queries() {
+        q.original().emit(&mut encoder)?;
+    }
+    let answers: SmallVec<[&Record; 8]> = answer.answers.iter().map(AsRef::as_ref).collect();
+    for section in [&answers[..], &answer.authority[..]] {
+        if let Err(e) = encoder.emit_all(section.iter().copied()) {
+            return match e {
+                ProtoError::NotAllRecordsWritten { .. } => Ok(false),
+                e => Err(e),
+            };
+        }
+    }
+    match encoder.emit_all(answer.additional.iter().copied()) {
+        Ok(_) => {}
+        Err(ProtoError::NotAllRecordsWritten { count, .. }) => answer.additional.truncate(count),
+        Err(e) => return Err(e),
+    }
+    Ok(true)
+}
+
+/// An upper bound of a record's encoded size, without compression.
+fn size_bound(r: &Record) -> usize {
+    const UNKNOWN: usize = 1 << 16;
+    let name = |n: &hickory_server::proto::rr::Name| n.len() + 1;
+    let rdata = match &r.data {
+        RData::A(_) => 4,
+        RData::AAAA(_) => 16,
+        RData::CNAME(n) => name(&n.0),
+        RData::NS(n) => name(&n.0),
+        RData::PTR(n) => name(&n.0),
+        RData::MX(mx) => 2 + name(&mx.exchange),
+        RData::SRV(srv) => 6 + name(&srv.target),
+        RData::SOA(soa) => name(&soa.mname) + name(&soa.rname) + 20,
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| s.len() + 1).sum(),
+        _ => UNKNOWN,
+    };
+    name(&r.name) + 10 + rdata
+}
+
+/// The DNS listeners: UDP and TCP on every configured address.
+pub struct DnsServer {
+    server: Server<DnsHandler>,
+    /// The addresses actually bound (port 0 resolved).
+    pub local_addrs: Vec<SocketAddr>,
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on each address (port 0 picks one port for both) and starts serving.
+    pub async fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
+        let mut server = Server::new(handler);
+        let mut local_addrs = Vec::new();
+        for addr in addrs {
+            let (udp, tcp) = bind_pair(*addr).await?;
+            local_addrs.push(udp.local_addr()?);
+            server.register_socket(udp);
+            server.register_listener(tcp, TCP_IDLE, 64);
+        }
+        Ok(Self {
+            server,
+            local_addrs,
+        })
+    }
+
+    /// Cancelling this token stops the listeners.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.server.shutdown_token().clone()
+    }
+
+    /// Runs until the listeners stop.
+    pub async fn run(mut self) -> Result<(), String> {
+        self.server
+            .block_until_done()
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Binds UDP, then TCP on the same port; with port 0, tries again when that port is taken for TCP.
+async fn bind_pair(
+    addr: SocketAddr,
+) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+    let mut last_err = None;
+    for _ in 0..20 {
+        let udp = tokio::net::UdpSocket::bind(addr).await?;
+        let bound = udp.local_addr()?;
+        match tokio::net::TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.expect("the loop ran"))
+}

@@ -1,0 +1,1 @@
+//! Probe kinds and the scheduler (filled in by the health-probe work).

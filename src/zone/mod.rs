@@ -1,0 +1,363 @@
+//! Zones: the records of one zone file (plus the pools inside it) arranged for lookup.
+//!
+//! Every name that exists in the zone is a [`Node`] in a hash map keyed by name (case-insensitive),
+//! including the empty non-terminals between owners and the apex. Data below a zone cut is not a
+//! node: it is glue, kept aside for referrals. So an exact match costs one hash lookup, and the
+//! closest encloser of a missing name is found by stripping labels, one lookup per label: the cost
+//! of every kind of answer depends on the name's length, never on the zone's size.
+
+pub mod parse;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::Problem;
+use crate::pool::Pool;
+pub use parse::{SourcedRecord, parse_zone_file};
+
+/// One RRset of a node.
+#[derive(Debug)]
+pub struct RRset {
+    /// The type.
+    pub rtype: RecordType,
+    /// The records, in file order, duplicates removed.
+    pub records: Vec<Record>,
+}
+
+/// A name that exists in the zone.
+#[derive(Debug, Default)]
+pub struct Node {
+    /// RRsets ordered by type code (empty for an empty non-terminal).
+    pub rrsets: Vec<RRset>,
+    /// Pools at this name (an A and an AAAA pool, or one CNAME pool).
+    pub pools: Vec<Arc<Pool>>,
+    /// A delegation point (NS at a name other than the apex).
+    pub cut: bool,
+    /// `*.<this name>` exists.
+    pub wildcard_child: bool,
+}
+
+impl Node {
+    /// The RRset of `rtype`, if any.
+    pub fn rrset(&self, rtype: RecordType) -> Option<&RRset> {
+        self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+
+    /// The pool answering `rtype`, if any.
+    pub fn pool(&self, rtype: RecordType) -> Option<&Arc<Pool>> {
+        self.pools.iter().find(|p| p.rtype == rtype)
+    }
+
+    /// The name's CNAME: a static record or a pool.
+    pub fn has_cname(&self) -> bool {
+        self.rrset(RecordType::CNAME).is_some() || self.pool(RecordType::CNAME).is_some()
+    }
+}
+
+/// What a name is, inside one zone.
+#[derive(Debug)]
+pub enum Lookup<'z> {
+    /// The name exists (or a wildcard synthesises it: `wildcard` is true).
+    Node {
+        /// Its data.
+        node: &'z Node,
+        /// Synthesised from `*.<closest encloser>`; owners must be rewritten to the query name.
+        wildcard: bool,
+    },
+    /// The name is at or below a zone cut.
+    Referral(&'z Node),
+    /// The name does not exist.
+    NxDomain,
+}
+
+/// A loaded zone.
+#[derive(Debug)]
+pub struct Zone {
+    /// The origin (apex), lower case.
+    pub origin: Name,
+    /// The zone file.
+    pub file: PathBuf,
+    /// The SOA serial.
+    pub serial: u32,
+    /// The apex SOA as written.
+    soa: Record,
+    /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
+    negative_soa: Record,
+    nodes: FxHashMap<Name, Node>,
+    /// Address records at or below zone cuts, for referrals.
+    glue: FxHashMap<Name, Vec<Record>>,
+}
+
+impl Zone {
+    /// Arranges a parsed zone file and the pools inside it for lookup, checking what only the
+    /// whole zone shows: one SOA at the apex, CNAME beside other data, pool conflicts.
+    pub fn build(
+        origin: &Name,
+        file: &Path,
+        records: &[SourcedRecord],
+        pools: &[Arc<Pool>],
+    ) -> Result<Zone, Vec<Problem>> {
+        let origin = origin.to_lowercase();
+        let mut errors = Vec::new();
+        let err = |r: &SourcedRecord, msg: String| Problem::line(&r.file, r.line, msg);
+
+        // Group by owner, in file order; note the cuts.
+        let mut owners: FxHashMap<Name, Vec<&SourcedRecord>> = FxHashMap::default();
+        let mut order: Vec<Name> = Vec::new();
+        let mut cuts: FxHashSet<Name> = FxHashSet::default();
+        let mut soa: Option<&SourcedRecord> = None;
+        for r in records {
+            let owner = r.record.name.to_lowercase();
+            match r.record.record_type() {
+                RecordType::SOA if owner != origin => {
+                    errors.push(err(
+                        r,
+                        format!("SOA at {owner}, which is not the zone's apex {origin}"),
+                    ));
+                    continue;
+                }
+                RecordType::SOA => {
+                    if let Some(first) = soa {
+                        errors.push(err(
+                            r,
+                            format!("a second SOA; the first is at line {}", first.line),
+                        ));
+                        continue;
+                    }
+                    soa = Some(r);
+                }
+                RecordType::NS if owner != origin => {
+                    cuts.insert(owner.clone());
+                }
+                _ => {}
+            }
+            owners
+                .entry(owner.clone())
+                .or_insert_with(|| {
+                    order.push(owner.clone());
+                    Vec::new()
+                })
+                .push(r);
+        }
+        let Some(soa) = soa else {
+            errors.push(Problem::file(
+                file,
+                format!("the zone {origin} has no SOA record at its apex"),
+            ));
+            return Err(errors);
+        };
+
+        let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
+        let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
+        for owner in &order {
+            let recs = &owners[owner];
+            let below_cut = below_a_cut(owner, &origin, &cuts);
+            let at_cut = cuts.contains(owner);
+            if below_cut || at_cut {
+                for r in recs {
+                    let t = r.record.record_type();
+                    if matches!(t, RecordType::A | RecordType::AAAA) {
+                        glue.entry(owner.clone())
+                            .or_default()
+                            .push(r.record.clone());
+                    }
+                }
+                if below_cut {
+                    continue;
+                }
+            }
+            let mut node = Node {
+                cut: at_cut,
+                ..Node::default()
+            };
+            for r in recs {
+                let t = r.record.record_type();
+                if at_cut && !matches!(t, RecordType::NS | RecordType::DS) {
+                    continue; // occluded by the delegation; A/AAAA kept as glue above
+                }
+                match node.rrsets.iter_mut().find(|s| s.rtype == t) {
+                    Some(set) => {
+                        if set.records.iter().any(|x| x.data == r.record.data) {
+                            continue; // RFC 2181 §5: duplicates are one record
+                        }
+                        if t == RecordType::CNAME {
+                            errors.push(err(r, format!("{owner} has more than one CNAME")));
+                            continue;
+                        }
+                        let mut rec = r.record.clone();
+                        rec.ttl = set.records[0].ttl; // RFC 2181 §5.2: one TTL per RRset
+                        set.records.push(rec);
+                    }
+                    None => node.rrsets.push(RRset {
+                        rtype: t,
+                        records: vec![r.record.clone()],
+                    }),
+                }
+            }
+            if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
+                let cname = recs
+                    .iter()
+                    .find(|r| r.record.record_type() == RecordType::CNAME)
+                    .expect("has a CNAME");
+                errors.push(err(
+                    cname,
+                    format!("{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"),
+                ));
+            }
+            if owner == &origin && node.rrset(RecordType::CNAME).is_some() {
+                errors.push(Problem::line(
+                    &soa.file,
+                    soa.line,
+                    "a CNAME at the zone apex is not allowed",
+                ));
+            }
+            node.rrsets.sort_by_key(|s| u16::from(s.rtype));
+            nodes.insert(owner.clone(), node);
+        }
+
+        for pool in pools {
+            let name = pool.name.to_lowercase();
+            let at = |msg: String| Problem::line(&pool.config_file, pool.config_line, msg);
+            if below_a_cut(&name, &origin, &cuts) || cuts.contains(&name) {
+                errors.push(at(format!(
+                    "pool {name} is at or below the delegation of a subzone"
+                )));
+                continue;
+            }
+            let node = nodes.entry(name.clone()).or_default();
+            let conflict = if pool.rtype == RecordType::CNAME {
+                (!node.rrsets.is_empty() || !node.pools.is_empty()).then(|| {
+                    format!("CNAME pool {name}: the name has other data; a CNAME must stand alone")
+                })
+            } else if node.has_cname() {
+                Some(format!("{} pool {name}: the name has a CNAME", pool.rtype))
+            } else if node.rrset(pool.rtype).is_some() {
+                Some(format!(
+                    "{} pool {name}: the zone file already has {} records at this name",
+                    pool.rtype, pool.rtype
+                ))
+            } else if node.pool(pool.rtype).is_some() {
+                Some(format!("{name} has two {} pools", pool.rtype))
+            } else {
+                None
+            };
+            match conflict {
+                Some(msg) => errors.push(at(msg)),
+                None => node.pools.push(pool.clone()),
+            }
+        }
+
+        // Empty non-terminals, and wildcard parents.
+        let names: Vec<Name> = nodes.keys().cloned().collect();
+        for name in names {
+            if name.is_wildcard() {
+                nodes.entry(name.base_name()).or_default().wildcard_child = true;
+            }
+            let mut n = name;
+            while n.num_labels() > origin.num_labels() {
+                n = n.base_name();
+                nodes.entry(n.clone()).or_default();
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let RData::SOA(soa_data) = &soa.record.data else {
+            unreachable!("an SOA record has SOA data")
+        };
+        let mut negative_soa = soa.record.clone();
+        negative_soa.ttl = soa.record.ttl.min(soa_data.minimum);
+        Ok(Zone {
+            serial: soa_data.serial,
+            soa: soa.record.clone(),
+            negative_soa,
+            origin,
+            file: file.to_path_buf(),
+            nodes,
+            glue,
+        })
+    }
+
+    /// The apex SOA.
+    pub fn soa(&self) -> &Record {
+        &self.soa
+    }
+
+    /// The SOA to put in the authority section of a negative answer.
+    pub fn negative_soa(&self) -> &Record {
+        &self.negative_soa
+    }
+
+    /// How many names (incl. empty non-terminals) the zone has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The node at exactly `name`, if it exists and is authoritative.
+    pub fn node(&self, name: &Name) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    /// Glue address records at `name` (at or below a cut).
+    pub fn glue(&self, name: &Name) -> &[Record] {
+        self.glue.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Finds what `name` (inside this zone) is, following RFC 1034 §4.3.2 and RFC 4592.
+    pub fn lookup(&self, name: &Name, qtype: RecordType) -> Lookup<'_> {
+        if let Some(node) = self.nodes.get(name) {
+            // Authoritative nodes are never below a cut; at a cut only DS is answered here.
+            if node.cut && qtype != RecordType::DS {
+                return Lookup::Referral(node);
+            }
+            return Lookup::Node {
+                node,
+                wildcard: false,
+            };
+        }
+        // The closest encloser: the nearest existing ancestor (empty non-terminals exist).
+        let mut ce = name.base_name();
+        loop {
+            if ce.num_labels() < self.origin.num_labels() {
+                return Lookup::NxDomain; // not inside this zone at all
+            }
+            if let Some(node) = self.nodes.get(&ce) {
+                if node.cut {
+                    return Lookup::Referral(node);
+                }
+                if node.wildcard_child {
+                    let wild = ce
+                        .prepend_label("*")
+                        .expect("`*` fits where a longer name did");
+                    if let Some(w) = self.nodes.get(&wild) {
+                        return Lookup::Node {
+                            node: w,
+                            wildcard: true,
+                        };
+                    }
+                }
+                return Lookup::NxDomain;
+            }
+            ce = ce.base_name();
+        }
+    }
+}
+
+/// Whether `name` lies strictly below one of `cuts` (between it and the apex).
+fn below_a_cut(name: &Name, origin: &Name, cuts: &FxHashSet<Name>) -> bool {
+    if cuts.is_empty() {
+        return false;
+    }
+    let mut n = name.clone();
+    while n.num_labels() > origin.num_labels() + 1 {
+        n = n.base_name();
+        if cuts.contains(&n) {
+            return true;
+        }
+    }
+    false
+}
