@@ -1,0 +1,194 @@
+//! Shared helpers for the integration tests: a server started in-process on port 0 from a
+//! fixture directory copied to a temporary one, and DNS clients over real UDP and TCP sockets.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// How long a test waits for one reply.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A server running in this process, with its files in a temporary directory.
+pub struct TestServer {
+    /// The temporary directory holding `dnslb.toml` and `zones/`.
+    pub dir: tempfile::TempDir,
+    /// The running server.
+    pub running: Option<dnslb::app::Running>,
+    /// Its DNS address (UDP and TCP).
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    /// Path of the config in the temporary directory.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("dnslb.toml")
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// Copies a fixture directory (under `tests/fixtures/`) to a temporary directory.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&src, dir.path());
+    dir
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+/// Starts the server on a copy of a fixture directory.
+pub async fn start_fixture(name: &str) -> TestServer {
+    start_dir(copy_fixture(name)).await
+}
+
+/// Starts the server on a directory holding `dnslb.toml`.
+pub async fn start_dir(dir: tempfile::TempDir) -> TestServer {
+    let running = dnslb::app::start(&dir.path().join("dnslb.toml"))
+        .await
+        .expect("server starts");
+    let addr = running.dns_addrs[0];
+    TestServer {
+        dir,
+        running: Some(running),
+        addr,
+    }
+}
+
+/// A query message; `edns` is the advertised UDP payload size, if any.
+pub fn query_message(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_str(name).unwrap(), rtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    m
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(4242);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Sends raw bytes over UDP; returns the reply, or `None` when none comes within `wait`.
+pub async fn udp_raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    match tokio::time::timeout(wait, sock.recv(&mut buf)).await {
+        Ok(Ok(n)) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+/// Sends a message over UDP and parses the reply.
+pub async fn udp_msg(addr: SocketAddr, m: &Message) -> Message {
+    let reply = udp_raw(addr, &m.to_vec().unwrap(), REPLY_TIMEOUT)
+        .await
+        .expect("a UDP reply");
+    let r = Message::from_vec(&reply).expect("the reply parses");
+    assert_eq!(r.metadata.id, m.metadata.id, "reply id matches");
+    r
+}
+
+/// Queries over UDP with EDNS (payload 1232).
+pub async fn udp(addr: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    udp_msg(addr, &query_message(name, rtype, Some(1232))).await
+}
+
+/// Sends several messages on one TCP connection, all before reading, and reads the replies.
+pub async fn tcp_pipelined(addr: SocketAddr, msgs: &[Message]) -> Vec<Message> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    for m in msgs {
+        let b = m.to_vec().unwrap();
+        out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        out.extend_from_slice(&b);
+    }
+    s.write_all(&out).await.unwrap();
+    let mut replies = Vec::new();
+    for _ in msgs {
+        let mut len = [0u8; 2];
+        tokio::time::timeout(REPLY_TIMEOUT, s.read_exact(&mut len))
+            .await
+            .expect("TCP reply in time")
+            .unwrap();
+        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut buf).await.unwrap();
+        replies.push(Message::from_vec(&buf).unwrap());
+    }
+    replies
+}
+
+/// Queries over TCP.
+pub async fn tcp(addr: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    tcp_pipelined(addr, &[query_message(name, rtype, Some(1232))])
+        .await
+        .remove(0)
+}
+
+/// The records of a section as `owner TTL TYPE rdata` strings, for readable assertions.
+pub fn show(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+        .collect()
+}
+
+/// The A/AAAA addresses of the answer section, as strings.
+pub fn addresses(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.to_string()),
+            RData::AAAA(a) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether an external tool is installed; with `DNSLB_REQUIRE_TOOLS=1` a missing one fails the test.
+pub fn have_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("DNSLB_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+            panic!("{tool} is not installed and DNSLB_REQUIRE_TOOLS=1");
+        }
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
