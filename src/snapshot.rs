@@ -29,8 +29,10 @@ pub struct ZoneSource {
     pub path: PathBuf,
     /// Modification time and length when read (every included file's too).
     stamp: Vec<(PathBuf, Option<SystemTime>, u64)>,
-    /// The records, or the problems that made the file unusable.
-    parsed: Result<Arc<Vec<SourcedRecord>>, Vec<Problem>>,
+    /// The records that parsed.
+    records: Arc<Vec<SourcedRecord>>,
+    /// Problems of the file; the zone is not served from it when there is one.
+    errors: Vec<Problem>,
 }
 
 /// Everything one generation serves.
@@ -272,9 +274,15 @@ pub fn load(config_path: &Path, previous: Option<&Snapshot>) -> Result<Loaded, V
             })
             .cloned()
             .collect();
-        let built = match &src.parsed {
-            Ok(records) => Zone::build(&src.origin, &src.path, records, &mine),
-            Err(errs) => Err(errs.clone()),
+        // Built even when lines failed to parse, so that every problem is reported at once.
+        let built = if src.records.is_empty() && !src.errors.is_empty() {
+            Err(src.errors.clone())
+        } else {
+            match Zone::build(&src.origin, &src.path, &src.records, &mine) {
+                Ok(_) if !src.errors.is_empty() => Err(src.errors.clone()),
+                Ok(z) => Ok(z),
+                Err(more) => Err(src.errors.iter().cloned().chain(more).collect()),
+            }
         };
         match built {
             Ok(z) => {
@@ -344,7 +352,8 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Snapshot>) -> ZoneSo
                 origin,
                 path: path.to_path_buf(),
                 stamp: old.stamp.clone(),
-                parsed: old.parsed.clone(),
+                records: old.records.clone(),
+                errors: old.errors.clone(),
             };
         }
     }
@@ -357,11 +366,8 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Snapshot>) -> ZoneSo
     }
     ZoneSource {
         stamp: files.iter().map(|f| stamp_of(f)).collect(),
-        parsed: if parsed.errors.is_empty() {
-            Ok(Arc::new(parsed.records))
-        } else {
-            Err(parsed.errors)
-        },
+        records: Arc::new(parsed.records),
+        errors: parsed.errors,
         origin,
         path: path.to_path_buf(),
     }
