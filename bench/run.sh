@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Throughput of dnslb against NSD on the same zone, in the same run, with dnsperf.
+#
+#   bench/run.sh [seconds per run, default 10]
+#
+# Installs dnsperf and nsd with apt when missing. Everything listens on 127.0.0.1 only; every
+# process started here is stopped by its PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")"
+DURATION=${1:-10}
+DNSLB_PORT=5391
+NSD_PORT=5392
+
+if ! command -v dnsperf >/dev/null || ! command -v nsd >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf nsd >/dev/null
+fi
+(cd .. && cargo build --release --quiet)
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# NSD serves the same zone, with the pooled names as plain RRsets of the same addresses.
+cp zones/bench.test.zone "$work/bench.test.zone"
+cat >> "$work/bench.test.zone" <<'ZONE'
+pool    IN A   192.0.2.10
+        IN A   192.0.2.11
+        IN A   192.0.2.12
+one     IN A   192.0.2.10
+ZONE
+cat > "$work/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1
+  port: $NSD_PORT
+  server-count: $(nproc)
+  username: ""
+  chroot: ""
+  zonesdir: "$work"
+  database: ""
+  pidfile: "$work/nsd.pid"
+  xfrdfile: "$work/xfrd.state"
+  zonelistfile: "$work/zone.list"
+  logfile: "$work/nsd.log"
+  hide-version: yes
+  rrl-ratelimit: 0          # response rate limiting would cap a benchmark at 200 q/s
+remote-control:
+  control-enable: no
+zone:
+  name: bench.test
+  zonefile: bench.test.zone
+CONF
+nsd -d -c "$work/nsd.conf" &
+pids+=($!)
+RUST_LOG=warn ../target/release/dnslb --config dnslb.toml &
+pids+=($!)
+
+wait_for() {
+  for _ in $(seq 50); do
+    dig +time=1 +tries=1 @127.0.0.1 -p "$1" ns1.bench.test A +short 2>/dev/null | grep -q 127.0.0.1 && return 0
+    sleep 0.1
+  done
+  echo "server on port $1 did not come up" >&2
+  exit 1
+}
+wait_for $DNSLB_PORT
+wait_for $NSD_PORT
+
+qps() { # port, query file
+  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -q 200 2>&1 | awk '/Queries per second/ {print $4}'
+}
+
+declare -A QPS
+run() { # key, label, query lines...
+  local key=$1 label=$2; shift 2
+  printf '%s\n' "$@" > "$work/q.txt"
+  local a b
+  a=$(qps $DNSLB_PORT "$work/q.txt")
+  b=$(qps $NSD_PORT "$work/q.txt")
+  printf '%-34s dnslb %10.0f q/s   nsd %10.0f q/s   dnslb/nsd %.2f\n' "$label" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+  QPS[$key]=$a
+}
+
+echo "dnsperf, $DURATION s per run, $(nproc) cores, dnslb and NSD on 127.0.0.1"
+run static "static A (3-record RRset)" "static.bench.test A"
+run mixed "mixed (A, CNAME, wildcard, NXDOMAIN)" "static.bench.test A" "alias.bench.test A" "x.wild.bench.test A" "nope.bench.test A" "bench.test SOA"
+run pool3 "pool A, answers=3 (NSD: RRset)" "pool.bench.test A"
+run pool1 "pool A, answers=1 (NSD: one A)" "one.bench.test A"
+echo
+printf 'pooled vs static in dnslb: pool(answers=3)/static = %.2f\n' "$(echo "${QPS[pool3]} / ${QPS[static]}" | bc -l)"
