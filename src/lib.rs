@@ -7,6 +7,7 @@
 //! their effective weights, which [`health`] probe tasks keep up to date in atomic cells. A reload
 //! builds a new snapshot aside with [`snapshot::load`] and swaps it in whole.
 
+pub mod admin;
 pub mod answer;
 pub mod app;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod dns;
 pub mod health;
 pub mod pool;
 pub mod problem;
+pub mod reload;
 pub mod snapshot;
 pub mod zone;
 

@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub pools: Vec<Arc<Pool>>,
     /// Every zone file seen, parsed or not.
     pub sources: Vec<ZoneSource>,
+    /// The config file's modification time and length when read.
+    config_stamp: (PathBuf, Option<SystemTime>, u64),
 }
 
 /// A loaded snapshot and the problems that did not prevent it.
@@ -94,6 +96,25 @@ impl Snapshot {
         let mut z: Vec<_> = self.zones.values().collect();
         z.sort_by(|a, b| a.origin.cmp(&b.origin));
         z
+    }
+
+    /// Whether the config, a zone file, an included file or the set of zone files changed on
+    /// disk since this snapshot was loaded (a file watcher also reports mere reads).
+    pub fn changed_on_disk(&self) -> bool {
+        if stamp_of(&self.config_path) != self.config_stamp {
+            return true;
+        }
+        let mut paths = zone_files(&self.zones_dir).unwrap_or_default();
+        paths.sort();
+        let known: Vec<&PathBuf> = self.sources.iter().map(|s| &s.path).collect();
+        if paths.iter().collect::<Vec<_>>() != known {
+            return true;
+        }
+        self.sources.iter().any(|s| {
+            s.stamp
+                .iter()
+                .any(|(p, m, l)| stamp_of(p) != (p.clone(), *m, *l))
+        })
     }
 
     /// The pool with this name and type.
@@ -206,11 +227,9 @@ pub fn load(config_path: &Path, previous: Option<&Snapshot>) -> Result<Loaded, V
     // Zone files.
     let base = config_path.parent().unwrap_or(Path::new("."));
     let zones_dir = base.join(&raw.server.zones);
-    let mut paths: Vec<PathBuf> = match std::fs::read_dir(&zones_dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "zone") && p.is_file())
-            .collect(),
+    let config_stamp = stamp_of(config_path);
+    let mut paths: Vec<PathBuf> = match zone_files(&zones_dir) {
+        Ok(paths) => paths,
         Err(e) => {
             fatal.push(Problem::file(
                 config_path,
@@ -330,9 +349,18 @@ pub fn load(config_path: &Path, previous: Option<&Snapshot>) -> Result<Loaded, V
             max_origin_labels,
             pools,
             sources,
+            config_stamp,
         },
         problems,
     })
+}
+
+/// The `*.zone` files of a directory.
+fn zone_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "zone") && p.is_file())
+        .collect())
 }
 
 /// Parses a zone file, or reuses the previous parse when no file it reads has changed.

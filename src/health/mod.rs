@@ -166,8 +166,11 @@ pub struct TargetHealth {
     pub successes: AtomicU32,
     /// Failures in a row.
     pub failures: AtomicU32,
-    /// Why the last probe failed (empty when it did not).
+    /// Why the last probe failed (empty when it did not). Written by the probe task, read by
+    /// the admin endpoint; never touched by queries.
     pub last_error: std::sync::Mutex<String>,
+    /// Probe round-trip times, for the metrics.
+    pub latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Default for TargetHealth {
@@ -184,6 +187,9 @@ impl Default for TargetHealth {
             successes: AtomicU32::new(0),
             failures: AtomicU32::new(0),
             last_error: std::sync::Mutex::new(String::new()),
+            latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16),
+            ),
         }
     }
 }

@@ -568,7 +568,7 @@ mod tests {
         let e = split_entries(text).unwrap();
         assert_eq!(e.len(), 3);
         assert_eq!(e[1].line, 2);
-        assert_eq!(e[1].tokens.len(), 9);
+        assert_eq!(e[1].tokens.len(), 10);
         assert_eq!(e[2].line, 5);
         assert!(e[2].blank_owner);
         assert_eq!(e[2].tokens[2].text(), "x ; y");
