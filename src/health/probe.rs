@@ -128,13 +128,17 @@ async fn probe_inner(kind: &ProbeKind, addr: SocketAddr) -> Result<Option<AgentR
                 .body(Empty::<Bytes>::new())
                 .map_err(|e| format!("http: {e}"))?;
             let mut conn = std::pin::pin!(conn);
+            let mut send = std::pin::pin!(sender.send_request(req));
+            // Drive the connection until the response arrives; when the connection ends first
+            // (it may, with `Connection: close`), the response is already waiting in `send`.
             let resp = tokio::select! {
-                r = sender.send_request(req) => r.map_err(|e| format!("http: {e}"))?,
-                c = &mut conn => return Err(match c {
-                    Ok(()) => "http: connection closed before a response".into(),
-                    Err(e) => format!("http: {e}"),
-                }),
-            };
+                r = &mut send => r,
+                c = &mut conn => match c {
+                    Ok(()) => send.await,
+                    Err(e) => return Err(format!("http: {e}")),
+                },
+            }
+            .map_err(|e| format!("http: {e}"))?;
             let status = resp.status().as_u16();
             if expect.iter().any(|r| r.contains(&status)) {
                 Ok(None)

@@ -192,3 +192,83 @@ pub fn have_tool(tool: &str) -> bool {
     }
     found
 }
+
+/// One HTTP/1.1 request over a real TCP connection; returns (status, body).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("admin endpoint reachable");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, addr.to_string())
+        .body(Full::new(bytes::Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = tokio::time::timeout(REPLY_TIMEOUT, sender.send_request(req))
+        .await
+        .expect("HTTP reply in time")
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A minimal zone for example.com, for tests that bring their own pools.
+pub const EXAMPLE_ZONE: &str = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+/// A temporary directory with `dnslb.toml` (the given extra TOML after `[server]`) and the
+/// example zone.
+pub fn dir_with_config(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("zones")).unwrap();
+    std::fs::write(dir.path().join("zones/example.com.zone"), EXAMPLE_ZONE).unwrap();
+    std::fs::write(
+        dir.path().join("dnslb.toml"),
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\nwatch = false\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n{extra}"),
+    )
+    .unwrap();
+    dir
+}
+
+/// A loopback port with nothing listening on it (bound, then closed).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Polls `check` every 20 ms until it is true or `limit` passes; returns the time it took.
+pub async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Which addresses `n` UDP queries for `name` A got, counted.
+pub async fn draw_counts(
+    addr: SocketAddr,
+    name: &str,
+    n: usize,
+) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for _ in 0..n {
+        for a in addresses(&udp(addr, name, RecordType::A).await) {
+            *counts.entry(a).or_insert(0) += 1;
+        }
+    }
+    counts
+}

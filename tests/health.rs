@@ -1,0 +1,496 @@
+//! Health probes against real listeners on loopback, and the admin endpoint over real HTTP:
+//! members leave and return with fall/rise, hung targets fail at the timeout, all-down fails open
+//! (or answers empty), drains act at once, agents steer weights, HTTP statuses count.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A loopback TCP listener that accepts and closes connections, until dropped.
+struct Listener {
+    port: u16,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    async fn open(port: u16) -> Listener {
+        let l = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the probe target");
+        let port = l.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        });
+        Listener { port, task }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves one line per connection (an agent), or an HTTP status, or nothing at all (hung).
+enum Behaviour {
+    Agent(Arc<Mutex<String>>),
+    Http(Arc<AtomicU16>),
+    Hang,
+}
+
+fn serve(l: TcpListener, behaviour: Behaviour) -> JoinHandle<()> {
+    let behaviour = Arc::new(behaviour);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = l.accept().await {
+            match &*behaviour {
+                Behaviour::Agent(line) => {
+                    let line = line.lock().unwrap().clone();
+                    let _ = s.write_all(line.as_bytes()).await;
+                }
+                Behaviour::Http(status) => {
+                    let status = status.load(Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 2048];
+                        let mut got = Vec::new();
+                        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match s.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => got.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let head = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                        let _ = s.write_all(head.as_bytes()).await;
+                    });
+                }
+                Behaviour::Hang => held.push(s),
+            }
+        }
+    })
+}
+
+async fn bound() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+fn pool(probe: &str, members: &[(&str, u32, u16)], extra: &str) -> String {
+    let members: Vec<String> = members
+        .iter()
+        .map(|(a, w, port)| {
+            format!("{{ address = \"{a}\", weight = {w}, check = \"127.0.0.1:{port}\" }}")
+        })
+        .collect();
+    format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nprobe = {probe}\n{extra}members = [ {} ]\n",
+        members.join(", ")
+    )
+}
+
+const FAST_TCP: &str =
+    "{ kind = \"tcp\", interval = \"100ms\", timeout = \"200ms\", rise = 2, fall = 2 }";
+
+async fn served(addr: SocketAddr, member: &str) -> bool {
+    draw_counts(addr, "www.example.com.", 30)
+        .await
+        .contains_key(member)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_listener_leaves_within_interval_times_fall_plus_timeout_and_returns_after_rise() {
+    let a = Listener::open(0).await;
+    let b = Listener::open(0).await;
+    let s = start_dir(dir_with_config(&pool(
+        FAST_TCP,
+        &[("192.0.2.10", 1, a.port), ("192.0.2.11", 1, b.port)],
+        "",
+    )))
+    .await;
+    assert!(served(s.addr, "192.0.2.11").await);
+
+    let port_b = b.port;
+    drop(b);
+    // interval × fall + timeout = 400 ms; allow scheduling slack and the 10 % jitter.
+    let took = wait_until(Duration::from_secs(3), || async {
+        !served(s.addr, "192.0.2.11").await
+    })
+    .await
+    .expect("the closed member stops being served");
+    assert!(took <= Duration::from_millis(400 + 400), "took {took:?}");
+    // Stays out, and the other member takes all the answers.
+    let counts = draw_counts(s.addr, "www.example.com.", 100).await;
+    assert_eq!(counts.get("192.0.2.10"), Some(&100), "{counts:?}");
+
+    let _b = Listener::open(port_b).await;
+    let took = wait_until(Duration::from_secs(3), || async {
+        served(s.addr, "192.0.2.11").await
+    })
+    .await
+    .expect("the member comes back");
+    assert!(
+        took >= Duration::from_millis(150),
+        "needs rise = 2 successes, took {took:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_answers_already_reflect_health() {
+    let up = Listener::open(0).await;
+    // fall = 3 with a 10 s interval: only the first round, before serving, can take 192.0.2.11 out.
+    let probe = "{ kind = \"tcp\", interval = \"10s\", timeout = \"500ms\", fall = 3 }";
+    let s = start_dir(dir_with_config(&pool(
+        probe,
+        &[
+            ("192.0.2.10", 1, up.port),
+            ("192.0.2.11", 100, closed_port()),
+        ],
+        "",
+    )))
+    .await;
+    let counts = draw_counts(s.addr, "www.example.com.", 50).await;
+    assert_eq!(counts.get("192.0.2.10"), Some(&50), "{counts:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_target_fails_at_the_timeout() {
+    let (l, port) = bound().await;
+    let _hang = serve(l, Behaviour::Hang);
+    let good = Listener::open(0).await;
+    let probe = "{ kind = \"http\", path = \"/health\", interval = \"10s\", timeout = \"300ms\" }";
+    let started = tokio::time::Instant::now();
+    let s = start_dir(dir_with_config(&pool(
+        probe,
+        &[("192.0.2.10", 1, good.port), ("192.0.2.11", 1, port)],
+        "",
+    )))
+    .await;
+    let start_up = started.elapsed();
+    assert!(
+        start_up < Duration::from_secs(2),
+        "first round bounded by the timeout: {start_up:?}"
+    );
+    let (status, body) = http(
+        s.running.as_ref().unwrap().admin_addr.unwrap(),
+        "GET",
+        "/status",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let m = &v["pools"][0]["members"][1];
+    assert_eq!(m["member"], "192.0.2.11");
+    assert_eq!(m["state"], "down", "{m}");
+    assert!(
+        m["last_probe_error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{m}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_probes_see_status_codes() {
+    let (l, port) = bound().await;
+    let status = Arc::new(AtomicU16::new(200));
+    let _srv = serve(l, Behaviour::Http(status.clone()));
+    let (l2, other) = bound().await;
+    let _other = serve(l2, Behaviour::Http(Arc::new(AtomicU16::new(200))));
+    let probe = "{ kind = \"http\", path = \"/health\", interval = \"100ms\", timeout = \"300ms\", rise = 1, fall = 1, expect = [\"200-299\"] }";
+    let s = start_dir(dir_with_config(&pool(
+        probe,
+        &[("192.0.2.10", 1, port), ("192.0.2.11", 1, other)],
+        "",
+    )))
+    .await;
+    assert!(served(s.addr, "192.0.2.10").await);
+    status.store(503, Ordering::Relaxed);
+    let out = wait_until(Duration::from_secs(3), || async {
+        !served(s.addr, "192.0.2.10").await
+    })
+    .await;
+    let (_, body) = http(
+        s.running.as_ref().unwrap().admin_addr.unwrap(),
+        "GET",
+        "/status",
+        "",
+    )
+    .await;
+    assert!(out.is_some(), "503 takes the member out: {body}");
+    status.store(302, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !served(s.addr, "192.0.2.10").await,
+        "302 is outside expect = 200-299"
+    );
+    status.store(204, Ordering::Relaxed);
+    wait_until(Duration::from_secs(3), || async {
+        served(s.addr, "192.0.2.10").await
+    })
+    .await
+    .expect("204 brings it back");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_down_fails_open_or_answers_empty() {
+    let members = [
+        ("192.0.2.10", 1, closed_port()),
+        ("192.0.2.11", 1, closed_port()),
+    ];
+    let s = start_dir(dir_with_config(&pool(FAST_TCP, &members, ""))).await;
+    let counts = draw_counts(s.addr, "www.example.com.", 60).await;
+    assert_eq!(
+        counts.len(),
+        2,
+        "fail open: both still answered: {counts:?}"
+    );
+    let (_, body) = http(
+        s.running.as_ref().unwrap().admin_addr.unwrap(),
+        "GET",
+        "/status",
+        "",
+    )
+    .await;
+    assert!(body.contains("\"all_members_down\":true"), "{body}");
+    s.stop().await;
+
+    let s = start_dir(dir_with_config(&pool(
+        FAST_TCP,
+        &members,
+        "all_down = \"empty\"\n",
+    )))
+    .await;
+    let r = udp(s.addr, "www.example.com.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty(), "NODATA");
+    assert_eq!(r.authorities[0].record_type(), RecordType::SOA);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_percentages_steer_the_share() {
+    let (la, pa) = bound().await;
+    let (lb, pb) = bound().await;
+    let line_a = Arc::new(Mutex::new("up 50%\n".to_string()));
+    let line_b = Arc::new(Mutex::new("up 100%\n".to_string()));
+    let _a = serve(la, Behaviour::Agent(line_a.clone()));
+    let _b = serve(lb, Behaviour::Agent(line_b));
+    let probe = "{ kind = \"agent\", interval = \"100ms\", timeout = \"300ms\" }";
+    let s = start_dir(dir_with_config(&pool(
+        probe,
+        &[("192.0.2.10", 10, pa), ("192.0.2.11", 10, pb)],
+        "",
+    )))
+    .await;
+    let counts = draw_counts(s.addr, "www.example.com.", 3000).await;
+    let share = counts["192.0.2.10"] as f64 / 3000.0;
+    assert!(
+        (share - 1.0 / 3.0).abs() < 0.04,
+        "50 % vs 100 %: share {share:.3}"
+    );
+
+    *line_a.lock().unwrap() = "drain\n".into();
+    wait_until(Duration::from_secs(3), || async {
+        !served(s.addr, "192.0.2.10").await
+    })
+    .await
+    .expect("drain takes the member out");
+    *line_a.lock().unwrap() = "down\n".into();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, body) = http(
+        s.running.as_ref().unwrap().admin_addr.unwrap(),
+        "GET",
+        "/status",
+        "",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["pools"][0]["members"][0]["state"], "down");
+    *line_a.lock().unwrap() = "ready up 100%\n".into();
+    wait_until(Duration::from_secs(3), || async {
+        served(s.addr, "192.0.2.10").await
+    })
+    .await
+    .expect("ready brings it back");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_overrides_status_and_metrics_over_http() {
+    let a = Listener::open(0).await;
+    let b = Listener::open(0).await;
+    let s = start_dir(dir_with_config(&pool(
+        FAST_TCP,
+        &[("192.0.2.10", 1, a.port), ("192.0.2.11", 1, b.port)],
+        "",
+    )))
+    .await;
+    let admin = s.running.as_ref().unwrap().admin_addr.unwrap();
+
+    // Drain: out at once.
+    let (st, body) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com./members/192.0.2.11/drain",
+        "",
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"state\":\"drained\""), "{body}");
+    let counts = draw_counts(s.addr, "www.example.com.", 50).await;
+    assert_eq!(counts.get("192.0.2.11"), None, "{counts:?}");
+    let (st, _) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com/members/192.0.2.11/undrain",
+        "",
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(served(s.addr, "192.0.2.11").await);
+
+    // Weight: 0 makes it a stand-in; the other takes everything.
+    let (st, body) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com./members/192.0.2.10/weight",
+        "0",
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let counts = draw_counts(s.addr, "www.example.com.", 50).await;
+    assert_eq!(counts.get("192.0.2.11"), Some(&50), "{counts:?}");
+
+    // Errors say why.
+    let (st, body) = http(
+        admin,
+        "POST",
+        "/pools/nope.example.com./members/192.0.2.10/drain",
+        "",
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert!(body.contains("no pool named nope.example.com."), "{body}");
+    let (st, body) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com./members/192.0.2.99/drain",
+        "",
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert!(body.contains("has no member 192.0.2.99"), "{body}");
+    let (st, body) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com./members/192.0.2.10/weight",
+        "lots",
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(body.contains("non-negative integer"), "{body}");
+
+    // Status: weights, state, served counts, RTT.
+    let (st, body) = http(admin, "GET", "/status", "").await;
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let m0 = &v["pools"][0]["members"][0];
+    assert_eq!(m0["configured_weight"], 1);
+    assert_eq!(m0["weight_override"], 0);
+    assert_eq!(m0["effective_weight"], 0);
+    assert_eq!(m0["state"], "up");
+    assert!(m0["rtt_ms"].as_f64().is_some());
+    let m1 = &v["pools"][0]["members"][1];
+    assert!(m1["served"].as_u64().unwrap() >= 50, "{m1}");
+
+    // Metrics: Prometheus text with queries by rcode, member state, weights, served, probe latency.
+    let (st, text) = http(admin, "GET", "/metrics", "").await;
+    assert_eq!(st, 200);
+    for needle in [
+        "dnslb_responses_total{rcode=\"No Error\"}",
+        "dnslb_member_up{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.10\"} 1",
+        "dnslb_member_effective_weight{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.10\"} 0",
+        "dnslb_member_served_total{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.11\"}",
+        "dnslb_probe_duration_seconds_bucket{",
+        "dnslb_reload_failures_total 0",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_target_shared_by_two_pools_is_probed_once() {
+    let (l, port) = bound().await;
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    let _srv = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            drop(s);
+        }
+    });
+    let probe = "{ kind = \"tcp\", interval = \"200ms\", timeout = \"200ms\" }";
+    let two = format!(
+        "{}\n[[pool]]\nname = \"api.example.com.\"\ntype = \"A\"\nprobe = {probe}\nmembers = [ {{ address = \"192.0.2.20\", weight = 1, check = \"127.0.0.1:{port}\" }} ]\n",
+        pool(probe, &[("192.0.2.10", 1, port)], "")
+    );
+    let s = start_dir(dir_with_config(&two)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let n = accepted.load(Ordering::Relaxed);
+    // One first-round probe plus about five rounds in a second; twice that if probed per pool.
+    assert!((3..=8).contains(&n), "{n} probes in ~1 s");
+    s.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_start_ramps_from_ten_percent() {
+    use dnslb::health::TargetHealth;
+    use dnslb::pool::{Candidate, Member, MemberState};
+    let health = Arc::new(TargetHealth::default());
+    let member = Member {
+        record: hickory_proto::rr::Record::from_rdata(
+            "www.example.com.".parse().unwrap(),
+            30,
+            hickory_proto::rr::RData::A("192.0.2.10".parse().unwrap()),
+        ),
+        label: "192.0.2.10".into(),
+        weight: 100,
+        check: None,
+        state: Arc::new(MemberState::new()),
+        health: Some(health.clone()),
+    };
+    let ss = Some(Duration::from_secs(30));
+    health.set_up(false, true);
+    assert_eq!(member.candidate(ss), Candidate::Unavailable);
+    health.set_up(true, true);
+    assert_eq!(member.candidate(ss), Candidate::Weighted(10));
+    tokio::time::advance(Duration::from_secs(15)).await;
+    assert_eq!(member.candidate(ss), Candidate::Weighted(55));
+    tokio::time::advance(Duration::from_secs(15)).await;
+    assert_eq!(member.candidate(ss), Candidate::Weighted(100));
+    // Without slow start, full weight at once.
+    health.set_up(false, true);
+    health.set_up(true, true);
+    assert_eq!(member.candidate(None), Candidate::Weighted(100));
+}
