@@ -1,5 +1,6 @@
 //! `dnslb`: parse arguments, load, serve until a signal, drain. Errors are printed here, once.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
             EnvFilter::new("info,hickory_server=warn,hickory_net=warn,hickory_proto=warn")
         }))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => check(&cli.config),

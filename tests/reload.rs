@@ -1,0 +1,395 @@
+//! Live reload over real sockets, with files edited in a temporary directory: SIGHUP, POST
+//! /reload and the file watcher; atomic swaps under load; broken files keep the last good
+//! version; health, counters and overrides carry over.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+
+fn zone(version: u32) -> String {
+    format!(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster {version} 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n\
+         alias CNAME a{version}\na{version} A 192.0.2.{version}\n"
+    )
+}
+
+fn write_zone(dir: &std::path::Path, text: &str) {
+    // Write aside and rename, as editors and deploy tools do, so no reader sees half a file.
+    let tmp = dir.join("zones/.example.com.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, dir.join("zones/example.com.zone")).unwrap();
+}
+
+fn admin(s: &TestServer) -> SocketAddr {
+    s.running.as_ref().unwrap().admin_addr.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
+    let dir = dir_with_config("");
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    assert_eq!(
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
+        ["192.0.2.1"]
+    );
+    write_zone(s.dir.path(), &zone(2));
+    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
+        ["192.0.2.2"]
+    );
+    let soa = udp(s.addr, "example.com.", RecordType::SOA).await;
+    let RData::SOA(soa) = &soa.answers[0].data else {
+        panic!()
+    };
+    assert_eq!(soa.serial, 2, "the file's serial, untouched");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_query_is_lost_or_mixed_across_50_reloads_under_load() {
+    let dir = dir_with_config("");
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..2 {
+        let (stop, sent, bad, addr) = (stop.clone(), sent.clone(), bad.clone(), s.addr);
+        load.push(tokio::spawn(async move {
+            let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                let q = query_message("alias.example.com.", RecordType::A, Some(1232));
+                sock.send_to(&q.to_vec().unwrap(), addr).await.unwrap();
+                sent.fetch_add(1, Ordering::Relaxed);
+                let ok =
+                    match tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await {
+                        Ok(Ok(n)) => {
+                            let r = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
+                            // One world or the other: CNAME aN and A 192.0.2.N with the same N.
+                            let shown = show(&r.answers);
+                            r.metadata.response_code == ResponseCode::NoError
+                                && r.metadata.id == q.metadata.id
+                                && (shown
+                                    == [
+                                        "alias.example.com. 300 CNAME a1.example.com.",
+                                        "a1.example.com. 300 A 192.0.2.1",
+                                    ]
+                                    || shown
+                                        == [
+                                            "alias.example.com. 300 CNAME a2.example.com.",
+                                            "a2.example.com. 300 A 192.0.2.2",
+                                        ])
+                        }
+                        _ => false,
+                    };
+                if !ok {
+                    bad.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let shared = s.running.as_ref().unwrap().shared.clone();
+    for i in 0..50u32 {
+        write_zone(s.dir.path(), &zone(1 + (i % 2)));
+        let generation = shared.reload().await.expect("reload succeeds");
+        assert_eq!(generation, u64::from(i) + 2);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(sent > 200, "the load really ran: {sent} queries");
+    assert_eq!(
+        bad.load(Ordering::Relaxed),
+        0,
+        "of {sent} queries, some were lost, wrong or mixed"
+    );
+    let errors: u64 = shared
+        .stats
+        .counts()
+        .iter()
+        .filter(|(rc, _)| *rc != ResponseCode::NoError)
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(errors, 0, "no error responses");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_zone_keeps_its_last_good_version_and_says_why() {
+    let dir = dir_with_config("");
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    write_zone(
+        s.dir.path(),
+        &format!("{}bad 300 IN A 192.0.2.999\n", zone(2)),
+    );
+    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(
+        st, 200,
+        "the config is fine; one zone kept its last good version: {body}"
+    );
+    assert!(body.contains("example.com.zone:8: bad A record"), "{body}");
+    assert_eq!(
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
+        ["192.0.2.1"],
+        "still version 1"
+    );
+    let (_, status) = http(admin(&s), "GET", "/status", "").await;
+    assert!(
+        status.contains("example.com.zone:8: bad A record"),
+        "{status}"
+    );
+    let (_, metrics) = http(admin(&s), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("dnslb_reload_failures_total 1"),
+        "{metrics}"
+    );
+
+    // Fixed: served again, and the problem is gone from the status.
+    write_zone(s.dir.path(), &zone(2));
+    let (st, _) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
+        ["192.0.2.2"]
+    );
+    let (_, status) = http(admin(&s), "GET", "/status", "").await;
+    assert!(status.contains("\"problems\":[]"), "{status}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_config_keeps_the_running_one() {
+    let dir = dir_with_config(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ { address = \"192.0.2.10\", weight = 1 } ]\n",
+    );
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    let config = s.config();
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, good.replace("weight = 1", "weight = -4")).unwrap();
+    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(st, 422, "{body}");
+    assert!(
+        body.contains("weight -4 must be a non-negative integer"),
+        "{body}"
+    );
+    assert!(
+        body.contains("dnslb.toml:"),
+        "names the file and line: {body}"
+    );
+    assert_eq!(
+        addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
+        ["192.0.2.10"]
+    );
+    let (_, metrics) = http(admin(&s), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("dnslb_reload_failures_total 1"),
+        "{metrics}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_changes_reload_by_themselves() {
+    let dir = dir_with_config("");
+    let cfg = std::fs::read_to_string(dir.path().join("dnslb.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("dnslb.toml"),
+        cfg.replace("watch = false", "watch = true"),
+    )
+    .unwrap();
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    write_zone(s.dir.path(), &zone(2));
+    let took = wait_until(Duration::from_secs(5), || async {
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await) == ["192.0.2.2"]
+    })
+    .await;
+    assert!(took.is_some(), "the zone edit was picked up");
+    // A new zone file appears: served.
+    std::fs::write(
+        s.dir.path().join("zones/other.test.zone"),
+        "@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.7\n",
+    )
+    .unwrap();
+    let took = wait_until(Duration::from_secs(5), || async {
+        addresses(&udp(s.addr, "ns.other.test.", RecordType::A).await) == ["192.0.2.7"]
+    })
+    .await;
+    assert!(took.is_some(), "the new zone was picked up");
+    // Reads alone (every reload reads the files) do not start a reload loop.
+    let generation = s
+        .running
+        .as_ref()
+        .unwrap()
+        .shared
+        .snapshot
+        .load()
+        .generation;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        s.running
+            .as_ref()
+            .unwrap()
+            .shared
+            .snapshot
+            .load()
+            .generation,
+        generation
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_counters_and_overrides_carry_over() {
+    let keep = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let keep_port = keep.local_addr().unwrap().port();
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone_port = gone.local_addr().unwrap().port();
+    let gone_hits = Arc::new(AtomicU64::new(0));
+    let hits = gone_hits.clone();
+    let _k = tokio::spawn(async move { while keep.accept().await.is_ok() {} });
+    let _g = tokio::spawn(async move {
+        while gone.accept().await.is_ok() {
+            hits.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let probe = "{ kind = \"tcp\", interval = \"100ms\", timeout = \"200ms\" }";
+    let pool = |members: &str| {
+        format!(
+            "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nprobe = {probe}\nmembers = [ {members} ]\n"
+        )
+    };
+    let a =
+        format!("{{ address = \"192.0.2.10\", weight = 1, check = \"127.0.0.1:{keep_port}\" }}");
+    let b =
+        format!("{{ address = \"192.0.2.11\", weight = 1, check = \"127.0.0.1:{gone_port}\" }}");
+    let c = format!(
+        "{{ address = \"192.0.2.12\", weight = 1, check = \"127.0.0.1:{}\" }}",
+        closed_port()
+    );
+    let dir = dir_with_config(&pool(&format!("{a}, {b}")));
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    draw_counts(s.addr, "www.example.com.", 40).await;
+    let (st, _) = http(
+        admin(&s),
+        "POST",
+        "/pools/www.example.com./members/192.0.2.10/weight",
+        "5",
+    )
+    .await;
+    assert_eq!(st, 200);
+    let served_before = s.running.as_ref().unwrap().shared.snapshot.load().pools[0].members[0]
+        .state
+        .served
+        .load(Ordering::Relaxed);
+    assert!(served_before > 0);
+
+    // New config: member b removed, member c (nothing listening) added.
+    let cfg = std::fs::read_to_string(s.config()).unwrap();
+    let start = cfg.find("[[pool]]").unwrap();
+    std::fs::write(
+        s.config(),
+        format!("{}{}", &cfg[..start], pool(&format!("{a}, {c}"))),
+    )
+    .unwrap();
+    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(st, 200, "{body}");
+
+    // c was probed before the swap: never served. a kept its override and its counter.
+    let counts = draw_counts(s.addr, "www.example.com.", 40).await;
+    assert_eq!(counts.get("192.0.2.10"), Some(&40), "{counts:?}");
+    let snap = s.running.as_ref().unwrap().shared.snapshot.load();
+    let m = &snap.pools[0].members[0];
+    assert_eq!(m.state.weight_override(), Some(5));
+    assert_eq!(m.state.served.load(Ordering::Relaxed), served_before + 40);
+    assert!(m.health.as_ref().unwrap().is_up());
+    // b's probe stopped with the old generation.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let after = gone_hits.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        gone_hits.load(Ordering::Relaxed),
+        after,
+        "no probe of a removed member lingers"
+    );
+    s.stop().await;
+}
+
+#[test]
+fn sighup_reloads_the_binary() {
+    let dir = dir_with_config("");
+    write_zone(dir.path(), &zone(1));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dnslb"))
+        .args(["--config", "dnslb.toml"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dnslb starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("listening for DNS") {
+            addr = line
+                .split("addr=")
+                .nth(1)
+                .map(|a| a.trim().parse::<SocketAddr>().unwrap());
+            break;
+        }
+    }
+    let addr = addr.expect("the log names the DNS address");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(
+        rt.block_on(udp(addr, "alias.example.com.", RecordType::A))
+            .answers
+            .len(),
+        2
+    );
+    write_zone(dir.path(), &zone(2));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for line in lines.by_ref() {
+        if line.unwrap().contains("reloaded") {
+            break;
+        }
+    }
+    assert_eq!(
+        addresses(&rt.block_on(udp(addr, "alias.example.com.", RecordType::A))),
+        ["192.0.2.2"]
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
