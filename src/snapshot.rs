@@ -370,20 +370,19 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Snapshot>) -> ZoneSo
             .iter()
             .find(|s| s.path == path && s.origin == origin)
     });
-    if let Some(old) = old {
-        if old
+    if let Some(old) = old
+        && old
             .stamp
             .iter()
             .all(|(p, m, l)| stamp_of(p) == (p.clone(), *m, *l))
-        {
-            return ZoneSource {
-                origin,
-                path: path.to_path_buf(),
-                stamp: old.stamp.clone(),
-                records: old.records.clone(),
-                errors: old.errors.clone(),
-            };
-        }
+    {
+        return ZoneSource {
+            origin,
+            path: path.to_path_buf(),
+            stamp: old.stamp.clone(),
+            records: old.records.clone(),
+            errors: old.errors.clone(),
+        };
     }
     let parsed = zone::parse_zone_file(path, &origin);
     let mut files: Vec<PathBuf> = vec![path.to_path_buf()];

@@ -346,14 +346,14 @@ impl Reader {
                 continue;
             }
             let upper = tok.to_ascii_uppercase();
-            if class.is_none() {
-                if let Some(c) = parse_class(&upper) {
-                    if c != DNSClass::IN {
-                        return Err(format!("class {tok} is not served; only IN is"));
-                    }
-                    class = Some(c);
-                    continue;
+            if class.is_none()
+                && let Some(c) = parse_class(&upper)
+            {
+                if c != DNSClass::IN {
+                    return Err(format!("class {tok} is not served; only IN is"));
                 }
+                class = Some(c);
+                continue;
             }
             break parse_type(&upper).ok_or_else(|| format!("unknown record type `{tok}`"))?;
         };
@@ -477,10 +477,10 @@ fn parse_class(upper: &str) -> Option<DNSClass> {
 }
 
 fn parse_type(upper: &str) -> Option<RecordType> {
-    if let Some(n) = upper.strip_prefix("TYPE") {
-        if let Ok(code) = n.parse::<u16>() {
-            return Some(RecordType::from(code));
-        }
+    if let Some(n) = upper.strip_prefix("TYPE")
+        && let Ok(code) = n.parse::<u16>()
+    {
+        return Some(RecordType::from(code));
     }
     match RecordType::from_str(upper) {
         Ok(RecordType::Unknown(_)) | Err(_) => None,
@@ -490,10 +490,10 @@ fn parse_type(upper: &str) -> Option<RecordType> {
 
 /// Parses RDATA: RFC 3597 generic form ourselves, everything else through hickory's parser.
 fn parse_rdata(rtype: RecordType, tokens: &[&Token], origin: &Name) -> Result<RData, String> {
-    if let Some(Token::Word(w)) = tokens.first() {
-        if w == "\\#" {
-            return parse_generic_rdata(rtype, &tokens[1..]);
-        }
+    if let Some(Token::Word(w)) = tokens.first()
+        && w == "\\#"
+    {
+        return parse_generic_rdata(rtype, &tokens[1..]);
     }
     if let RecordType::Unknown(code) = rtype {
         return Err(format!(
