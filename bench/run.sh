@@ -71,7 +71,7 @@ wait_for $DNSLB_PORT
 wait_for $NSD_PORT
 
 qps() { # port, query file
-  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -q 200 2>&1 | awk '/Queries per second/ {print $4}'
+  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 4 -q 200 2>&1 | awk '/Queries per second/ {print $4}'
 }
 
 declare -A QPS

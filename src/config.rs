@@ -42,7 +42,8 @@ pub struct RawServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    /// Address of the HTTP listener, e.g. `127.0.0.1:8053`.
+    /// Address of the HTTP listener; loopback port 8053 by default.
+    #[serde(default = "default_admin_listen")]
     pub listen: Spanned<String>,
 }
 
@@ -109,6 +110,10 @@ pub struct RawProbe {
 
 fn default_zones() -> String {
     "zones".to_string()
+}
+
+fn default_admin_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:8053".to_string())
 }
 
 fn default_true() -> bool {

@@ -126,7 +126,7 @@ impl DnsHandler {
         }
 
         let q = &request.queries.queries()[0];
-        let snapshot = self.snapshot.load_full();
+        let snapshot = self.snapshot.load();
         let mut answer =
             RNG.with(|rng| resolve(&snapshot, q.name(), q.query_type(), &mut *rng.borrow_mut()));
         meta.response_code = answer.rcode;
@@ -260,13 +260,21 @@ pub struct DnsServer {
 
 impl DnsServer {
     /// Binds UDP and TCP on each address (port 0 picks one port for both) and starts serving.
+    ///
+    /// Each address gets one UDP socket per CPU, joined with `SO_REUSEPORT`, so that the kernel
+    /// spreads queries from many clients over as many receive loops as there are cores.
     pub async fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
         let mut server = Server::new(handler);
         let mut local_addrs = Vec::new();
+        let sockets_per_addr = std::thread::available_parallelism().map_or(1, usize::from);
         for addr in addrs {
             let (udp, tcp) = bind_pair(*addr).await?;
-            local_addrs.push(udp.local_addr()?);
+            let bound = udp.local_addr()?;
+            local_addrs.push(bound);
             server.register_socket(udp);
+            for _ in 1..sockets_per_addr {
+                server.register_socket(udp_socket(bound)?);
+            }
             server.register_listener(tcp, TCP_IDLE, 64);
         }
         Ok(Self {
@@ -295,7 +303,7 @@ async fn bind_pair(
 ) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
     let mut last_err = None;
     for _ in 0..20 {
-        let udp = tokio::net::UdpSocket::bind(addr).await?;
+        let udp = udp_socket(addr)?;
         let bound = udp.local_addr()?;
         match tokio::net::TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -304,4 +312,17 @@ async fn bind_pair(
         }
     }
     Err(last_err.expect("the loop ran"))
+}
+
+/// A non-blocking UDP socket with `SO_REUSEPORT` (and `IPV6_V6ONLY` for IPv6, as usual).
+fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
 }
