@@ -261,19 +261,22 @@ pub struct DnsServer {
 impl DnsServer {
     /// Binds UDP and TCP on each address (port 0 picks one port for both) and starts serving.
     ///
-    /// Each address gets one UDP socket per CPU, joined with `SO_REUSEPORT`, so that the kernel
-    /// spreads queries from many clients over as many receive loops as there are cores.
+    /// Each address with a fixed port gets one UDP socket per CPU, joined with `SO_REUSEPORT`, so
+    /// that the kernel spreads queries from many clients over as many receive loops as there are
+    /// cores. Port 0 (tests) gets one plain socket: Linux may hand a port-0 bind with
+    /// `SO_REUSEPORT` a port that another such socket of the same user already holds.
     pub async fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
         let mut server = Server::new(handler);
         let mut local_addrs = Vec::new();
         let sockets_per_addr = std::thread::available_parallelism().map_or(1, usize::from);
         for addr in addrs {
-            let (udp, tcp) = bind_pair(*addr).await?;
+            let reuse_port = addr.port() != 0;
+            let (udp, tcp) = bind_pair(*addr, reuse_port).await?;
             let bound = udp.local_addr()?;
             local_addrs.push(bound);
             server.register_socket(udp);
-            for _ in 1..sockets_per_addr {
-                server.register_socket(udp_socket(bound)?);
+            for _ in 1..if reuse_port { sockets_per_addr } else { 1 } {
+                server.register_socket(udp_socket(bound, true)?);
             }
             server.register_listener(tcp, TCP_IDLE, 64);
         }
@@ -300,10 +303,11 @@ impl DnsServer {
 /// Binds UDP, then TCP on the same port; with port 0, tries again when that port is taken for TCP.
 async fn bind_pair(
     addr: SocketAddr,
+    reuse_port: bool,
 ) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
     let mut last_err = None;
     for _ in 0..20 {
-        let udp = udp_socket(addr)?;
+        let udp = udp_socket(addr, reuse_port)?;
         let bound = udp.local_addr()?;
         match tokio::net::TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -314,14 +318,14 @@ async fn bind_pair(
     Err(last_err.expect("the loop ran"))
 }
 
-/// A non-blocking UDP socket with `SO_REUSEPORT` (and `IPV6_V6ONLY` for IPv6, as usual).
-fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+/// A non-blocking UDP socket, `IPV6_V6ONLY` for IPv6 as usual, `SO_REUSEPORT` if asked.
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(reuse_port)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     tokio::net::UdpSocket::from_std(socket.into())
