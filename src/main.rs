@@ -27,7 +27,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            let _ = e.print();
+            // 64 (EX_USAGE) for bad usage; --help and --version are not errors.
+            return if usage_error { ExitCode::from(64) } else { ExitCode::SUCCESS };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             EnvFilter::new("info,hickory_server=warn,hickory_net=warn,hickory_proto=warn")
