@@ -33,7 +33,11 @@ fn main() -> ExitCode {
             let usage_error = e.use_stderr();
             let _ = e.print();
             // 64 (EX_USAGE) for bad usage; --help and --version are not errors.
-            return if usage_error { ExitCode::from(64) } else { ExitCode::SUCCESS };
+            return if usage_error {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     tracing_subscriber::fmt()

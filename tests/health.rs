@@ -383,33 +383,36 @@ async fn admin_overrides_status_and_metrics_over_http() {
     assert_eq!(counts.get("192.0.2.11"), Some(&50), "{counts:?}");
 
     // Errors say why.
-    let (st, body) = http(
-        admin,
-        "POST",
-        "/pools/nope.example.com./members/192.0.2.10/drain",
-        "",
-    )
-    .await;
-    assert_eq!(st, 404);
-    assert!(body.contains("no pool named nope.example.com."), "{body}");
-    let (st, body) = http(
-        admin,
-        "POST",
-        "/pools/www.example.com./members/192.0.2.99/drain",
-        "",
-    )
-    .await;
-    assert_eq!(st, 404);
-    assert!(body.contains("has no member 192.0.2.99"), "{body}");
-    let (st, body) = http(
-        admin,
-        "POST",
-        "/pools/www.example.com./members/192.0.2.10/weight",
-        "lots",
-    )
-    .await;
-    assert_eq!(st, 400);
-    assert!(body.contains("non-negative integer"), "{body}");
+    for (path, body, status, needle) in [
+        (
+            "/pools/nope.example.com./members/192.0.2.10/drain",
+            "",
+            404,
+            "no pool named nope.example.com.",
+        ),
+        (
+            "/pools/www.example.com./members/192.0.2.99/drain",
+            "",
+            404,
+            "has no member 192.0.2.99",
+        ),
+        (
+            "/pools/www.example.com./members/192.0.2.10/weight",
+            "lots",
+            400,
+            "non-negative integer",
+        ),
+        (
+            "/pools/www.example.com./members/192.0.2.10/explode",
+            "",
+            404,
+            "unknown action `explode`",
+        ),
+    ] {
+        let (st, text) = http(admin, "POST", path, body).await;
+        assert_eq!(st, status, "{path}: {text}");
+        assert!(text.contains(needle), "{path}: {needle:?} in {text}");
+    }
 
     // Status: weights, state, served counts, RTT.
     let (st, body) = http(admin, "GET", "/status", "").await;
