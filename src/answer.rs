@@ -75,7 +75,7 @@ pub fn resolve<'a, R: Rng + ?Sized>(
                 let next = node_answer(snap, zone, node, qtype, owner, rng, &mut ans);
                 let Some(target) = next else { break };
                 // Follow the CNAME while it stays inside our zones (and does not loop).
-                if ans.answers.iter().filter(|r| r.name == target).count() > 0 {
+                if ans.answers.iter().any(|r| r.name == target) {
                     break;
                 }
                 match snap.find_zone(&target) {

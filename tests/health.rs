@@ -111,16 +111,18 @@ async fn served(addr: SocketAddr, member: &str) -> bool {
         .contains_key(member)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closed_listener_leaves_within_interval_times_fall_plus_timeout_and_returns_after_rise() {
+/// A server whose pool www.example.com. has two members, each probed at a listener of its own.
+async fn two_healthy_members() -> (Listener, Listener, TestServer) {
     let a = Listener::open(0).await;
     let b = Listener::open(0).await;
-    let s = start_dir(dir_with_config(&pool(
-        FAST_TCP,
-        &[("192.0.2.10", 1, a.port), ("192.0.2.11", 1, b.port)],
-        "",
-    )))
-    .await;
+    let members = [("192.0.2.10", 1, a.port), ("192.0.2.11", 1, b.port)];
+    let s = start_dir(dir_with_config(&pool(FAST_TCP, &members, ""))).await;
+    (a, b, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_listener_leaves_within_interval_times_fall_plus_timeout_and_returns_after_rise() {
+    let (_a, b, s) = two_healthy_members().await;
     assert!(served(s.addr, "192.0.2.11").await);
 
     let port_b = b.port;
@@ -338,14 +340,7 @@ async fn agent_percentages_steer_the_share() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_overrides_status_and_metrics_over_http() {
-    let a = Listener::open(0).await;
-    let b = Listener::open(0).await;
-    let s = start_dir(dir_with_config(&pool(
-        FAST_TCP,
-        &[("192.0.2.10", 1, a.port), ("192.0.2.11", 1, b.port)],
-        "",
-    )))
-    .await;
+    let (_a, _b, s) = two_healthy_members().await;
     let admin = s.running.as_ref().unwrap().admin_addr.unwrap();
 
     // Drain: out at once.
