@@ -143,6 +143,16 @@ async fn cname_is_returned_for_any_type_and_chased_inside_our_zones() {
         ["outside.example.com. 3600 CNAME www.example.net."]
     );
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    // A loop ends after one turn, without an error.
+    let r = udp(s.addr, "loop1.example.com.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        show(&r.answers),
+        [
+            "loop1.example.com. 3600 CNAME loop2.example.com.",
+            "loop2.example.com. 3600 CNAME loop1.example.com."
+        ]
+    );
     // A chain to a missing name in our zone: NXDOMAIN with the CNAME (RFC 6604).
     let r = udp(s.addr, "dangling.example.com.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
