@@ -212,6 +212,51 @@ async fn a_hung_target_fails_at_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_listener_that_accepts_nothing_fails_at_the_timeout() {
+    // A listener that never accepts, with its accept queue filled: the kernel drops further SYNs,
+    // so a probe's handshake never completes.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(0).unwrap();
+    let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        let c = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(("127.0.0.1", port)),
+        )
+        .await;
+        if let Ok(Ok(c)) = c {
+            fillers.push(c);
+        }
+    }
+    let good = Listener::open(0).await;
+    let probe = "{ kind = \"tcp\", interval = \"10s\", timeout = \"300ms\" }";
+    let s = start_dir(dir_with_config(&pool(
+        probe,
+        &[("192.0.2.10", 1, good.port), ("192.0.2.11", 1, port)],
+        "",
+    )))
+    .await;
+    let (_, body) = http(
+        s.running.as_ref().unwrap().admin_addr.unwrap(),
+        "GET",
+        "/status",
+        "",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let m = &v["pools"][0]["members"][1];
+    assert_eq!(m["state"], "down", "{m}");
+    assert_eq!(m["last_probe_error"], "timed out after 300ms", "{m}");
+    let counts = draw_counts(s.addr, "www.example.com.", 30).await;
+    assert_eq!(counts.get("192.0.2.10"), Some(&30), "{counts:?}");
+    drop(sock);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_probes_see_status_codes() {
     let (l, port) = bound().await;
     let status = Arc::new(AtomicU16::new(200));
