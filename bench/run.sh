@@ -33,6 +33,15 @@ pool    IN A   192.0.2.10
         IN A   192.0.2.12
 one     IN A   192.0.2.10
 ZONE
+# A 200,000-name zone, to show that answers do not slow down with the zone's size.
+mkdir -p "$work/big/zones"
+{
+  printf '$ORIGIN big.test.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n'
+  seq 0 199999 | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
+} > "$work/big/zones/big.test.zone"
+cp "$work/big/zones/big.test.zone" "$work/big.test.zone"
+printf '[server]\nlisten = ["127.0.0.1:%s"]\nwatch = false\n' "$DNSLB_PORT" > "$work/big/dnslb.toml"
+
 cat > "$work/nsd.conf" <<CONF
 server:
   ip-address: 127.0.0.1
@@ -53,15 +62,22 @@ remote-control:
 zone:
   name: bench.test
   zonefile: bench.test.zone
+zone:
+  name: big.test
+  zonefile: big.test.zone
 CONF
 nsd -d -c "$work/nsd.conf" &
 pids+=($!)
-RUST_LOG=warn ../target/release/dnslb --config dnslb.toml &
-pids+=($!)
+start_dnslb() { # config
+  RUST_LOG=warn ../target/release/dnslb --config "$1" &
+  DNSLB_PID=$!
+  pids+=("$DNSLB_PID")
+}
+start_dnslb dnslb.toml
 
-wait_for() {
-  for _ in $(seq 50); do
-    dig +time=1 +tries=1 @127.0.0.1 -p "$1" ns1.bench.test A +short 2>/dev/null | grep -q 127.0.0.1 && return 0
+wait_for() { # port [zone]
+  for _ in $(seq 100); do
+    dig +time=1 +tries=1 @127.0.0.1 -p "$1" "ns1.${2:-bench.test}" A +short 2>/dev/null | grep -q 127.0.0.1 && return 0
     sleep 0.1
   done
   echo "server on port $1 did not come up" >&2
@@ -81,7 +97,7 @@ run() { # key, label, query lines...
   local a b
   a=$(qps $DNSLB_PORT "$work/q.txt")
   b=$(qps $NSD_PORT "$work/q.txt")
-  printf '%-34s dnslb %10.0f q/s   nsd %10.0f q/s   dnslb/nsd %.2f\n' "$label" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+  printf '%-38s dnslb %10.0f q/s   nsd %10.0f q/s   dnslb/nsd %.2f\n' "$label" "$a" "$b" "$(echo "$a / $b" | bc -l)"
   QPS[$key]=$a
 }
 
@@ -90,5 +106,13 @@ run static "static A (3-record RRset)" "static.bench.test A"
 run mixed "mixed (A, CNAME, wildcard, NXDOMAIN)" "static.bench.test A" "alias.bench.test A" "x.wild.bench.test A" "nope.bench.test A" "bench.test SOA"
 run pool3 "pool A, answers=3 (NSD: RRset)" "pool.bench.test A"
 run pool1 "pool A, answers=1 (NSD: one A)" "one.bench.test A"
+
+# The same questions on the 200,000-name zone.
+kill "$DNSLB_PID"; wait "$DNSLB_PID" 2>/dev/null || true
+start_dnslb "$work/big/dnslb.toml"
+wait_for $DNSLB_PORT big.test
+run big_a "200k-name zone: A" "host123456.big.test A" "host7.big.test A" "host199999.big.test A"
+run big_nx "200k-name zone: NXDOMAIN" "nope1.big.test A" "zzz.big.test A" "host1.host2.big.test A"
+
 echo
 printf 'pooled vs static in dnslb: pool(answers=3)/static = %.2f\n' "$(echo "${QPS[pool3]} / ${QPS[static]}" | bc -l)"
