@@ -408,3 +408,39 @@ async fn additional_section_for_mx_srv_and_ns() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_listen_addresses_serve_udp_and_tcp() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback on this machine");
+        return;
+    }
+    let dir = copy_fixture("core");
+    let config = dir.path().join("dnslb.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[\"127.0.0.1:0\"]", "[\"127.0.0.1:0\", \"[::1]:0\"]"),
+    )
+    .unwrap();
+    let s = start_dir(dir).await;
+    let v6 = s.running.as_ref().unwrap().dns_addrs[1];
+    assert!(v6.is_ipv6());
+    let sock = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
+    let q = query_message("www.example.com.", RecordType::A, None);
+    sock.send_to(&q.to_vec().unwrap(), v6).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(common::REPLY_TIMEOUT, sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        addresses(&Message::from_vec(&buf[..n]).unwrap()),
+        ["192.0.2.80"]
+    );
+    assert_eq!(
+        addresses(&tcp(v6, "www.example.com.", RecordType::A).await),
+        ["192.0.2.80"]
+    );
+    s.stop().await;
+}
