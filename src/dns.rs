@@ -131,6 +131,7 @@ impl DnsHandler {
             RNG.with(|rng| resolve(&snapshot, q.name(), q.query_type(), &mut *rng.borrow_mut()));
         meta.response_code = answer.rcode;
         meta.authoritative = answer.authoritative;
+        debug!(src = %request.src(), qname = %q.name(), qtype = %q.query_type(), rcode = %answer.rcode, answers = answer.answers.len(), "query");
 
         let limit = match request.protocol() {
             Protocol::Udp => match &request.edns {
