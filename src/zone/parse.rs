@@ -574,6 +574,33 @@ mod tests {
         assert_eq!(e[2].tokens[2].text(), "x ; y");
     }
 
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        /// Whatever the text, reading it gives records or problems, never a panic.
+        #[test]
+        fn any_text_reads_without_panicking(lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex("[ -~\t]{0,40}").unwrap(),
+                proptest::sample::select(vec![
+                    "@ SOA ns h 1 2 3 4 5", "$TTL 1h", "$ORIGIN sub", "$INCLUDE nope.inc", "www A 192.0.2.1",
+                    "  AAAA ::1", "x TXT \"a\\\"b\"", "( 1 2", ")", "y TYPE1 \\# 4 0a000001", "z CNAME @",
+                    "a\\.b MX 10 c", "$ttl", "\"", ";", "* 30 IN A 192.0.2.9",
+                ]).prop_map(String::from),
+            ],
+            0..20,
+        )) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("example.com.zone");
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            let origin = Name::from_ascii("example.com.").unwrap();
+            let parsed = parse_zone_file(&path, &origin);
+            for r in &parsed.records {
+                proptest::prop_assert!(origin.zone_of(&r.record.name));
+            }
+        }
+    }
+
     #[test]
     fn unbalanced_parenthesis_names_its_line() {
         let err = split_entries("a A 1.2.3.4\nb SOA (\n").unwrap_err();
