@@ -230,9 +230,4 @@ impl Running {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
-
-    /// A token that stops the server when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
 }

@@ -116,13 +116,6 @@ impl Snapshot {
                 .any(|(p, m, l)| stamp_of(p) != (p.clone(), *m, *l))
         })
     }
-
-    /// The pool with this name and type.
-    pub fn pool(&self, name: &Name, rtype: Option<RecordType>) -> Option<&Arc<Pool>> {
-        self.pools
-            .iter()
-            .find(|p| &p.name == name && rtype.is_none_or(|t| p.rtype == t))
-    }
 }
 
 fn stamp_of(path: &Path) -> (PathBuf, Option<SystemTime>, u64) {

@@ -82,8 +82,6 @@ pub struct Zone {
     pub file: PathBuf,
     /// The SOA serial.
     pub serial: u32,
-    /// The apex SOA as written.
-    soa: Record,
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
     nodes: FxHashMap<Name, Node>,
@@ -273,18 +271,12 @@ impl Zone {
         negative_soa.ttl = soa.record.ttl.min(soa_data.minimum);
         Ok(Zone {
             serial: soa_data.serial,
-            soa: soa.record.clone(),
             negative_soa,
             origin,
             file: file.to_path_buf(),
             nodes,
             glue,
         })
-    }
-
-    /// The apex SOA.
-    pub fn soa(&self) -> &Record {
-        &self.soa
     }
 
     /// The SOA to put in the authority section of a negative answer.
