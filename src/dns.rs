@@ -22,7 +22,7 @@ use hickory_server::proto::op::{
     Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
 };
 use hickory_server::proto::rr::{DNSClass, RData, Record, RecordType};
-use hickory_server::proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_server::proto::serialize::binary::BinEncoder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use rand::rngs::SmallRng;
@@ -141,11 +141,18 @@ impl DnsHandler {
             _ => u16::MAX,
         };
         let opt = if edns.is_some() { OPT_LEN } else { 0 };
-        if !fits(request, &mut answer, usize::from(limit) - opt).map_err(|e| e.to_string())? {
-            meta.truncation = true;
-            answer.answers.clear();
-            answer.authority.clear();
-            answer.additional.clear();
+        match fit(request, &mut answer, usize::from(limit) - opt).map_err(|e| e.to_string())? {
+            Fit::Whole => {}
+            // RFC 9471: glue a referral needs but cannot carry must send the resolver to TCP.
+            Fit::AdditionalTrimmed if !answer.authoritative => meta.truncation = true,
+            // RFC 2181 §9: other additional data is optional.
+            Fit::AdditionalTrimmed => {}
+            Fit::No => {
+                meta.truncation = true;
+                answer.answers.clear();
+                answer.authority.clear();
+                answer.additional.clear();
+            }
         }
         let response = builder.build(
             meta,
@@ -188,10 +195,21 @@ impl RequestHandler for DnsHandler {
     }
 }
 
-/// Whether the answer and authority sections fit in `room` bytes; trims the additional section
-/// to what fits. Cheap for the usual small answer: the exact (compressed) size is only measured
-/// when an uncompressed upper bound says it might not fit.
-fn fits(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<bool, ProtoError> {
+/// How much of an answer fits in the room a response has.
+#[derive(Debug, PartialEq, Eq)]
+enum Fit {
+    /// All of it.
+    Whole,
+    /// The answer and authority sections; the additional section was cut to what fits.
+    AdditionalTrimmed,
+    /// Not even the answer and authority sections.
+    No,
+}
+
+/// Measures whether the answer and authority sections fit in `room` bytes, and trims the
+/// additional section to what fits. Cheap for the usual small answer: the exact (compressed) size
+/// is only measured when an uncompressed upper bound says it might not fit.
+fn fit(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<Fit, ProtoError> {
     let question = request.queries.as_bytes().len();
     let bound = 12
         + question
@@ -207,30 +225,36 @@ fn fits(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<bool,
             .map(|r| size_bound(r))
             .sum::<usize>();
     if bound <= room {
-        return Ok(true);
+        return Ok(Fit::Whole);
     }
     let mut buf = Vec::with_capacity(room);
     let mut encoder = BinEncoder::new(&mut buf);
     encoder.set_max_size(u16::try_from(room).unwrap_or(u16::MAX));
     encoder.emit_vec(&[0u8; 12])?;
-    for q in request.queries.queries() {
-        q.original().emit(&mut encoder)?;
+    // The question exactly as hickory's encoder will write it: the raw bytes, with one
+    // compression pointer for the whole first name, so the measure matches the real response.
+    let start = encoder.offset();
+    encoder.emit_vec(request.queries.as_bytes())?;
+    if !request.queries.is_empty() {
+        encoder.store_label_pointer(start, encoder.offset());
     }
     let answers: SmallVec<[&Record; 8]> = answer.answers.iter().map(AsRef::as_ref).collect();
     for section in [&answers[..], &answer.authority[..]] {
         if let Err(e) = encoder.emit_all(section.iter().copied()) {
             return match e {
-                ProtoError::NotAllRecordsWritten { .. } => Ok(false),
+                ProtoError::NotAllRecordsWritten { .. } => Ok(Fit::No),
                 e => Err(e),
             };
         }
     }
     match encoder.emit_all(answer.additional.iter().copied()) {
-        Ok(_) => {}
-        Err(ProtoError::NotAllRecordsWritten { count, .. }) => answer.additional.truncate(count),
-        Err(e) => return Err(e),
+        Ok(_) => Ok(Fit::Whole),
+        Err(ProtoError::NotAllRecordsWritten { count, .. }) => {
+            answer.additional.truncate(count);
+            Ok(Fit::AdditionalTrimmed)
+        }
+        Err(e) => Err(e),
     }
-    Ok(true)
 }
 
 /// An upper bound of a record's encoded size, without compression.

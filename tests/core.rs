@@ -444,3 +444,47 @@ async fn ipv6_listen_addresses_serve_udp_and_tcp() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referral_whose_glue_does_not_fit_sets_tc() {
+    let s = server().await;
+    // 20 NS with in-bailiwick glue: over 512 bytes without EDNS.
+    let r = udp_msg(
+        s.addr,
+        &query_message("www.wide.example.com.", RecordType::A, None),
+    )
+    .await;
+    assert!(!r.metadata.authoritative);
+    assert!(r.metadata.truncation, "RFC 9471: missing glue sets TC");
+    assert_eq!(r.authorities.len(), 20, "the NS RRset itself is whole");
+    assert!(r.additionals.len() < 20);
+    // With EDNS 1232 it all fits; over TCP too.
+    let r = udp(s.addr, "www.wide.example.com.", RecordType::A).await;
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.additionals.len(), 20);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_additional_data_that_does_not_fit_is_dropped_without_tc() {
+    let s = server().await;
+    let r = udp_msg(
+        s.addr,
+        &query_message("mxmany.example.com.", RecordType::MX, None),
+    )
+    .await;
+    assert!(r.metadata.authoritative);
+    assert!(
+        !r.metadata.truncation,
+        "RFC 2181 §9: additional data is optional"
+    );
+    assert_eq!(r.answers.len(), 10);
+    assert!(
+        !r.additionals.is_empty() && r.additionals.len() < 20,
+        "{}",
+        r.additionals.len()
+    );
+    let r = tcp(s.addr, "mxmany.example.com.", RecordType::MX).await;
+    assert_eq!(r.additionals.len(), 20);
+    s.stop().await;
+}
