@@ -50,6 +50,15 @@ pub fn resolve<'a, R: Rng + ?Sized>(
     let Some(mut zone) = snap.find_zone(qname) else {
         return Answer::refused();
     };
+    // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): at a child's apex, answer from
+    // the parent zone when we serve it too.
+    if qtype == RecordType::DS
+        && zone.origin == *qname
+        && !qname.is_root()
+        && let Some(parent) = snap.find_zone(&qname.base_name())
+    {
+        zone = parent;
+    }
     let mut ans = Answer {
         rcode: ResponseCode::NoError,
         authoritative: true,

@@ -488,3 +488,22 @@ async fn optional_additional_data_that_does_not_fit_is_dropped_without_tc() {
     assert_eq!(r.additionals.len(), 20);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_zone_we_serve_answers_for_itself_but_ds_comes_from_the_parent() {
+    let s = server().await;
+    let r = udp(s.addr, "www.child.example.com.", RecordType::A).await;
+    assert!(
+        r.metadata.authoritative,
+        "answered from the child, not referred"
+    );
+    assert_eq!(addresses(&r), ["192.0.2.61"]);
+    let soa = udp(s.addr, "child.example.com.", RecordType::SOA).await;
+    assert_eq!(soa.answers[0].name.to_string(), "child.example.com.");
+    // DS at the child's apex: the parent's NODATA (its SOA), not the child's.
+    let ds = udp(s.addr, "child.example.com.", RecordType::DS).await;
+    assert!(ds.metadata.authoritative);
+    assert!(ds.answers.is_empty());
+    assert_eq!(ds.authorities[0].name.to_string(), "example.com.");
+    s.stop().await;
+}
