@@ -33,6 +33,8 @@ pub struct ZoneSource {
     records: Arc<Vec<SourcedRecord>>,
     /// Problems of the file; the zone is not served from it when there is one.
     errors: Vec<Problem>,
+    /// The records of the last version that loaded cleanly, served while the file is broken.
+    last_good: Option<Arc<Vec<SourcedRecord>>>,
 }
 
 /// Everything one generation serves.
@@ -101,7 +103,10 @@ impl Snapshot {
     /// Whether the config, a zone file, an included file or the set of zone files changed on
     /// disk since this snapshot was loaded (a file watcher also reports mere reads).
     pub fn changed_on_disk(&self) -> bool {
-        if stamp_of(&self.config_path) != self.config_stamp {
+        // A broken zone may be waiting for a file it could not read: always try again.
+        if stamp_of(&self.config_path) != self.config_stamp
+            || self.sources.iter().any(|s| !s.errors.is_empty())
+        {
             return true;
         }
         let mut paths = zone_files(&self.zones_dir).unwrap_or_default();
@@ -274,15 +279,16 @@ pub fn load(config_path: &Path, previous: Option<&Snapshot>) -> Result<Loaded, V
     // Build each zone with the pools that fall in it (a pool belongs to the deepest zone).
     let mut problems = Vec::new();
     let mut zones = FxHashMap::default();
-    for src in &sources {
+    let origins: Vec<Name> = sources.iter().map(|s| s.origin.clone()).collect();
+    for src in &mut sources {
         let mine: Vec<Arc<Pool>> = pools
             .iter()
             .filter(|p| {
-                sources
+                origins
                     .iter()
-                    .filter(|s| s.origin.zone_of(&p.name))
-                    .max_by_key(|s| s.origin.num_labels())
-                    .is_some_and(|s| s.origin == src.origin)
+                    .filter(|o| o.zone_of(&p.name))
+                    .max_by_key(|o| o.num_labels())
+                    .is_some_and(|o| *o == src.origin)
             })
             .cloned()
             .collect();
@@ -298,13 +304,19 @@ pub fn load(config_path: &Path, previous: Option<&Snapshot>) -> Result<Loaded, V
         };
         match built {
             Ok(z) => {
+                src.last_good = Some(src.records.clone());
                 zones.insert(src.origin.clone(), Arc::new(z));
             }
             Err(errs) => {
-                let kept = previous.and_then(|p| p.zones.get(&src.origin));
-                if let Some(old) = kept {
-                    warn!(zone = %src.origin, serial = old.serial, "zone failed to load; keeping the last good version");
-                    zones.insert(src.origin.clone(), old.clone());
+                // The last good records, rebuilt with today's pools, keep serving.
+                if let Some(good) = &src.last_good {
+                    match Zone::build(&src.origin, &src.path, good, &mine) {
+                        Ok(z) => {
+                            warn!(zone = %src.origin, serial = z.serial, "zone failed to load; serving its last good version");
+                            zones.insert(src.origin.clone(), Arc::new(z));
+                        }
+                        Err(more) => problems.extend(more),
+                    }
                 }
                 problems.extend(errs);
             }
@@ -356,13 +368,15 @@ fn zone_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// Parses a zone file, or reuses the previous parse when no file it reads has changed.
+/// Parses a zone file, or reuses the previous parse when no file it reads has changed. The last
+/// good records carry over either way.
 fn read_source(path: &Path, origin: Name, previous: Option<&Snapshot>) -> ZoneSource {
     let old = previous.and_then(|p| {
         p.sources
             .iter()
             .find(|s| s.path == path && s.origin == origin)
     });
+    let last_good = old.and_then(|o| o.last_good.clone());
     if let Some(old) = old
         && old
             .stamp
@@ -375,19 +389,15 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Snapshot>) -> ZoneSo
             stamp: old.stamp.clone(),
             records: old.records.clone(),
             errors: old.errors.clone(),
+            last_good,
         };
     }
     let parsed = zone::parse_zone_file(path, &origin);
-    let mut files: Vec<PathBuf> = vec![path.to_path_buf()];
-    for r in &parsed.records {
-        if !files.iter().any(|f| f.as_path() == &*r.file) {
-            files.push(r.file.to_path_buf());
-        }
-    }
     ZoneSource {
-        stamp: files.iter().map(|f| stamp_of(f)).collect(),
+        stamp: parsed.files.iter().map(|f| stamp_of(f)).collect(),
         records: Arc::new(parsed.records),
         errors: parsed.errors,
+        last_good,
         origin,
         path: path.to_path_buf(),
     }

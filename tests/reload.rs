@@ -393,3 +393,74 @@ fn sighup_reloads_the_binary() {
     let status = child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_zone_keeps_serving_its_last_good_records_with_the_new_pools() {
+    let dir = dir_with_config("");
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    // Break the zone and add a pool inside it, in one reload.
+    write_zone(s.dir.path(), &format!("{}broken\n", zone(2)));
+    let cfg = std::fs::read_to_string(s.config()).unwrap();
+    std::fs::write(
+        s.config(),
+        format!("{cfg}\n[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ {{ address = \"192.0.2.10\", weight = 1 }} ]\n"),
+    )
+    .unwrap();
+    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("example.com.zone:8:"), "{body}");
+    assert_eq!(
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
+        ["192.0.2.1"],
+        "last good records"
+    );
+    assert_eq!(
+        addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
+        ["192.0.2.10"],
+        "new pool"
+    );
+    // A second reload of the still-broken file still serves the last good version.
+    let (st, _) = http(admin(&s), "POST", "/reload", "").await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
+        ["192.0.2.1"]
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_missing_include_file_is_noticed() {
+    let dir = dir_with_config("");
+    let cfg = std::fs::read_to_string(dir.path().join("dnslb.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("dnslb.toml"),
+        cfg.replace("watch = false", "watch = true"),
+    )
+    .unwrap();
+    write_zone(dir.path(), &format!("{}$INCLUDE extra.inc\n", zone(1)));
+    std::fs::write(
+        dir.path().join("zones/other.test.zone"),
+        "@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.7\n",
+    )
+    .unwrap();
+    let s = start_dir(dir).await;
+    let r = udp(s.addr, "alias.example.com.", RecordType::A).await;
+    assert_eq!(
+        r.metadata.response_code,
+        ResponseCode::Refused,
+        "example.com is broken at start-up"
+    );
+    std::fs::write(
+        s.dir.path().join("zones/extra.inc"),
+        "extra 300 IN A 192.0.2.77\n",
+    )
+    .unwrap();
+    let took = wait_until(Duration::from_secs(5), || async {
+        addresses(&udp(s.addr, "extra.example.com.", RecordType::A).await) == ["192.0.2.77"]
+    })
+    .await;
+    assert!(took.is_some(), "the new include file was noticed");
+    s.stop().await;
+}

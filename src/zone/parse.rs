@@ -226,6 +226,9 @@ pub struct Parsed {
     pub records: Vec<SourcedRecord>,
     /// Every problem found; the zone is unusable when this is not empty.
     pub errors: Vec<Problem>,
+    /// Every file read or tried (the zone file and its includes, missing ones too), so that a
+    /// change to any of them can be noticed.
+    pub files: Vec<PathBuf>,
 }
 
 /// Reads the zone file at `path`, whose origin is `origin`.
@@ -237,6 +240,7 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
         records: Vec::new(),
         errors: Vec::new(),
         stack: Vec::new(),
+        files: Vec::new(),
     };
     let mut cursor = Cursor {
         origin: origin.clone(),
@@ -246,6 +250,7 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
     Parsed {
         records: reader.records,
         errors: reader.errors,
+        files: reader.files,
     }
 }
 
@@ -257,6 +262,8 @@ struct Reader {
     errors: Vec<Problem>,
     /// Files being read, for include-cycle detection.
     stack: Vec<PathBuf>,
+    /// Every file tried.
+    files: Vec<PathBuf>,
 }
 
 impl Reader {
@@ -269,6 +276,9 @@ impl Reader {
     }
 
     fn read_file(&mut self, path: &Path, cursor: &mut Cursor, included_at: Option<(&Path, usize)>) {
+        if !self.files.iter().any(|f| f == path) {
+            self.files.push(path.to_path_buf());
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
