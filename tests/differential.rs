@@ -184,7 +184,10 @@ async fn dnslb_answers_like_nsd() {
             }
         }
     }
-    assert_eq!(glue_cuts, 1, "the wide referral without EDNS is the one glue cut");
+    assert_eq!(
+        glue_cuts, 1,
+        "the wide referral without EDNS is the one glue cut"
+    );
     assert!(
         differences.is_empty(),
         "{} differences:\n{}",

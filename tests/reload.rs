@@ -113,6 +113,7 @@ async fn no_query_is_lost_or_mixed_across_50_reloads_under_load() {
         t.await.unwrap();
     }
     let sent = sent.load(Ordering::Relaxed);
+    eprintln!("{sent} queries across 50 reloads");
     assert!(sent > 200, "the load really ran: {sent} queries");
     assert_eq!(
         bad.load(Ordering::Relaxed),
