@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [seconds per run, default 10]
 #
-# Installs dnsperf and nsd with apt when missing. Everything listens on 127.0.0.1 only; every
+# Installs dnsperf, nsd, dig and bc with apt when missing. Everything listens on 127.0.0.1 only; every
 # process started here is stopped by its PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,8 +11,11 @@ DURATION=${1:-10}
 DNSLB_PORT=5391
 NSD_PORT=5392
 
-if ! command -v dnsperf >/dev/null || ! command -v nsd >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf nsd >/dev/null
+export PATH="$PATH:/usr/sbin:/sbin"
+if ! command -v dnsperf >/dev/null || ! command -v nsd >/dev/null || ! command -v dig >/dev/null || ! command -v bc >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq dnsperf nsd dnsutils bc >/dev/null
 fi
 (cd .. && cargo build --release --quiet)
 
