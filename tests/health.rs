@@ -105,6 +105,15 @@ fn pool(probe: &str, members: &[(&str, u32, u16)], extra: &str) -> String {
 const FAST_TCP: &str =
     "{ kind = \"tcp\", interval = \"100ms\", timeout = \"200ms\", rise = 2, fall = 2 }";
 
+/// Waits (at most 3 s) until `member` is served, or is not; panics with `why` otherwise.
+async fn until_served(s: &TestServer, member: &str, want: bool, why: &str) -> Duration {
+    wait_until(Duration::from_secs(3), || async {
+        served(s.addr, member).await == want
+    })
+    .await
+    .expect(why)
+}
+
 async fn served(addr: SocketAddr, member: &str) -> bool {
     draw_counts(addr, "www.example.com.", 30)
         .await
@@ -128,22 +137,20 @@ async fn closed_listener_leaves_within_interval_times_fall_plus_timeout_and_retu
     let port_b = b.port;
     drop(b);
     // interval × fall + timeout = 400 ms; allow scheduling slack and the 10 % jitter.
-    let took = wait_until(Duration::from_secs(3), || async {
-        !served(s.addr, "192.0.2.11").await
-    })
-    .await
-    .expect("the closed member stops being served");
+    let took = until_served(
+        &s,
+        "192.0.2.11",
+        false,
+        "the closed member stops being served",
+    )
+    .await;
     assert!(took <= Duration::from_millis(400 + 400), "took {took:?}");
     // Stays out, and the other member takes all the answers.
     let counts = draw_counts(s.addr, "www.example.com.", 100).await;
     assert_eq!(counts.get("192.0.2.10"), Some(&100), "{counts:?}");
 
     let _b = Listener::open(port_b).await;
-    let took = wait_until(Duration::from_secs(3), || async {
-        served(s.addr, "192.0.2.11").await
-    })
-    .await
-    .expect("the member comes back");
+    let took = until_served(&s, "192.0.2.11", true, "the member comes back").await;
     // rise = 2: two probes, at least one interval (100 ms, less 5 % jitter) apart.
     assert!(
         took >= Duration::from_millis(90),
@@ -291,11 +298,7 @@ async fn http_probes_see_status_codes() {
         "302 is outside expect = 200-299"
     );
     status.store(204, Ordering::Relaxed);
-    wait_until(Duration::from_secs(3), || async {
-        served(s.addr, "192.0.2.10").await
-    })
-    .await
-    .expect("204 brings it back");
+    until_served(&s, "192.0.2.10", true, "204 brings it back").await;
     s.stop().await;
 }
 
@@ -358,11 +361,7 @@ async fn agent_percentages_steer_the_share() {
     );
 
     *line_a.lock().unwrap() = "drain\n".into();
-    wait_until(Duration::from_secs(3), || async {
-        !served(s.addr, "192.0.2.10").await
-    })
-    .await
-    .expect("drain takes the member out");
+    until_served(&s, "192.0.2.10", false, "drain takes the member out").await;
     *line_a.lock().unwrap() = "down\n".into();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, body) = http(
@@ -375,11 +374,7 @@ async fn agent_percentages_steer_the_share() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["pools"][0]["members"][0]["state"], "down");
     *line_a.lock().unwrap() = "ready up 100%\n".into();
-    wait_until(Duration::from_secs(3), || async {
-        served(s.addr, "192.0.2.10").await
-    })
-    .await
-    .expect("ready brings it back");
+    until_served(&s, "192.0.2.10", true, "ready brings it back").await;
     s.stop().await;
 }
 

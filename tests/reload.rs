@@ -29,6 +29,14 @@ fn write_zone(dir: &std::path::Path, text: &str) {
     std::fs::rename(tmp, dir.join("zones/example.com.zone")).unwrap();
 }
 
+/// Turns the file watcher on in a test directory's config.
+fn watching(dir: tempfile::TempDir) -> tempfile::TempDir {
+    let path = dir.path().join("dnslb.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, cfg.replace("watch = false", "watch = true")).unwrap();
+    dir
+}
+
 fn admin(s: &TestServer) -> SocketAddr {
     s.running.as_ref().unwrap().admin_addr.unwrap()
 }
@@ -209,13 +217,7 @@ async fn an_invalid_config_keeps_the_running_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_changes_reload_by_themselves() {
-    let dir = dir_with_config("");
-    let cfg = std::fs::read_to_string(dir.path().join("dnslb.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("dnslb.toml"),
-        cfg.replace("watch = false", "watch = true"),
-    )
-    .unwrap();
+    let dir = watching(dir_with_config(""));
     write_zone(dir.path(), &zone(1));
     let s = start_dir(dir).await;
     write_zone(s.dir.path(), &zone(2));
@@ -433,13 +435,7 @@ async fn a_broken_zone_keeps_serving_its_last_good_records_with_the_new_pools() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creating_a_missing_include_file_is_noticed() {
-    let dir = dir_with_config("");
-    let cfg = std::fs::read_to_string(dir.path().join("dnslb.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("dnslb.toml"),
-        cfg.replace("watch = false", "watch = true"),
-    )
-    .unwrap();
+    let dir = watching(dir_with_config(""));
     write_zone(dir.path(), &format!("{}$INCLUDE extra.inc\n", zone(1)));
     std::fs::write(
         dir.path().join("zones/other.test.zone"),
