@@ -26,6 +26,7 @@ use serde_json::json;
 use crate::app::Shared;
 use crate::health::probe;
 use crate::pool::{Member, Pool};
+use crate::snapshot::Snapshot;
 
 /// The admin routes over `shared`.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -58,16 +59,21 @@ struct MemberStatus {
     served: u64,
 }
 
-fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
-    let drained = m.state.drained.load(Ordering::Relaxed);
-    let h = m.health.as_deref();
-    let state = match (drained, h) {
+/// `up`, `down`, `drained` (by the admin or the agent) or `unprobed`.
+fn member_state(m: &Member) -> &'static str {
+    match (m.state.drained.load(Ordering::Relaxed), m.health.as_deref()) {
         (true, _) => "drained",
         (false, None) => "unprobed",
         (false, Some(h)) if h.is_up() && !h.agent_drained() => "up",
         (false, Some(h)) if h.is_up() => "drained",
         (false, Some(_)) => "down",
-    };
+    }
+}
+
+fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
+    let drained = m.state.drained.load(Ordering::Relaxed);
+    let h = m.health.as_deref();
+    let state = member_state(m);
     let probed = h.filter(|h| h.probed.load(Ordering::Relaxed));
     MemberStatus {
         member: m.label.clone(),
@@ -158,55 +164,30 @@ impl Collector for StateCollector {
                 MetricType::Gauge,
             )?,
         )?;
-        let labels = |p: &Pool, m: &Member| {
-            [
-                ("pool", p.name.to_string()),
-                ("type", p.rtype.to_string()),
-                ("member", m.label.clone()),
-            ]
-        };
-        let members = || {
-            snap.pools
-                .iter()
-                .flat_map(|p| p.members.iter().map(move |m| (p, m)))
-        };
-        {
-            let mut e = enc.encode_descriptor(
-                "dnslb_member_up",
-                "1 when the member may be served",
-                None,
-                MetricType::Gauge,
-            )?;
-            for (p, m) in members() {
-                let up = member_status(p, m).state;
-                ConstGauge::new(i64::from(up == "up" || up == "unprobed"))
-                    .encode(e.encode_family(&labels(p, m))?)?;
-            }
-        }
-        {
-            let mut e = enc.encode_descriptor(
-                "dnslb_member_effective_weight",
-                "Weight the member is drawn with now",
-                None,
-                MetricType::Gauge,
-            )?;
-            for (p, m) in members() {
-                ConstGauge::new(i64::from(m.effective_weight(p.slow_start)))
-                    .encode(e.encode_family(&labels(p, m))?)?;
-            }
-        }
-        {
-            let mut e = enc.encode_descriptor(
-                "dnslb_member_served",
-                "Times the member was served",
-                None,
-                MetricType::Counter,
-            )?;
-            for (p, m) in members() {
-                ConstCounter::new(m.state.served.load(Ordering::Relaxed))
-                    .encode(e.encode_family(&labels(p, m))?)?;
-            }
-        }
+        per_member(
+            &mut enc,
+            &snap,
+            "dnslb_member_up",
+            "1 when the member may be served",
+            MetricType::Gauge,
+            |_, m| ConstGauge::new(i64::from(matches!(member_state(m), "up" | "unprobed"))),
+        )?;
+        per_member(
+            &mut enc,
+            &snap,
+            "dnslb_member_effective_weight",
+            "Weight the member is drawn with now",
+            MetricType::Gauge,
+            |p, m| ConstGauge::new(i64::from(m.effective_weight(p.slow_start))),
+        )?;
+        per_member(
+            &mut enc,
+            &snap,
+            "dnslb_member_served",
+            "Times the member was served",
+            MetricType::Counter,
+            |_, m| ConstCounter::new(m.state.served.load(Ordering::Relaxed)),
+        )?;
         {
             let mut e = enc.encode_descriptor(
                 "dnslb_probe_duration_seconds",
@@ -222,6 +203,29 @@ impl Collector for StateCollector {
         }
         Ok(())
     }
+}
+
+/// One metric family with a sample per pool member, labelled pool, type and member.
+fn per_member<M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    snap: &Snapshot,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    value: impl Fn(&Pool, &Member) -> M,
+) -> Result<(), fmt::Error> {
+    let mut family = enc.encode_descriptor(name, help, None, kind)?;
+    for p in &snap.pools {
+        for m in p.members.iter() {
+            let labels = [
+                ("pool", p.name.to_string()),
+                ("type", p.rtype.to_string()),
+                ("member", m.label.clone()),
+            ];
+            value(p, m).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
