@@ -139,7 +139,6 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     };
     let handler = DnsHandler::new(shared.snapshot.clone(), shared.stats.clone());
     let server = DnsServer::bind(handler, &listen)
-        .await
         .map_err(|e| bind_err(&listen, e))?;
     let dns_addrs = server.local_addrs.clone();
     for a in &dns_addrs {

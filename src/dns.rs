@@ -27,6 +27,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use rand::rngs::SmallRng;
 use smallvec::SmallVec;
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -75,6 +76,7 @@ impl QueryStats {
 }
 
 /// Answers DNS requests from the current snapshot.
+#[derive(Clone)]
 pub struct DnsHandler {
     snapshot: Arc<ArcSwap<Snapshot>>,
     stats: Arc<QueryStats>,
@@ -276,9 +278,14 @@ fn size_bound(r: &Record) -> usize {
     name(&r.name) + 10 + rdata
 }
 
-/// The DNS listeners: UDP and TCP on every configured address.
+/// The DNS listeners: UDP and TCP on every configured address, served by one thread per core.
+///
+/// Each thread runs its own single-threaded runtime and its own hickory `Server` over its own
+/// `SO_REUSEPORT` UDP socket, so a query is received, answered and sent on one thread with no
+/// hand-over between workers. The first thread also serves TCP.
 pub struct DnsServer {
-    server: Server<DnsHandler>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    shutdown: CancellationToken,
     /// The addresses actually bound (port 0 resolved).
     pub local_addrs: Vec<SocketAddr>,
 }
@@ -286,55 +293,110 @@ pub struct DnsServer {
 impl DnsServer {
     /// Binds UDP and TCP on each address (port 0 picks one port for both) and starts serving.
     ///
-    /// Each address with a fixed port gets one UDP socket per CPU, joined with `SO_REUSEPORT`, so
-    /// that the kernel spreads queries from many clients over as many receive loops as there are
-    /// cores. Port 0 (tests) gets one plain socket: Linux may hand a port-0 bind with
-    /// `SO_REUSEPORT` a port that another such socket of the same user already holds.
-    pub async fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
-        let mut server = Server::new(handler);
+    /// An address with a fixed port gets one UDP socket per CPU, joined with `SO_REUSEPORT`, so
+    /// that the kernel spreads queries from many clients over the threads. Port 0 (tests) gets
+    /// one plain socket and one thread: Linux may hand a port-0 bind with `SO_REUSEPORT` a port
+    /// that another such socket of the same user already holds.
+    pub fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = if addrs.iter().all(|a| a.port() != 0) { cores } else { 1 };
+        let mut per_thread: Vec<(Vec<std::net::UdpSocket>, Vec<std::net::TcpListener>)> =
+            (0..threads).map(|_| (Vec::new(), Vec::new())).collect();
         let mut local_addrs = Vec::new();
-        let sockets_per_addr = std::thread::available_parallelism().map_or(1, usize::from);
         for addr in addrs {
-            let reuse_port = addr.port() != 0;
-            let (udp, tcp) = bind_pair(*addr, reuse_port).await?;
+            let reuse_port = threads > 1;
+            let (udp, tcp) = bind_pair(*addr, reuse_port)?;
             let bound = udp.local_addr()?;
             local_addrs.push(bound);
-            server.register_socket(udp);
-            for _ in 1..if reuse_port { sockets_per_addr } else { 1 } {
-                server.register_socket(udp_socket(bound, true)?);
+            per_thread[0].0.push(udp);
+            per_thread[0].1.push(tcp);
+            for sockets in per_thread.iter_mut().skip(1) {
+                sockets.0.push(udp_socket(bound, true)?);
             }
-            server.register_listener(tcp, TCP_IDLE, 64);
+        }
+        let shutdown = CancellationToken::new();
+        let mut handles = Vec::new();
+        for (i, (udps, tcps)) in per_thread.into_iter().enumerate() {
+            let handler = handler.clone();
+            let token = shutdown.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("dns-{i}"))
+                .spawn(move || serve_thread(handler, udps, tcps, token))?;
+            handles.push(handle);
         }
         Ok(Self {
-            server,
+            threads: handles,
+            shutdown,
             local_addrs,
         })
     }
 
     /// Cancelling this token stops the listeners.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.server.shutdown_token().clone()
+        self.shutdown.clone()
     }
 
     /// Runs until the listeners stop.
-    pub async fn run(mut self) -> Result<(), String> {
-        self.server
-            .block_until_done()
-            .await
-            .map_err(|e| e.to_string())
+    pub async fn run(self) -> Result<(), String> {
+        let threads = self.threads;
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                if t.join().is_err() {
+                    return Err("a DNS thread panicked".to_string());
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 }
 
+/// One DNS thread: a single-threaded runtime serving its sockets until `token` is cancelled.
+fn serve_thread(
+    handler: DnsHandler,
+    udps: Vec<std::net::UdpSocket>,
+    tcps: Vec<std::net::TcpListener>,
+    token: CancellationToken,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a DNS thread");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let mut server = Server::new(handler);
+        for udp in udps {
+            match tokio::net::UdpSocket::from_std(udp) {
+                Ok(u) => server.register_socket(u),
+                Err(e) => tracing::error!(error = %e, "cannot serve a UDP socket"),
+            }
+        }
+        for tcp in tcps {
+            match tokio::net::TcpListener::from_std(tcp) {
+                Ok(t) => server.register_listener(t, TCP_IDLE, 64),
+                Err(e) => tracing::error!(error = %e, "cannot serve a TCP listener"),
+            }
+        }
+        tokio::select! {
+            r = server.block_until_done() => if let Err(e) = r { tracing::warn!(error = %e, "DNS listeners stopped") },
+            _ = token.cancelled() => { let _ = server.shutdown_gracefully().await; }
+        }
+    });
+}
+
 /// Binds UDP, then TCP on the same port; with port 0, tries again when that port is taken for TCP.
-async fn bind_pair(
+fn bind_pair(
     addr: SocketAddr,
     reuse_port: bool,
-) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
     let mut last_err = None;
     for _ in 0..20 {
         let udp = udp_socket(addr, reuse_port)?;
         let bound = udp.local_addr()?;
-        match tokio::net::TcpListener::bind(bound).await {
+        match tcp_listener(bound) {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if addr.port() == 0 => last_err = Some(e),
             Err(e) => return Err(e),
@@ -344,14 +406,26 @@ async fn bind_pair(
 }
 
 /// A non-blocking UDP socket, `IPV6_V6ONLY` for IPv6 as usual, `SO_REUSEPORT` if asked.
-fn udp_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProtocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_port(reuse_port)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    tokio::net::UdpSocket::from_std(socket.into())
+    Ok(socket.into())
+}
+
+/// A non-blocking TCP listener with `SO_REUSEADDR`, as tokio's own `bind` makes.
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
