@@ -138,8 +138,7 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
         source,
     };
     let handler = DnsHandler::new(shared.snapshot.clone(), shared.stats.clone());
-    let server = DnsServer::bind(handler, &listen)
-        .map_err(|e| bind_err(&listen, e))?;
+    let server = DnsServer::bind(handler, &listen).map_err(|e| bind_err(&listen, e))?;
     let dns_addrs = server.local_addrs.clone();
     for a in &dns_addrs {
         info!(addr = %a, "listening for DNS on UDP and TCP");

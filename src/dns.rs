@@ -299,7 +299,11 @@ impl DnsServer {
     /// that another such socket of the same user already holds.
     pub fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let threads = if addrs.iter().all(|a| a.port() != 0) { cores } else { 1 };
+        let threads = if addrs.iter().all(|a| a.port() != 0) {
+            cores
+        } else {
+            1
+        };
         let mut per_thread: Vec<(Vec<std::net::UdpSocket>, Vec<std::net::TcpListener>)> =
             (0..threads).map(|_| (Vec::new(), Vec::new())).collect();
         let mut local_addrs = Vec::new();
@@ -359,7 +363,10 @@ fn serve_thread(
     tcps: Vec<std::net::TcpListener>,
     token: CancellationToken,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start a DNS thread");
@@ -407,7 +414,11 @@ fn bind_pair(
 
 /// A non-blocking UDP socket, `IPV6_V6ONLY` for IPv6 as usual, `SO_REUSEPORT` if asked.
 fn udp_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProtocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM,
+        Some(SockProtocol::UDP),
+    )?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -419,7 +430,11 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::U
 
 /// A non-blocking TCP listener with `SO_REUSEADDR`, as tokio's own `bind` makes.
 fn tcp_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(SockProtocol::TCP),
+    )?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }

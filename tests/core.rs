@@ -507,3 +507,35 @@ async fn a_child_zone_we_serve_answers_for_itself_but_ds_comes_from_the_parent()
     assert_eq!(ds.authorities[0].name.to_string(), "example.com.");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_port_is_served_by_every_thread() {
+    // A fixed port gets one SO_REUSEPORT socket and thread per core; the kernel spreads clients
+    // over them by source port. Every client must be answered, whichever thread it lands on.
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let dir = copy_fixture("core");
+    let config = dir.path().join("dnslb.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let s = start_dir(dir).await;
+    assert_eq!(s.addr.port(), port);
+    for _ in 0..40 {
+        // A new socket, so a new source port, each time.
+        assert_eq!(
+            addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
+            ["192.0.2.80"]
+        );
+    }
+    assert_eq!(
+        addresses(&tcp(s.addr, "www.example.com.", RecordType::A).await),
+        ["192.0.2.80"]
+    );
+    s.stop().await;
+}
