@@ -4,8 +4,11 @@
 //! ([`crate::answer::resolve`]) and the message rules: opcode, EDNS version and payload size,
 //! truncation, REFUSED for foreign names. Truncation is decided here rather than left to the
 //! encoder, so that a response that does not fit carries TC and no partial RRsets (as NSD and
-//! Knot do) and never loses its OPT record; additional records that do not fit are dropped
-//! without TC (RFC 2181 §9).
+//! Knot do) and never loses its OPT record; optional additional records that do not fit are
+//! dropped without TC (RFC 2181 §9), but a referral that loses glue sets TC (RFC 9471).
+//!
+//! Serving is thread-per-core: each thread has its own runtime, hickory `Server` and
+//! `SO_REUSEPORT` UDP socket, so a query never crosses threads (see [`DnsServer`]).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
