@@ -164,6 +164,18 @@ impl Collector for StateCollector {
                 MetricType::Gauge,
             )?,
         )?;
+        {
+            let mut e = enc.encode_descriptor(
+                "dnslb_zone_serial",
+                "SOA serial of each zone being served",
+                None,
+                MetricType::Gauge,
+            )?;
+            for z in snap.zones() {
+                ConstGauge::new(i64::from(z.serial))
+                    .encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
+            }
+        }
         per_member(
             &mut enc,
             &snap,

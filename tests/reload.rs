@@ -62,6 +62,11 @@ async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
         panic!()
     };
     assert_eq!(soa.serial, 2, "the file's serial, untouched");
+    let (_, metrics) = http(admin(&s), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("dnslb_zone_serial{zone=\"example.com.\"} 2"),
+        "{metrics}"
+    );
     s.stop().await;
 }
 
