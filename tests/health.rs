@@ -196,13 +196,7 @@ async fn a_hung_target_fails_at_the_timeout() {
         start_up < Duration::from_secs(2),
         "first round bounded by the timeout: {start_up:?}"
     );
-    let (status, body) = http(
-        s.running.as_ref().unwrap().admin_addr.unwrap(),
-        "GET",
-        "/status",
-        "",
-    )
-    .await;
+    let (status, body) = http(s.admin(), "GET", "/status", "").await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let m = &v["pools"][0]["members"][1];
@@ -246,13 +240,7 @@ async fn a_tcp_listener_that_accepts_nothing_fails_at_the_timeout() {
         "",
     )))
     .await;
-    let (_, body) = http(
-        s.running.as_ref().unwrap().admin_addr.unwrap(),
-        "GET",
-        "/status",
-        "",
-    )
-    .await;
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let m = &v["pools"][0]["members"][1];
     assert_eq!(m["state"], "down", "{m}");
@@ -283,13 +271,7 @@ async fn http_probes_see_status_codes() {
         !served(s.addr, "192.0.2.10").await
     })
     .await;
-    let (_, body) = http(
-        s.running.as_ref().unwrap().admin_addr.unwrap(),
-        "GET",
-        "/status",
-        "",
-    )
-    .await;
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
     assert!(out.is_some(), "503 takes the member out: {body}");
     status.store(302, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -315,13 +297,7 @@ async fn all_down_fails_open_or_answers_empty() {
         2,
         "fail open: both still answered: {counts:?}"
     );
-    let (_, body) = http(
-        s.running.as_ref().unwrap().admin_addr.unwrap(),
-        "GET",
-        "/status",
-        "",
-    )
-    .await;
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
     assert!(body.contains("\"all_members_down\":true"), "{body}");
     s.stop().await;
 
@@ -364,13 +340,7 @@ async fn agent_percentages_steer_the_share() {
     until_served(&s, "192.0.2.10", false, "drain takes the member out").await;
     *line_a.lock().unwrap() = "down\n".into();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, body) = http(
-        s.running.as_ref().unwrap().admin_addr.unwrap(),
-        "GET",
-        "/status",
-        "",
-    )
-    .await;
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["pools"][0]["members"][0]["state"], "down");
     *line_a.lock().unwrap() = "ready up 100%\n".into();
@@ -381,7 +351,7 @@ async fn agent_percentages_steer_the_share() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_overrides_status_and_metrics_over_http() {
     let (_a, _b, s) = two_healthy_members().await;
-    let admin = s.running.as_ref().unwrap().admin_addr.unwrap();
+    let admin = s.admin();
 
     // Drain: out at once.
     let (st, body) = http(

@@ -37,10 +37,6 @@ fn watching(dir: tempfile::TempDir) -> tempfile::TempDir {
     dir
 }
 
-fn admin(s: &TestServer) -> SocketAddr {
-    s.running.as_ref().unwrap().admin_addr.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
     let dir = dir_with_config("");
@@ -51,7 +47,7 @@ async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
         ["192.0.2.1"]
     );
     write_zone(s.dir.path(), &zone(2));
-    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, body) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(
         addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
@@ -62,7 +58,7 @@ async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
         panic!()
     };
     assert_eq!(soa.serial, 2, "the file's serial, untouched");
-    let (_, metrics) = http(admin(&s), "GET", "/metrics", "").await;
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
     assert!(
         metrics.contains("dnslb_zone_serial{zone=\"example.com.\"} 2"),
         "{metrics}"
@@ -153,7 +149,7 @@ async fn a_broken_zone_keeps_its_last_good_version_and_says_why() {
         s.dir.path(),
         &format!("{}bad 300 IN A 192.0.2.999\n", zone(2)),
     );
-    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, body) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(
         st, 200,
         "the config is fine; one zone kept its last good version: {body}"
@@ -164,12 +160,12 @@ async fn a_broken_zone_keeps_its_last_good_version_and_says_why() {
         ["192.0.2.1"],
         "still version 1"
     );
-    let (_, status) = http(admin(&s), "GET", "/status", "").await;
+    let (_, status) = http(s.admin(), "GET", "/status", "").await;
     assert!(
         status.contains("example.com.zone:8: bad A record"),
         "{status}"
     );
-    let (_, metrics) = http(admin(&s), "GET", "/metrics", "").await;
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
     assert!(
         metrics.contains("dnslb_reload_failures_total 1"),
         "{metrics}"
@@ -177,13 +173,13 @@ async fn a_broken_zone_keeps_its_last_good_version_and_says_why() {
 
     // Fixed: served again, and the problem is gone from the status.
     write_zone(s.dir.path(), &zone(2));
-    let (st, _) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, _) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 200);
     assert_eq!(
         addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
         ["192.0.2.2"]
     );
-    let (_, status) = http(admin(&s), "GET", "/status", "").await;
+    let (_, status) = http(s.admin(), "GET", "/status", "").await;
     assert!(status.contains("\"problems\":[]"), "{status}");
     s.stop().await;
 }
@@ -198,7 +194,7 @@ async fn an_invalid_config_keeps_the_running_one() {
     let config = s.config();
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, good.replace("weight = 1", "weight = -4")).unwrap();
-    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, body) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 422, "{body}");
     assert!(
         body.contains("weight -4 must be a non-negative integer"),
@@ -212,7 +208,7 @@ async fn an_invalid_config_keeps_the_running_one() {
         addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
         ["192.0.2.10"]
     );
-    let (_, metrics) = http(admin(&s), "GET", "/metrics", "").await;
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
     assert!(
         metrics.contains("dnslb_reload_failures_total 1"),
         "{metrics}"
@@ -298,7 +294,7 @@ async fn health_counters_and_overrides_carry_over() {
     let s = start_dir(dir).await;
     draw_counts(s.addr, "www.example.com.", 40).await;
     let (st, _) = http(
-        admin(&s),
+        s.admin(),
         "POST",
         "/pools/www.example.com./members/192.0.2.10/weight",
         "5",
@@ -319,7 +315,7 @@ async fn health_counters_and_overrides_carry_over() {
         format!("{}{}", &cfg[..start], pool(&format!("{a}, {c}"))),
     )
     .unwrap();
-    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, body) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 200, "{body}");
 
     // c was probed before the swap: never served. a kept its override and its counter.
@@ -415,7 +411,7 @@ async fn a_broken_zone_keeps_serving_its_last_good_records_with_the_new_pools() 
         format!("{cfg}\n[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ {{ address = \"192.0.2.10\", weight = 1 }} ]\n"),
     )
     .unwrap();
-    let (st, body) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, body) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("example.com.zone:8:"), "{body}");
     assert_eq!(
@@ -429,7 +425,7 @@ async fn a_broken_zone_keeps_serving_its_last_good_records_with_the_new_pools() 
         "new pool"
     );
     // A second reload of the still-broken file still serves the last good version.
-    let (st, _) = http(admin(&s), "POST", "/reload", "").await;
+    let (st, _) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 200);
     assert_eq!(
         addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),

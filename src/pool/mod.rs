@@ -58,7 +58,7 @@ pub struct Pool {
     /// 1-based line of the pool in the config.
     pub config_line: usize,
     /// Set while every member is down (kept by the health task; read by status).
-    pub all_members_down: Arc<AtomicBool>,
+    pub all_members_down: AtomicBool,
 }
 
 /// One member of a pool.
@@ -326,6 +326,6 @@ pub fn build(
         probe,
         config_file,
         config_line,
-        all_members_down: Arc::new(AtomicBool::new(false)),
+        all_members_down: AtomicBool::new(false),
     })
 }

@@ -32,6 +32,15 @@ impl TestServer {
         self.dir.path().join("dnslb.toml")
     }
 
+    /// The admin endpoint's address (the config must have `[admin]`).
+    pub fn admin(&self) -> SocketAddr {
+        self.running
+            .as_ref()
+            .unwrap()
+            .admin_addr
+            .expect("the config has [admin]")
+    }
+
     /// Stops the server.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
