@@ -58,7 +58,7 @@ pub struct Snapshot {
     /// All pools, in config order.
     pub pools: Vec<Arc<Pool>>,
     /// Every zone file seen, parsed or not.
-    pub sources: Vec<ZoneSource>,
+    sources: Vec<ZoneSource>,
     /// The config file's modification time and length when read.
     config_stamp: (PathBuf, Option<SystemTime>, u64),
 }
