@@ -1,8 +1,9 @@
 //! The HTTP admin endpoint: `/status` (JSON), `/metrics` (Prometheus text), runtime overrides of
-//! members (`drain`, `undrain`, `weight`) and `/reload`.
+//! members (`drain`, `undrain`, `weight`, and `DELETE .../weight` to clear it) and `/reload`.
 //!
-//! It reads the current snapshot and the health cells, and writes only into member cells, so
-//! nothing here stands on the query path.
+//! It reads the current snapshot and the health cells, and writes only through
+//! [`MemberState`](crate::pool::MemberState)'s methods, so nothing here stands on the query path.
+//! A member's state comes from the one [`Availability`](crate::pool::Availability) the draw uses.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,10 +24,9 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::Shared;
-use crate::health::probe;
 use crate::pool::{Member, Pool};
 use crate::snapshot::Snapshot;
+use crate::state::Shared;
 
 /// The admin routes over `shared`.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -36,7 +36,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/reload", post(reload))
         .route(
             "/pools/{pool}/members/{member}/{action}",
-            post(override_member),
+            post(override_member).delete(clear_override),
         )
         .with_state(shared)
 }
@@ -59,29 +59,17 @@ struct MemberStatus {
     served: u64,
 }
 
-/// `up`, `down`, `drained` (by the admin or the agent) or `unprobed`.
-fn member_state(m: &Member) -> &'static str {
-    match (m.state.drained.load(Ordering::Relaxed), m.health.as_deref()) {
-        (true, _) => "drained",
-        (false, None) => "unprobed",
-        (false, Some(h)) if h.is_up() && !h.agent_drained() => "up",
-        (false, Some(h)) if h.is_up() => "drained",
-        (false, Some(_)) => "down",
-    }
-}
-
 fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
-    let drained = m.state.drained.load(Ordering::Relaxed);
+    let avail = m.availability(pool.slow_start);
     let h = m.health.as_deref();
-    let state = member_state(m);
-    let probed = h.filter(|h| h.probed.load(Ordering::Relaxed));
+    let probed = h.filter(|h| h.is_probed());
     MemberStatus {
         member: m.label.clone(),
         configured_weight: m.weight,
         weight_override: m.state.weight_override(),
-        effective_weight: m.effective_weight(pool.slow_start),
-        state,
-        drained,
+        effective_weight: avail.effective_weight,
+        state: avail.state.as_str(),
+        drained: m.state.is_drained(),
         check: m.check.map(|c| c.to_string()),
         last_probe_ok: probed.map(|h| h.last_ok.load(Ordering::Relaxed)),
         last_probe_error: probed
@@ -90,7 +78,7 @@ fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
         rtt_ms: probed.map(|h| h.rtt_us.load(Ordering::Relaxed) as f64 / 1000.0),
         agent_percent: h.map(|h| f64::from(h.agent_permille()) / 10.0),
         last_change_unix_ms: h.map(|h| h.last_change_unix_ms.load(Ordering::Relaxed)),
-        served: m.state.served.load(Ordering::Relaxed),
+        served: m.state.served(),
     }
 }
 
@@ -110,9 +98,10 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
                 "type": p.rtype.to_string(),
                 "ttl": p.ttl,
                 "answers": p.answers,
-                "all_down": format!("{:?}", p.all_down).to_lowercase(),
-                "all_members_down": p.all_members_down.load(Ordering::Relaxed),
-                "probe": p.probe.as_ref().map(|s| format!("{:?}", s.kind)),
+                "policy": p.policy.name(),
+                "all_down": p.all_down.as_str(),
+                "all_members_down": p.all_members_down(),
+                "probe": p.probe.as_ref().map(|s| s.kind.name()),
                 "members": p.members.iter().map(|m| member_status(p, m)).collect::<Vec<_>>(),
             })
         })
@@ -123,7 +112,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         "zones": zones,
         "pools": pools,
         "problems": problems,
-        "reload_failures_total": shared.reload_failures.load(Ordering::Relaxed),
+        "reload_failures_total": shared.reload_failures(),
     }))
     .into_response()
 }
@@ -134,87 +123,92 @@ struct StateCollector(Arc<Shared>);
 
 impl Collector for StateCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let shared = &self.0;
-        let snap = shared.snapshot.load();
-        {
-            let mut m = enc.encode_descriptor(
-                "dnslb_responses",
-                "DNS responses sent, by rcode",
-                None,
-                MetricType::Counter,
-            )?;
-            for (rcode, n) in shared.stats.counts() {
-                ConstCounter::new(n)
-                    .encode(m.encode_family(&[("rcode", rcode.to_str().to_string())])?)?;
-            }
-        }
-        ConstCounter::new(shared.reload_failures.load(Ordering::Relaxed)).encode(
-            enc.encode_descriptor(
-                "dnslb_reload_failures",
-                "Reloads that kept the running config or a zone's last good version",
-                None,
-                MetricType::Counter,
-            )?,
+        let snap = self.0.snapshot.load();
+        encode_server(&mut enc, &self.0, &snap)?;
+        encode_members(&mut enc, &snap)?;
+        let mut e = enc.encode_descriptor(
+            "dnslb_probe_duration_seconds",
+            "Round-trip time of successful probes",
+            None,
+            MetricType::Histogram,
         )?;
-        ConstGauge::new(i64::try_from(snap.generation).unwrap_or(i64::MAX)).encode(
-            enc.encode_descriptor(
-                "dnslb_snapshot_generation",
-                "Loads since start-up",
-                None,
-                MetricType::Gauge,
-            )?,
-        )?;
-        {
-            let mut e = enc.encode_descriptor(
-                "dnslb_zone_serial",
-                "SOA serial of each zone being served",
-                None,
-                MetricType::Gauge,
-            )?;
-            for z in snap.zones() {
-                ConstGauge::new(i64::from(z.serial))
-                    .encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
-            }
-        }
-        per_member(
-            &mut enc,
-            &snap,
-            "dnslb_member_up",
-            "1 when the member may be served",
-            MetricType::Gauge,
-            |_, m| ConstGauge::new(i64::from(matches!(member_state(m), "up" | "unprobed"))),
-        )?;
-        per_member(
-            &mut enc,
-            &snap,
-            "dnslb_member_effective_weight",
-            "Weight the member is drawn with now",
-            MetricType::Gauge,
-            |p, m| ConstGauge::new(i64::from(m.effective_weight(p.slow_start))),
-        )?;
-        per_member(
-            &mut enc,
-            &snap,
-            "dnslb_member_served",
-            "Times the member was served",
-            MetricType::Counter,
-            |_, m| ConstCounter::new(m.state.served.load(Ordering::Relaxed)),
-        )?;
-        {
-            let mut e = enc.encode_descriptor(
-                "dnslb_probe_duration_seconds",
-                "Round-trip time of successful probes",
-                None,
-                MetricType::Histogram,
-            )?;
-            for t in probe::targets(&snap) {
-                t.health
-                    .latency
-                    .encode(e.encode_family(&[("target", t.addr.to_string())])?)?;
-            }
+        for t in &snap.targets {
+            t.health
+                .latency
+                .encode(e.encode_family(&[("target", t.addr.to_string())])?)?;
         }
         Ok(())
     }
+}
+
+/// Responses, reloads, the generation and zone serials.
+fn encode_server(
+    enc: &mut DescriptorEncoder,
+    shared: &Shared,
+    snap: &Snapshot,
+) -> Result<(), fmt::Error> {
+    let mut m = enc.encode_descriptor(
+        "dnslb_responses",
+        "DNS responses sent, by rcode",
+        None,
+        MetricType::Counter,
+    )?;
+    for (rcode, n) in shared.stats.counts() {
+        ConstCounter::new(n).encode(m.encode_family(&[("rcode", rcode.to_str().to_string())])?)?;
+    }
+    ConstCounter::new(shared.reload_failures()).encode(enc.encode_descriptor(
+        "dnslb_reload_failures",
+        "Reloads that kept the running config or a zone's last good version",
+        None,
+        MetricType::Counter,
+    )?)?;
+    ConstGauge::new(i64::try_from(snap.generation).unwrap_or(i64::MAX)).encode(
+        enc.encode_descriptor(
+            "dnslb_snapshot_generation",
+            "Loads since start-up",
+            None,
+            MetricType::Gauge,
+        )?,
+    )?;
+    let mut e = enc.encode_descriptor(
+        "dnslb_zone_serial",
+        "SOA serial of each zone being served",
+        None,
+        MetricType::Gauge,
+    )?;
+    for z in snap.zones() {
+        ConstGauge::new(i64::from(z.serial))
+            .encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
+    }
+    Ok(())
+}
+
+/// The per-member families.
+fn encode_members(enc: &mut DescriptorEncoder, snap: &Snapshot) -> Result<(), fmt::Error> {
+    per_member(
+        enc,
+        snap,
+        "dnslb_member_up",
+        "1 when the member may be served",
+        MetricType::Gauge,
+        |p, m| ConstGauge::new(i64::from(m.availability(p.slow_start).is_served())),
+    )?;
+    per_member(
+        enc,
+        snap,
+        "dnslb_member_effective_weight",
+        "Weight the member is drawn with now",
+        MetricType::Gauge,
+        |p, m| ConstGauge::new(i64::from(m.availability(p.slow_start).effective_weight)),
+    )?;
+    per_member(
+        enc,
+        snap,
+        "dnslb_member_served",
+        "Times the member was served",
+        MetricType::Counter,
+        |_, m| ConstCounter::new(m.state.served()),
+    )
 }
 
 /// One metric family with a sample per pool member, labelled pool, type and member.
@@ -261,69 +255,98 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
+/// Why an admin request was refused.
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error("`{0}` is not a domain name")]
+    BadPoolName(String),
+    #[error("no pool named {0}")]
+    NoPool(Name),
+    #[error("pool {0} has no member {1}")]
+    NoMember(Name, String),
+    #[error("unknown action `{0}`: use drain, undrain or weight")]
+    UnknownAction(String),
+    #[error("`DELETE .../{0}` clears nothing: use DELETE .../weight, or POST .../undrain")]
+    NothingToClear(String),
+    #[error("the body must be a non-negative integer weight, not `{0}`")]
+    BadWeight(String),
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            AdminError::BadPoolName(_) | AdminError::BadWeight(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::NOT_FOUND,
+        };
+        error(status, self.to_string())
+    }
+}
+
+/// The pool and member an admin URL names: the pool by name (trailing dot optional), the member
+/// by its label as the config writes it (any case).
+fn find_member<'s>(
+    snap: &'s Snapshot,
+    pool: &str,
+    member: &str,
+) -> Result<(&'s Pool, &'s Member), AdminError> {
+    let mut name = Name::from_ascii(pool).map_err(|_| AdminError::BadPoolName(pool.into()))?;
+    name.set_fqdn(true);
+    let named: Vec<&Arc<Pool>> = snap.pools.iter().filter(|p| p.name == name).collect();
+    if named.is_empty() {
+        return Err(AdminError::NoPool(name));
+    }
+    named
+        .iter()
+        .find_map(|p| {
+            p.members
+                .iter()
+                .find(|m| m.label.eq_ignore_ascii_case(member))
+                .map(|m| (&***p, m))
+        })
+        .ok_or_else(|| AdminError::NoMember(name, member.into()))
+}
+
 async fn override_member(
     State(shared): State<Arc<Shared>>,
     Path((pool, member, action)): Path<(String, String, String)>,
     body: String,
-) -> Response {
-    let Ok(mut name) = Name::from_ascii(&pool) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("`{pool}` is not a domain name"),
-        );
-    };
-    name.set_fqdn(true);
+) -> Result<Response, AdminError> {
     let snap = shared.snapshot.load();
-    let named: Vec<&Arc<Pool>> = snap.pools.iter().filter(|p| p.name == name).collect();
-    if named.is_empty() {
-        return error(StatusCode::NOT_FOUND, format!("no pool named {name}"));
-    }
-    let Some((p, m)) = named.iter().find_map(|p| {
-        p.members
-            .iter()
-            .find(|m| m.label.eq_ignore_ascii_case(&member))
-            .map(|m| (p, m))
-    }) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("pool {name} has no member {member}"),
-        );
-    };
+    let (p, m) = find_member(&snap, &pool, &member)?;
     match action.as_str() {
-        "drain" => m.state.drained.store(true, Ordering::Relaxed),
-        "undrain" => m.state.drained.store(false, Ordering::Relaxed),
+        "drain" => m.state.drain(),
+        "undrain" => m.state.undrain(),
         "weight" => match body.trim().parse::<u32>() {
-            Ok(w) => m
-                .state
-                .weight_override
-                .store(i64::from(w), Ordering::Relaxed),
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "the body must be a non-negative integer weight, not `{}`",
-                        body.trim()
-                    ),
-                );
-            }
+            Ok(w) => m.state.set_weight(w),
+            Err(_) => return Err(AdminError::BadWeight(body.trim().into())),
         },
-        other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("unknown action `{other}`: use drain, undrain or weight"),
-            );
-        }
+        _ => return Err(AdminError::UnknownAction(action)),
     }
     tracing::info!(pool = %p.name, member = %m.label, action, "override");
-    axum::Json(member_status(p, m)).into_response()
+    Ok(axum::Json(member_status(p, m)).into_response())
+}
+
+/// `DELETE .../weight`: back to the configured weight.
+async fn clear_override(
+    State(shared): State<Arc<Shared>>,
+    Path((pool, member, action)): Path<(String, String, String)>,
+) -> Result<Response, AdminError> {
+    let snap = shared.snapshot.load();
+    let (p, m) = find_member(&snap, &pool, &member)?;
+    if action != "weight" {
+        return Err(AdminError::NothingToClear(action));
+    }
+    m.state.clear_weight();
+    tracing::info!(pool = %p.name, member = %m.label, "weight override cleared");
+    Ok(axum::Json(member_status(p, m)).into_response())
 }
 
 async fn reload(State(shared): State<Arc<Shared>>) -> Response {
     match shared.reload().await {
         Ok(generation) => axum::Json(json!({ "generation": generation, "problems": shared.problems() })).into_response(),
-        Err(problems) => (
+        Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({ "error": "reload failed; still serving the previous version", "problems": problems })),
+            axum::Json(json!({ "error": "reload failed; still serving the previous version", "problems": e.problems() })),
         )
             .into_response(),
     }

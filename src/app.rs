@@ -1,22 +1,21 @@
-//! The running server as one handle: the current snapshot, the DNS listeners, the admin endpoint
-//! and the background tasks (reloads, probes, SIGHUP, file watching), started from a config file
-//! and stopped by one shutdown token.
+//! The running server as one handle: loads the config, installs the first generation, binds the
+//! DNS listeners and the admin endpoint, and starts the background tasks (reloader, SIGHUP, file
+//! watching). [`Running::stop`] stops all of it and waits; dropping a [`Running`] stops it too.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::Problem;
-use crate::dns::{DnsHandler, DnsServer, QueryStats};
-use crate::health::probe;
-use crate::reload::{self, ReloadRequest, ReloadResult};
-use crate::snapshot::{self, Snapshot};
+use crate::dns::{DnsHandler, DnsServer};
+use crate::load::{self, Loaded};
+use crate::reload::{self, Reloader};
+use crate::state::{ReloadCause, ReloadRequest, Shared};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,47 +41,14 @@ fn list(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-/// State shared by the DNS handler, the admin endpoint and the reload task.
-#[derive(Debug)]
-pub struct Shared {
-    /// What queries read.
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
-    /// Responses by rcode.
-    pub stats: Arc<QueryStats>,
-    /// The config file.
-    pub config_path: PathBuf,
-    /// Reloads that failed, whole or for some zone.
-    pub reload_failures: AtomicU64,
-    /// Problems of the last load (file:line: reason). Written by reloads, read by `/status`;
-    /// never touched by queries.
-    problems: Mutex<Vec<String>>,
-    reloads: mpsc::Sender<ReloadRequest>,
-}
-
-impl Shared {
-    /// The problems of the last load.
-    pub fn problems(&self) -> Vec<String> {
-        self.problems.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-
-    pub(crate) fn set_problems(&self, problems: Vec<String>) {
-        if let Ok(mut p) = self.problems.lock() {
-            *p = problems;
-        }
-    }
-
-    /// Reloads now and waits for the result.
-    pub async fn reload(&self) -> ReloadResult {
-        let (tx, rx) = oneshot::channel();
-        let request = ReloadRequest {
-            cause: "request",
-            reply: Some(tx),
-        };
-        if self.reloads.send(request).await.is_err() {
-            return Err(vec!["the server is shutting down".into()]);
-        }
-        rx.await
-            .unwrap_or_else(|_| Err(vec!["the server is shutting down".into()]))
+fn bind_error(addrs: &[SocketAddr], source: std::io::Error) -> StartError {
+    StartError::Bind {
+        addr: addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        source,
     }
 }
 
@@ -94,111 +60,112 @@ pub struct Running {
     pub dns_addrs: Vec<SocketAddr>,
     /// The admin address actually bound, if any.
     pub admin_addr: Option<SocketAddr>,
+    dns: Option<DnsServer>,
     shutdown: CancellationToken,
-    tasks: tokio::task::JoinSet<()>,
+    tasks: JoinSet<()>,
 }
 
 /// Loads the config and its zones, probes every target once, binds the listeners and serves.
 pub async fn start(config_path: &Path) -> Result<Running, StartError> {
-    let path = config_path.to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || snapshot::load(&path, None))
-        .await
-        .map_err(|e| StartError::Invalid(vec![Problem::file(config_path, e.to_string())]))?
-        .map_err(StartError::Invalid)?;
-    for p in &loaded.problems {
+    let loaded = load_blocking(config_path).await?;
+    for p in &loaded.snapshot.problems {
         warn!(problem = %p, "zone not served");
     }
-    let snap = loaded.snapshot;
-    for z in snap.zones() {
+    for z in loaded.snapshot.zones() {
         info!(zone = %z.origin, serial = z.serial, names = z.node_count(), "zone loaded");
     }
-    probe::first_round(&probe::targets(&snap)).await;
-
-    let (listen, admin, watch, zones_dir) = (
-        snap.listen.clone(),
-        snap.admin,
-        snap.watch,
-        snap.zones_dir.clone(),
-    );
+    let settings = loaded.settings.clone();
     let (reload_tx, reload_rx) = mpsc::channel(4);
-    let shared = Arc::new(Shared {
-        snapshot: Arc::new(ArcSwap::from_pointee(snap)),
-        stats: Arc::new(QueryStats::default()),
-        config_path: config_path.to_path_buf(),
-        reload_failures: AtomicU64::new(0),
-        problems: Mutex::new(loaded.problems.iter().map(ToString::to_string).collect()),
-        reloads: reload_tx.clone(),
-    });
-    let bind_err = |addrs: &[SocketAddr], source| StartError::Bind {
-        addr: addrs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        source,
-    };
+    let shared = Arc::new(Shared::new(settings.clone(), reload_tx.clone()));
+    let shutdown = CancellationToken::new();
+    let mut reloader = Reloader::new(shared.clone(), shutdown.clone());
+    reloader.install(loaded, None).await;
+
     let handler = DnsHandler::new(shared.snapshot.clone(), shared.stats.clone());
-    let server = DnsServer::bind(handler, &listen).map_err(|e| bind_err(&listen, e))?;
-    let dns_addrs = server.local_addrs.clone();
+    let dns =
+        DnsServer::bind(handler, &settings.listen).map_err(|e| bind_error(&settings.listen, e))?;
+    let dns_addrs = dns.local_addrs.clone();
     for a in &dns_addrs {
         info!(addr = %a, "listening for DNS on UDP and TCP");
     }
-
-    let shutdown = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let server_token = server.shutdown_token();
-    let token = shutdown.clone();
-    tasks.spawn(async move {
-        tokio::select! {
-            r = server.run() => if let Err(e) = r { warn!(error = %e, "DNS listeners stopped") },
-            _ = token.cancelled() => server_token.cancel(),
-        }
-    });
-
-    let admin_addr = match admin {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| bind_err(&[addr], e))?;
-            let local = listener.local_addr().map_err(|e| bind_err(&[addr], e))?;
-            info!(addr = %local, "admin endpoint listening");
-            let router = crate::admin::router(shared.clone());
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                let serve =
-                    axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned());
-                if let Err(e) = serve.await {
-                    warn!(error = %e, "admin endpoint stopped");
-                }
-            });
-            Some(local)
-        }
+    let mut tasks = JoinSet::new();
+    let admin_addr = match settings.admin {
+        Some(addr) => Some(serve_admin(addr, &shared, &shutdown, &mut tasks).await?),
         None => None,
     };
-
-    tasks.spawn(reload::run(shared.clone(), reload_rx, shutdown.clone()));
+    tasks.spawn(reloader.run(reload_rx));
     tasks.spawn(on_sighup(reload_tx.clone(), shutdown.clone()));
-    if watch {
-        let token = shutdown.clone();
-        match reload::watch(config_path, &zones_dir, reload_tx) {
-            Ok(watcher) => {
-                tasks.spawn(async move {
-                    token.cancelled().await;
-                    drop(watcher);
-                });
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot watch the config and zone files; reload with SIGHUP or POST /reload")
-            }
-        }
+    if settings.watch {
+        watch_files(
+            config_path,
+            &settings.zones_dir,
+            reload_tx,
+            &shutdown,
+            &mut tasks,
+        );
     }
     Ok(Running {
         shared,
         dns_addrs,
         admin_addr,
+        dns: Some(dns),
         shutdown,
         tasks,
     })
+}
+
+/// The first load, off the runtime's threads.
+async fn load_blocking(config_path: &Path) -> Result<Loaded, StartError> {
+    let path = config_path.to_path_buf();
+    tokio::task::spawn_blocking(move || load::load(&path, None))
+        .await
+        .map_err(|e| StartError::Invalid(vec![Problem::file(config_path, e.to_string())]))?
+        .map_err(StartError::Invalid)
+}
+
+/// Binds the admin endpoint and serves it until `shutdown`; returns the bound address.
+async fn serve_admin(
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<SocketAddr, StartError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(&[addr], e))?;
+    let local = listener.local_addr().map_err(|e| bind_error(&[addr], e))?;
+    info!(addr = %local, "admin endpoint listening");
+    let router = crate::admin::router(shared.clone());
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned());
+        if let Err(e) = serve.await {
+            warn!(error = %e, "admin endpoint stopped");
+        }
+    });
+    Ok(local)
+}
+
+/// Watches the config and zone files until `shutdown`.
+fn watch_files(
+    config_path: &Path,
+    zones_dir: &Path,
+    tx: mpsc::Sender<ReloadRequest>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    match reload::watch(config_path, zones_dir, tx) {
+        Ok(watcher) => {
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                token.cancelled().await;
+                drop(watcher);
+            });
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot watch the config and zone files; reload with SIGHUP or POST /reload")
+        }
+    }
 }
 
 async fn on_sighup(tx: mpsc::Sender<ReloadRequest>, shutdown: CancellationToken) {
@@ -213,19 +180,32 @@ async fn on_sighup(tx: mpsc::Sender<ReloadRequest>, shutdown: CancellationToken)
             s = hup.recv() => if s.is_none() { return },
         }
         info!("SIGHUP: reloading");
-        let _ = tx
-            .send(ReloadRequest {
-                cause: "SIGHUP",
-                reply: None,
-            })
-            .await;
+        let request = ReloadRequest {
+            cause: ReloadCause::Signal,
+            reply: None,
+        };
+        let _ = tx.send(request).await;
     }
 }
 
 impl Running {
-    /// Stops every task and waits for them.
+    /// Stops every task and DNS thread, and waits for them.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        if let Some(dns) = self.dns.take() {
+            dns.stop().await;
+        }
+    }
+}
+
+impl Drop for Running {
+    /// Dropped without [`Running::stop`] (a test that panics, say): every task is cancelled, the
+    /// DNS threads are told to stop, and the probe tasks end with the shutdown token.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.tasks.abort_all();
+        // Dropping the DNS server cancels its threads.
+        self.dns.take();
     }
 }

@@ -1,8 +1,10 @@
 //! The TOML configuration as written by the operator: raw serde structs that stay close to the
 //! file (unknown keys are errors), and the error type that names the file, the line and the key.
 //!
-//! Validation into domain objects (pools bound to zones, probes with parsed durations) happens in
-//! [`crate::snapshot`], the one function that start-up, reload and `dnslb check` share.
+//! Closed sets (a pool's type, a probe's kind, the all-down rule) are enums here, each with the
+//! message an operator needs when the value is not one of them. Validation into domain objects
+//! (pools bound to zones, probes with parsed durations) happens in [`crate::load`], the one
+//! pipeline that start-up, reload and `dnslb check` share.
 
 use std::path::Path;
 
@@ -55,7 +57,7 @@ pub struct RawPool {
     pub name: String,
     /// `A`, `AAAA` or `CNAME`.
     #[serde(rename = "type")]
-    pub rtype: String,
+    pub rtype: PoolType,
     /// TTL of the answers.
     pub ttl: Option<u32>,
     /// How many distinct members one answer carries (A/AAAA only).
@@ -67,7 +69,7 @@ pub struct RawPool {
     /// Ramp a recovered member from 10 % to 100 % over this time (`"30s"`).
     pub slow_start: Option<String>,
     /// `"open"` (default: answer as if all were up) or `"empty"` (NODATA) when every member is down.
-    pub all_down: Option<String>,
+    pub all_down: Option<AllDownMode>,
 }
 
 /// One member of a pool.
@@ -89,7 +91,7 @@ pub struct RawMember {
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
     /// `tcp`, `http` or `agent`.
-    pub kind: String,
+    pub kind: ProbeKindName,
     /// Port probed on the member's address (unless the member has `check`).
     pub port: Option<u16>,
     /// Time between probes (`"5s"`).
@@ -107,6 +109,72 @@ pub struct RawProbe {
     /// Healthy HTTP statuses, e.g. `[200, 204]` or `["200-399"]`.
     pub expect: Option<Vec<toml::Value>>,
 }
+
+/// Defines a closed set of config words as an enum read from a string (any case), with the
+/// message an operator sees for anything else.
+macro_rules! config_words {
+    ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+        #[serde(try_from = "String")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The word as the config writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word),+
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $(if s.eq_ignore_ascii_case($word) {
+                    return Ok(Self::$variant);
+                })+
+                Err(format!(concat!($what, ", not `{}`"), s))
+            }
+        }
+    };
+}
+
+config_words!(
+    /// A pool's record type.
+    PoolType, "type must be A, AAAA or CNAME", {
+        /// IPv4 addresses.
+        A = "A",
+        /// IPv6 addresses.
+        Aaaa = "AAAA",
+        /// Alias targets.
+        Cname = "CNAME",
+    }
+);
+
+config_words!(
+    /// What a probe checks.
+    ProbeKindName, "kind must be tcp, http or agent", {
+        /// The TCP handshake.
+        Tcp = "tcp",
+        /// An HTTP GET.
+        Http = "http",
+        /// HAProxy's agent-check line.
+        Agent = "agent",
+    }
+);
+
+config_words!(
+    /// What a pool answers when every member is down.
+    AllDownMode, "all_down must be \"open\" or \"empty\"", {
+        /// Answer as if all were up.
+        Open = "open",
+        /// NODATA.
+        Empty = "empty",
+    }
+);
 
 fn default_zones() -> String {
     "zones".to_string()

@@ -43,6 +43,8 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 const OPT_LEN: usize = 11;
 /// A TCP connection idle this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// How long a stopping DNS thread waits for in-flight work.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
@@ -102,7 +104,7 @@ impl DnsHandler {
         &self,
         request: &Request,
         handle: &mut R,
-    ) -> Result<ResponseInfo, String> {
+    ) -> Result<ResponseInfo, RespondError> {
         let mut meta = Metadata::response_from_request(&request.metadata);
         let edns = request.edns.as_ref().map(|_| &self.edns);
         let builder = MessageResponseBuilder::new(&request.queries, edns);
@@ -124,10 +126,7 @@ impl DnsHandler {
         if let Some(rcode) = early {
             meta.response_code = rcode;
             let response = builder.build(meta, none(), none(), none(), none());
-            return handle
-                .send_response(response)
-                .await
-                .map_err(|e| e.to_string());
+            return Ok(handle.send_response(response).await?);
         }
 
         let q = &request.queries.queries()[0];
@@ -146,7 +145,7 @@ impl DnsHandler {
             _ => u16::MAX,
         };
         let opt = if edns.is_some() { OPT_LEN } else { 0 };
-        match fit(request, &mut answer, usize::from(limit) - opt).map_err(|e| e.to_string())? {
+        match fit(request, &mut answer, usize::from(limit) - opt)? {
             Fit::Whole => {}
             // RFC 9471: glue a referral needs but cannot carry must send the resolver to TCP.
             Fit::AdditionalTrimmed if !answer.authoritative => meta.truncation = true,
@@ -166,11 +165,19 @@ impl DnsHandler {
             none(),
             answer.additional.iter().copied(),
         );
-        handle
-            .send_response(response)
-            .await
-            .map_err(|e| e.to_string())
+        Ok(handle.send_response(response).await?)
     }
+}
+
+/// Why a response could not be sent.
+#[derive(Debug, thiserror::Error)]
+enum RespondError {
+    /// The socket refused it.
+    #[error("cannot send the response: {0}")]
+    Send(#[from] hickory_server::net::NetError),
+    /// Measuring its size failed.
+    #[error("cannot encode the response: {0}")]
+    Encode(#[from] ProtoError),
 }
 
 #[async_trait::async_trait]
@@ -338,24 +345,29 @@ impl DnsServer {
         })
     }
 
-    /// Cancelling this token stops the listeners.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
-
-    /// Runs until the listeners stop.
-    pub async fn run(self) -> Result<(), String> {
-        let threads = self.threads;
-        tokio::task::spawn_blocking(move || {
-            for t in threads {
-                if t.join().is_err() {
-                    return Err("a DNS thread panicked".to_string());
-                }
-            }
-            Ok(())
+    /// Stops every DNS thread and waits for them (each gives in-flight work at most a second).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let threads = std::mem::take(&mut self.threads);
+        let joined = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(|t| t.join())
+                .filter(Result::is_err)
+                .count()
         })
-        .await
-        .map_err(|e| e.to_string())?
+        .await;
+        if !matches!(joined, Ok(0)) {
+            tracing::warn!("a DNS thread panicked");
+        }
+    }
+}
+
+impl Drop for DnsServer {
+    /// A server dropped without [`DnsServer::stop`] (a panicking test, an early return) still
+    /// stops its threads: each sees the cancellation and ends within a second.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
@@ -392,7 +404,10 @@ fn serve_thread(
         }
         tokio::select! {
             r = server.block_until_done() => if let Err(e) = r { tracing::warn!(error = %e, "DNS listeners stopped") },
-            _ = token.cancelled() => { let _ = server.shutdown_gracefully().await; }
+            _ = token.cancelled() => {
+                // In-flight TCP connections get a second; then the runtime's drop ends them.
+                let _ = tokio::time::timeout(STOP_GRACE, server.shutdown_gracefully()).await;
+            }
         }
     });
 }

@@ -3,9 +3,11 @@
 //!
 //! How a query flows: hickory-server's sockets hand the request to [`dns`], which loads the
 //! current [`snapshot::Snapshot`] once (one atomic pointer, no lock) and asks [`answer`] for the
-//! sections: the zone lookup ([`zone`]) finds the node; at a pool node, [`pool`] draws members by
-//! their effective weights, which [`health`] probe tasks keep up to date in atomic cells. A reload
-//! builds a new snapshot aside with [`snapshot::load`] and swaps it in whole.
+//! sections: the zone lookup ([`zone`]) finds the node; at a pool node, [`pool`] reads each
+//! member's availability from the cells that [`scheduler`]'s probe tasks keep up to date
+//! ([`health`]) and its policy picks. [`load`] builds a snapshot from the config in named stages;
+//! [`reload`] installs it with one swap; [`state`] is what the DNS handler, [`admin`] and the
+//! reloader share; [`app`] wires them together.
 
 pub mod admin;
 pub mod answer;
@@ -13,10 +15,13 @@ pub mod app;
 pub mod config;
 pub mod dns;
 pub mod health;
+pub mod load;
 pub mod pool;
 pub mod problem;
 pub mod reload;
+pub mod scheduler;
 pub mod snapshot;
+pub mod state;
 pub mod zone;
 
 pub use problem::Problem;

@@ -65,8 +65,8 @@ fn log_filter() -> EnvFilter {
 }
 
 fn check(config: &std::path::Path) -> ExitCode {
-    match dnslb::snapshot::load(config, None) {
-        Ok(loaded) if loaded.problems.is_empty() => {
+    match dnslb::load::load(config, None) {
+        Ok(loaded) if loaded.snapshot.problems.is_empty() => {
             let snap = &loaded.snapshot;
             for z in snap.zones() {
                 println!(
@@ -80,7 +80,7 @@ fn check(config: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(loaded) => {
-            for p in &loaded.problems {
+            for p in &loaded.snapshot.problems {
                 eprintln!("{p}");
             }
             ExitCode::FAILURE

@@ -1,136 +1,125 @@
-//! One task owns reloads, so two never race: SIGHUP, `POST /reload` and the file watcher all send
-//! it a request. A reload builds a complete snapshot aside ([`snapshot::load`] with the running
-//! one as `previous`), probes new targets once, swaps the snapshot in whole, then replaces the
-//! probe tasks: the old generation's are cancelled and awaited, so none lingers.
+//! The reloader owns every change of generation, so two never race: start-up installs the first
+//! one, and SIGHUP, `POST /reload` and the file watcher all send it requests. A reload builds a
+//! complete snapshot aside ([`load::load`] on top of the running one) and [`Reloader::install`]s
+//! it: new probe targets are probed once, the snapshot is swapped in whole, then the old
+//! generation's probe tasks are cancelled and awaited, so none lingers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::app::Shared;
-use crate::health::probe;
-use crate::snapshot::{self, Snapshot};
-
-/// What a reload answers: the new generation, or why the running one was kept.
-pub type ReloadResult = Result<u64, Vec<String>>;
-
-/// A request to reload; `reply` gets the result when the caller waits for it.
-#[derive(Debug)]
-pub struct ReloadRequest {
-    /// Who asked, for the log.
-    pub cause: &'static str,
-    /// Where to send the result.
-    pub reply: Option<oneshot::Sender<ReloadResult>>,
-}
+use crate::load::{self, Loaded, Previous, Sources};
+use crate::scheduler::{self, Generation};
+use crate::state::{ReloadCause, ReloadError, ReloadRequest, ReloadResult, Shared};
 
 /// Files changing this close together make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// Runs reloads until `shutdown`; starts and restarts the probe tasks of each generation.
-pub async fn run(
+/// Installs generations: the one task that changes what is served.
+#[derive(Debug)]
+pub struct Reloader {
     shared: Arc<Shared>,
-    mut requests: mpsc::Receiver<ReloadRequest>,
+    /// The inputs of the serving generation.
+    sources: Sources,
+    /// The serving generation's probe tasks.
+    probes: Option<Generation>,
     shutdown: CancellationToken,
-) {
-    let mut generation = Generation::start(&shared.snapshot.load_full(), &shutdown);
-    loop {
-        let request = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = requests.recv() => match r {
-                Some(r) => r,
-                None => break,
-            },
-        };
-        let result = reload(&shared, &mut generation, &shutdown, request.cause).await;
-        if let Some(reply) = request.reply {
-            let _ = reply.send(result);
+}
+
+impl Reloader {
+    /// A reloader for `shared`; its probe tasks stop when `shutdown` is cancelled.
+    pub fn new(shared: Arc<Shared>, shutdown: CancellationToken) -> Self {
+        Self {
+            shared,
+            sources: Sources::default(),
+            probes: None,
+            shutdown,
         }
     }
-    generation.stop().await;
-}
 
-/// The probe tasks of one snapshot generation.
-struct Generation {
-    token: CancellationToken,
-    tasks: JoinSet<()>,
-}
-
-impl Generation {
-    fn start(snap: &Snapshot, shutdown: &CancellationToken) -> Self {
-        let token = shutdown.child_token();
-        let mut tasks = JoinSet::new();
-        probe::spawn(probe::targets(snap), &token, &mut tasks);
-        Self { token, tasks }
+    /// Makes `loaded` the serving generation (start-up and reload alike): its never-probed
+    /// targets are probed once, so that its first answers reflect health; then the snapshot is
+    /// swapped in whole and the probe tasks replaced. `cause` is `None` at start-up.
+    pub async fn install(&mut self, loaded: Loaded, cause: Option<ReloadCause>) -> u64 {
+        scheduler::first_round(&loaded.snapshot.targets).await;
+        let problems = !loaded.snapshot.problems.is_empty();
+        let new = Arc::new(loaded.snapshot);
+        self.shared.snapshot.store(new.clone());
+        self.shared.note_load(None, problems && cause.is_some());
+        self.sources = loaded.sources;
+        let probes = Generation::start(&new.targets, &self.shutdown);
+        if let Some(old) = self.probes.replace(probes) {
+            old.stop().await;
+        }
+        new.generation
     }
 
-    async fn stop(mut self) {
-        self.token.cancel();
-        while self.tasks.join_next().await.is_some() {}
-    }
-}
-
-async fn reload(
-    shared: &Arc<Shared>,
-    generation: &mut Generation,
-    shutdown: &CancellationToken,
-    cause: &'static str,
-) -> ReloadResult {
-    let current = shared.snapshot.load_full();
-    if cause == "file change" && !current.changed_on_disk() {
-        return Ok(current.generation); // only read, not written
-    }
-    let path = shared.config_path.clone();
-    let prev = current.clone();
-    let loaded = tokio::task::spawn_blocking(move || snapshot::load(&path, Some(&prev)))
-        .await
-        .map_err(|e| vec![format!("reload task failed: {e}")])?;
-    let loaded = match loaded {
-        Ok(l) => l,
-        Err(problems) => {
-            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            shared.reload_failures.fetch_add(1, Ordering::Relaxed);
-            for p in &problems {
-                error!(problem = %p, cause, "reload failed; still serving generation {}", current.generation);
+    /// Serves reload requests until `shutdown`, then stops the probe tasks.
+    pub async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>) {
+        loop {
+            let request = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                r = requests.recv() => match r {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            let result = self.reload(request.cause).await;
+            if let Some(reply) = request.reply {
+                let _ = reply.send(result);
             }
-            shared.set_problems(problems.clone());
-            return Err(problems);
         }
-    };
-    let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
-    if !problems.is_empty() {
-        shared.reload_failures.fetch_add(1, Ordering::Relaxed);
-        for p in &problems {
-            error!(problem = %p, cause, "zone kept at its last good version");
+        if let Some(probes) = self.probes.take() {
+            probes.stop().await;
         }
     }
-    shared.set_problems(problems);
-    let new = loaded.snapshot;
-    if new.listen != current.listen || new.admin != current.admin {
-        warn!("listen addresses changed; they take effect at the next restart");
+
+    async fn reload(&mut self, cause: ReloadCause) -> ReloadResult {
+        let current = self.shared.snapshot.load_full();
+        if cause == ReloadCause::FileChange && !self.sources.changed_on_disk() {
+            return Ok(current.generation); // only read, not written
+        }
+        let path = self.shared.settings.config_path.clone();
+        let sources = std::mem::take(&mut self.sources);
+        let (loaded, sources) = tokio::task::spawn_blocking(move || {
+            let previous = Previous {
+                snapshot: &current,
+                sources: &sources,
+            };
+            (load::load(&path, Some(previous)), sources)
+        })
+        .await
+        .map_err(|_| ReloadError::ShuttingDown)?;
+        self.sources = sources;
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(problems) => {
+                let generation = self.shared.snapshot.load().generation;
+                for p in &problems {
+                    error!(problem = %p, %cause, "reload failed; still serving generation {generation}");
+                }
+                self.shared.note_load(Some(&problems), false);
+                return Err(ReloadError::Invalid(problems));
+            }
+        };
+        for p in &loaded.snapshot.problems {
+            error!(problem = %p, %cause, "zone kept at its last good version");
+        }
+        let s = &self.shared.settings;
+        if loaded.settings.listen != s.listen || loaded.settings.admin != s.admin {
+            warn!("listen addresses changed; they take effect at the next restart");
+        }
+        let (zones, pools) = (loaded.snapshot.zones().len(), loaded.snapshot.pools.len());
+        let generation = self.install(loaded, Some(cause)).await;
+        info!(generation, %cause, zones, pools, "reloaded");
+        Ok(generation)
     }
-    // New targets are probed once before the swap, so that their first answers reflect health.
-    probe::first_round(&probe::targets(&new)).await;
-    let gen_no = new.generation;
-    let new = Arc::new(new);
-    shared.snapshot.store(new.clone());
-    let old = std::mem::replace(generation, Generation::start(&new, shutdown));
-    old.stop().await;
-    info!(
-        generation = gen_no,
-        cause,
-        zones = new.zones().len(),
-        pools = new.pools.len(),
-        "reloaded"
-    );
-    Ok(gen_no)
 }
 
 /// Watches the config file and the zone directory; each debounced change asks for a reload.
@@ -153,7 +142,7 @@ pub fn watch(
         if events.iter().any(|e| e.path == c || e.path.starts_with(&z)) {
             // A full queue already holds a reload that will see this change.
             let _ = tx.try_send(ReloadRequest {
-                cause: "file change",
+                cause: ReloadCause::FileChange,
                 reply: None,
             });
         }

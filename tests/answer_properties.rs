@@ -17,8 +17,12 @@ fn snapshot(fixture: &str) -> dnslb::snapshot::Snapshot {
         .join("tests/fixtures")
         .join(fixture)
         .join("dnslb.toml");
-    let loaded = dnslb::snapshot::load(&path, None).expect("fixture loads");
-    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    let loaded = dnslb::load::load(&path, None).expect("fixture loads");
+    assert!(
+        loaded.snapshot.problems.is_empty(),
+        "{:?}",
+        loaded.snapshot.problems
+    );
     loaded.snapshot
 }
 

@@ -49,11 +49,7 @@ async fn a_pool_splits_by_weight_over_9000_udp_queries() {
         .iter()
         .find(|p| p.rtype == RecordType::A && p.name.to_string() == "www.example.com.")
         .unwrap();
-    let served: Vec<u64> = pool
-        .members
-        .iter()
-        .map(|m| m.state.served.load(std::sync::atomic::Ordering::Relaxed))
-        .collect();
+    let served: Vec<u64> = pool.members.iter().map(|m| m.state.served()).collect();
     assert_eq!(served.iter().sum::<u64>(), u64::from(n));
     assert_eq!(served[0], u64::from(counts["192.0.2.10"]));
     s.stop().await;
@@ -183,9 +179,10 @@ fn problems(pools: &str) -> String {
         format!("[server]\nlisten = [\"127.0.0.1:0\"]\nwatch = false\n\n[[pool]]\n{pools}"),
     )
     .unwrap();
-    match dnslb::snapshot::load(&dir.path().join("dnslb.toml"), None) {
-        Ok(l) if l.problems.is_empty() => String::new(),
+    match dnslb::load::load(&dir.path().join("dnslb.toml"), None) {
+        Ok(l) if l.snapshot.problems.is_empty() => String::new(),
         Ok(l) => l
+            .snapshot
             .problems
             .iter()
             .map(ToString::to_string)

@@ -303,8 +303,7 @@ async fn health_counters_and_overrides_carry_over() {
     assert_eq!(st, 200);
     let served_before = s.running.as_ref().unwrap().shared.snapshot.load().pools[0].members[0]
         .state
-        .served
-        .load(Ordering::Relaxed);
+        .served();
     assert!(served_before > 0);
 
     // New config: member b removed, member c (nothing listening) added.
@@ -324,7 +323,7 @@ async fn health_counters_and_overrides_carry_over() {
     let snap = s.running.as_ref().unwrap().shared.snapshot.load();
     let m = &snap.pools[0].members[0];
     assert_eq!(m.state.weight_override(), Some(5));
-    assert_eq!(m.state.served.load(Ordering::Relaxed), served_before + 40);
+    assert_eq!(m.state.served(), served_before + 40);
     assert!(m.health.as_ref().unwrap().is_up());
     // b's probe stopped with the old generation.
     tokio::time::sleep(Duration::from_millis(150)).await;

@@ -32,9 +32,13 @@ fn dir_with(zones: &[(&str, &str)]) -> tempfile::TempDir {
 /// The problems of loading `zone` as example.com.
 fn problems_of(zone: &str) -> Vec<String> {
     let dir = dir_with(&[("example.com.zone", zone), ("ok.test.zone", SOA)]);
-    let loaded =
-        dnslb::snapshot::load(&dir.path().join("dnslb.toml"), None).expect("ok.test loads");
-    loaded.problems.iter().map(ToString::to_string).collect()
+    let loaded = dnslb::load::load(&dir.path().join("dnslb.toml"), None).expect("ok.test loads");
+    loaded
+        .snapshot
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn assert_one_problem(zone: &str, line: usize, needle: &str) {
@@ -191,8 +195,13 @@ fn include_cycles_and_missing_files_are_errors() {
         ("self.inc", "$INCLUDE self.inc\n"),
         ("ok.test.zone", SOA),
     ]);
-    let loaded = dnslb::snapshot::load(&dir.path().join("dnslb.toml"), None).unwrap();
-    let p: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+    let loaded = dnslb::load::load(&dir.path().join("dnslb.toml"), None).unwrap();
+    let p: Vec<String> = loaded
+        .snapshot
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert!(
         p.iter()
             .any(|p| p.contains("self.inc:1: $INCLUDE self.inc includes itself")),

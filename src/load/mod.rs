@@ -1,0 +1,82 @@
+//! The loader: the config file and its zones, read into a [`Snapshot`] by a pipeline of named
+//! stages, each a function of its inputs. Start-up, reload and `dnslb check` all call [`load`],
+//! so what `check` accepts, reload accepts.
+//!
+//! 1. [`settings`]: the config file, and the start-up [`Settings`] it gives.
+//! 2. [`sources`]: the zone files, parsed (unchanged files reuse the previous parse).
+//! 3. [`pools`]: every `[[pool]]` validated, its members' cells carried over ([`cells`]).
+//! 4. [`zones`]: each zone built with the pools that fall in it, or its last good version.
+//!
+//! Problems that make the config unusable are returned all together; zone problems that leave
+//! other zones serving go into the snapshot.
+
+mod cells;
+mod pools;
+mod probes;
+mod settings;
+mod sources;
+mod zones;
+
+use std::path::Path;
+
+pub use settings::Settings;
+pub use sources::Sources;
+
+use crate::Problem;
+use crate::snapshot::Snapshot;
+
+/// What one load produced.
+#[derive(Debug)]
+pub struct Loaded {
+    /// What to serve.
+    pub snapshot: Snapshot,
+    /// The inputs it was built from, for the next load.
+    pub sources: Sources,
+    /// The start-up settings the config gives.
+    pub settings: Settings,
+}
+
+/// The generation a reload builds on.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    /// The running snapshot (its cells carry over).
+    pub snapshot: &'a Snapshot,
+    /// Its inputs (unchanged files are not parsed again; broken zones keep their last good
+    /// records).
+    pub sources: &'a Sources,
+}
+
+/// Builds a snapshot from the config at `config_path`, on top of `previous` when reloading.
+pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded, Vec<Problem>> {
+    let mut fatal = Vec::new();
+    let config = settings::read(config_path, &mut fatal)?;
+    let mut cells = cells::Cells::carried_over(previous.map(|p| p.snapshot));
+    let pools = pools::build_all(&config, &mut cells, &mut fatal);
+    let mut sources = sources::read(
+        config_path,
+        &config.settings.zones_dir,
+        previous.map(|p| p.sources),
+        &mut fatal,
+    );
+    fatal.extend(zones::unplaced(&pools, &sources));
+    if !fatal.is_empty() {
+        return Err(fatal);
+    }
+    let (zones, mut problems) = zones::build(&mut sources, &pools);
+    if zones.is_empty() {
+        problems.push(Problem::file(
+            &sources.zones_dir,
+            "no zone loaded: nothing to serve",
+        ));
+        return Err(problems);
+    }
+    if let Some(prev) = previous {
+        zones::log_changes(prev.snapshot, &zones);
+    }
+    let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
+    Ok(Loaded {
+        snapshot: Snapshot::new(generation, zones, pools, problems),
+        sources,
+        settings: config.settings,
+    })
+}

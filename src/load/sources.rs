@@ -1,0 +1,165 @@
+//! Stage 2: the zone files, parsed, with the change stamps of every file each one read. Kept
+//! between loads by the reloader, so that a reload re-reads only what changed and a broken
+//! zone keeps its last good records.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hickory_proto::rr::Name;
+
+use crate::Problem;
+use crate::zone::{self, SourcedRecord};
+
+/// Modification time and length of a file when read.
+type Stamp = (PathBuf, Option<SystemTime>, u64);
+
+/// A parsed zone file.
+#[derive(Debug)]
+pub struct ZoneSource {
+    /// The zone's origin.
+    pub origin: Name,
+    /// The zone file.
+    pub path: PathBuf,
+    /// Stamps of the file and of every file it included (or tried to).
+    stamps: Vec<Stamp>,
+    /// The records that parsed.
+    pub records: Arc<Vec<SourcedRecord>>,
+    /// Problems of the file; the zone is not served from it when there is one.
+    pub errors: Vec<Problem>,
+    /// The records of the last version that loaded cleanly, served while the file is broken.
+    pub last_good: Option<Arc<Vec<SourcedRecord>>>,
+}
+
+/// Every zone file of a load, and the config's stamp.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// The zone files, sorted by path.
+    pub zones: Vec<ZoneSource>,
+    /// The zone directory.
+    pub zones_dir: PathBuf,
+    config_stamp: Option<Stamp>,
+}
+
+impl Sources {
+    /// Whether the config, a zone file, an included file or the set of zone files changed on
+    /// disk since these were read (a file watcher also reports mere reads).
+    pub fn changed_on_disk(&self) -> bool {
+        let Some(config) = &self.config_stamp else {
+            return true;
+        };
+        // A broken zone may be waiting for a file it could not read: always try again.
+        if stamp_of(&config.0) != *config || self.zones.iter().any(|s| !s.errors.is_empty()) {
+            return true;
+        }
+        let mut paths = zone_files(&self.zones_dir).unwrap_or_default();
+        paths.sort();
+        if !paths.iter().eq(self.zones.iter().map(|s| &s.path)) {
+            return true;
+        }
+        self.zones
+            .iter()
+            .any(|s| s.stamps.iter().any(|st| stamp_of(&st.0) != *st))
+    }
+}
+
+fn stamp_of(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok();
+    (
+        path.to_path_buf(),
+        meta.as_ref().and_then(|m| m.modified().ok()),
+        meta.map_or(0, |m| m.len()),
+    )
+}
+
+/// Reads every `NAME.zone` file of `zones_dir`, reusing `previous` parses of unchanged files.
+pub fn read(
+    config_path: &Path,
+    zones_dir: &Path,
+    previous: Option<&Sources>,
+    fatal: &mut Vec<Problem>,
+) -> Sources {
+    let config_stamp = Some(stamp_of(config_path));
+    let mut paths = match zone_files(zones_dir) {
+        Ok(paths) => paths,
+        Err(e) => {
+            fatal.push(Problem::file(
+                config_path,
+                format!(
+                    "server.zones: cannot read the directory {}: {e}",
+                    zones_dir.display()
+                ),
+            ));
+            Vec::new()
+        }
+    };
+    paths.sort();
+    let mut zones = Vec::new();
+    for path in paths {
+        match origin_of(&path) {
+            Ok(origin) => zones.push(read_source(&path, origin, previous)),
+            Err(p) => fatal.push(p),
+        }
+    }
+    Sources {
+        zones,
+        zones_dir: zones_dir.to_path_buf(),
+        config_stamp,
+    }
+}
+
+/// The zone a file serves: its name without `.zone`.
+fn origin_of(path: &Path) -> Result<Name, Problem> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    Name::from_ascii(format!("{}.", stem.trim_end_matches('.')))
+        .map(|o| o.to_lowercase())
+        .map_err(|e| {
+            Problem::file(
+                path,
+                format!("the file name does not give a zone origin: {e}"),
+            )
+        })
+}
+
+/// The `*.zone` files of a directory.
+fn zone_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "zone") && p.is_file())
+        .collect())
+}
+
+/// Parses a zone file, or reuses the previous parse when no file it reads has changed. The last
+/// good records carry over either way.
+fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSource {
+    let old = previous.and_then(|p| {
+        p.zones
+            .iter()
+            .find(|s| s.path == path && s.origin == origin)
+    });
+    let last_good = old.and_then(|o| o.last_good.clone());
+    if let Some(old) = old
+        && old.stamps.iter().all(|st| stamp_of(&st.0) == *st)
+    {
+        return ZoneSource {
+            origin,
+            path: path.to_path_buf(),
+            stamps: old.stamps.clone(),
+            records: old.records.clone(),
+            errors: old.errors.clone(),
+            last_good,
+        };
+    }
+    let parsed = zone::parse_zone_file(path, &origin);
+    ZoneSource {
+        stamps: parsed.files.iter().map(|f| stamp_of(f)).collect(),
+        records: Arc::new(parsed.records),
+        errors: parsed.errors,
+        last_good,
+        origin,
+        path: path.to_path_buf(),
+    }
+}

@@ -1,0 +1,112 @@
+//! Stage 4: each zone built from its source with the pools that fall in it, or from its last
+//! good records when the source is broken.
+
+use std::sync::Arc;
+
+use hickory_proto::rr::Name;
+use rustc_hash::FxHashMap;
+use tracing::{info, warn};
+
+use super::sources::{Sources, ZoneSource};
+use crate::Problem;
+use crate::pool::Pool;
+use crate::snapshot::Snapshot;
+use crate::zone::Zone;
+
+/// The zones that load, keyed by origin, and the problems of those that do not (or that serve
+/// their last good version).
+pub type Built = (FxHashMap<Name, Arc<Zone>>, Vec<Problem>);
+
+/// Problems for pools that lie outside every zone.
+pub fn unplaced(pools: &[Arc<Pool>], sources: &Sources) -> Vec<Problem> {
+    pools
+        .iter()
+        .filter(|p| !sources.zones.iter().any(|s| s.origin.zone_of(&p.name)))
+        .map(|p| {
+            Problem::line(
+                &p.config_file,
+                p.config_line,
+                format!(
+                    "pool {} lies outside every zone in {}",
+                    p.name,
+                    sources.zones_dir.display()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Builds every zone of `sources`; a zone that builds becomes its source's last good version.
+pub fn build(sources: &mut Sources, pools: &[Arc<Pool>]) -> Built {
+    let origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
+    let mut problems = Vec::new();
+    let mut zones = FxHashMap::default();
+    for src in &mut sources.zones {
+        // A pool belongs to the deepest zone that contains it.
+        let mine: Vec<Arc<Pool>> = pools
+            .iter()
+            .filter(|p| {
+                origins
+                    .iter()
+                    .filter(|o| o.zone_of(&p.name))
+                    .max_by_key(|o| o.num_labels())
+                    .is_some_and(|o| *o == src.origin)
+            })
+            .cloned()
+            .collect();
+        match build_one(src, &mine) {
+            Ok(z) => {
+                src.last_good = Some(src.records.clone());
+                zones.insert(src.origin.clone(), Arc::new(z));
+            }
+            Err(errs) => {
+                if let Some(z) = last_good(src, &mine, &mut problems) {
+                    zones.insert(src.origin.clone(), Arc::new(z));
+                }
+                problems.extend(errs);
+            }
+        }
+    }
+    (zones, problems)
+}
+
+/// The zone from its current source. Built even when lines failed to parse, so that every
+/// problem is reported at once.
+fn build_one(src: &ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>> {
+    if src.records.is_empty() && !src.errors.is_empty() {
+        return Err(src.errors.clone());
+    }
+    match Zone::build(&src.origin, &src.path, &src.records, pools) {
+        Ok(_) if !src.errors.is_empty() => Err(src.errors.clone()),
+        Ok(z) => Ok(z),
+        Err(more) => Err(src.errors.iter().cloned().chain(more).collect()),
+    }
+}
+
+/// The last good records, rebuilt with today's pools, to keep serving a broken zone.
+fn last_good(src: &ZoneSource, pools: &[Arc<Pool>], problems: &mut Vec<Problem>) -> Option<Zone> {
+    let good = src.last_good.as_ref()?;
+    match Zone::build(&src.origin, &src.path, good, pools) {
+        Ok(z) => {
+            warn!(zone = %src.origin, serial = z.serial, "zone failed to load; serving its last good version");
+            Some(z)
+        }
+        Err(more) => {
+            problems.extend(more);
+            None
+        }
+    }
+}
+
+/// Logs zones that changed serial or appeared since `previous`.
+pub fn log_changes(previous: &Snapshot, zones: &FxHashMap<Name, Arc<Zone>>) {
+    for (origin, z) in zones {
+        match previous.zone(origin) {
+            Some(old) if old.serial != z.serial => {
+                info!(zone = %origin, old_serial = old.serial, serial = z.serial, "zone changed")
+            }
+            Some(_) => {}
+            None => info!(zone = %origin, serial = z.serial, "zone added"),
+        }
+    }
+}
