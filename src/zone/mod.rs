@@ -100,111 +100,34 @@ impl Zone {
     ) -> Result<Zone, Vec<Problem>> {
         let origin = origin.to_lowercase();
         let mut errors = Vec::new();
-        let err = |r: &SourcedRecord, msg: String| Problem::line(&r.file, r.line, msg);
-
-        // Group by owner, in file order; note the cuts.
-        let mut owners: FxHashMap<Name, Vec<&SourcedRecord>> = FxHashMap::default();
-        let mut order: Vec<Name> = Vec::new();
-        let mut cuts: FxHashSet<Name> = FxHashSet::default();
-        let mut soa: Option<&SourcedRecord> = None;
-        for r in records {
-            let owner = r.record.name.to_lowercase();
-            match r.record.record_type() {
-                RecordType::SOA if owner != origin => {
-                    errors.push(err(
-                        r,
-                        format!("SOA at {owner}, which is not the zone's apex {origin}"),
-                    ));
-                    continue;
-                }
-                RecordType::SOA => {
-                    if let Some(first) = soa {
-                        errors.push(err(
-                            r,
-                            format!("a second SOA; the first is at line {}", first.line),
-                        ));
-                        continue;
-                    }
-                    soa = Some(r);
-                }
-                RecordType::NS if owner != origin => {
-                    cuts.insert(owner.clone());
-                }
-                _ => {}
-            }
-            owners
-                .entry(owner.clone())
-                .or_insert_with(|| {
-                    order.push(owner.clone());
-                    Vec::new()
-                })
-                .push(r);
-        }
-        let Some(soa) = soa else {
+        let owners = Owners::group(&origin, records, &mut errors);
+        let Some(soa) = owners.soa else {
             errors.push(Problem::file(
                 file,
                 format!("the zone {origin} has no SOA record at its apex"),
             ));
             return Err(errors);
         };
-
         let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
         let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
-        for owner in &order {
-            let recs = &owners[owner];
-            let below_cut = below_a_cut(owner, &origin, &cuts);
-            let at_cut = cuts.contains(owner);
+        for owner in &owners.order {
+            let recs = &owners.by_name[owner];
+            let below_cut = below_a_cut(owner, &origin, &owners.cuts);
+            let at_cut = owners.cuts.contains(owner);
             if below_cut || at_cut {
-                for r in recs {
-                    let t = r.record.record_type();
-                    if matches!(t, RecordType::A | RecordType::AAAA) {
-                        glue.entry(owner.clone())
-                            .or_default()
-                            .push(r.record.clone());
-                    }
-                }
-                if below_cut {
-                    continue;
-                }
-            }
-            let mut node = Node {
-                cut: at_cut,
-                ..Node::default()
-            };
-            for r in recs {
-                let t = r.record.record_type();
-                if at_cut && !matches!(t, RecordType::NS | RecordType::DS) {
-                    continue; // occluded by the delegation; A/AAAA kept as glue above
-                }
-                match node.rrsets.iter_mut().find(|s| s.rtype == t) {
-                    Some(set) => {
-                        if set.records.iter().any(|x| x.data == r.record.data) {
-                            continue; // RFC 2181 §5: duplicates are one record
-                        }
-                        if t == RecordType::CNAME {
-                            errors.push(err(r, format!("{owner} has more than one CNAME")));
-                            continue;
-                        }
-                        let mut rec = r.record.clone();
-                        rec.ttl = set.records[0].ttl; // RFC 2181 §5.2: one TTL per RRset
-                        set.records.push(rec);
-                    }
-                    None => node.rrsets.push(RRset {
-                        rtype: t,
-                        records: vec![r.record.clone()],
-                    }),
-                }
-            }
-            if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
-                let cname = recs
+                let addresses: Vec<Record> = recs
                     .iter()
-                    .find(|r| r.record.record_type() == RecordType::CNAME)
-                    .expect("has a CNAME");
-                errors.push(err(
-                    cname,
-                    format!("{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"),
-                ));
+                    .filter(|r| matches!(r.record.record_type(), RecordType::A | RecordType::AAAA))
+                    .map(|r| r.record.clone())
+                    .collect();
+                if !addresses.is_empty() {
+                    glue.insert(owner.clone(), addresses);
+                }
             }
+            if below_cut {
+                continue;
+            }
+            let node = build_node(owner, recs, at_cut, &mut errors);
             if owner == &origin && node.rrset(RecordType::CNAME).is_some() {
                 errors.push(Problem::line(
                     &soa.file,
@@ -212,55 +135,14 @@ impl Zone {
                     "a CNAME at the zone apex is not allowed",
                 ));
             }
-            node.rrsets.sort_by_key(|s| u16::from(s.rtype));
             nodes.insert(owner.clone(), node);
         }
-
         for pool in pools {
-            let name = pool.name.to_lowercase();
-            let at = |msg: String| Problem::line(&pool.config_file, pool.config_line, msg);
-            if below_a_cut(&name, &origin, &cuts) || cuts.contains(&name) {
-                errors.push(at(format!(
-                    "pool {name} is at or below the delegation of a subzone"
-                )));
-                continue;
-            }
-            let node = nodes.entry(name.clone()).or_default();
-            let conflict = if pool.rtype == RecordType::CNAME {
-                (!node.rrsets.is_empty() || !node.pools.is_empty()).then(|| {
-                    format!("CNAME pool {name}: the name has other data; a CNAME must stand alone")
-                })
-            } else if node.has_cname() {
-                Some(format!("{} pool {name}: the name has a CNAME", pool.rtype))
-            } else if node.rrset(pool.rtype).is_some() {
-                Some(format!(
-                    "{} pool {name}: the zone file already has {} records at this name",
-                    pool.rtype, pool.rtype
-                ))
-            } else if node.pool(pool.rtype).is_some() {
-                Some(format!("{name} has two {} pools", pool.rtype))
-            } else {
-                None
-            };
-            match conflict {
-                Some(msg) => errors.push(at(msg)),
-                None => node.pools.push(pool.clone()),
+            if let Err(msg) = place_pool(&origin, &owners.cuts, &mut nodes, pool) {
+                errors.push(Problem::line(&pool.config_file, pool.config_line, msg));
             }
         }
-
-        // Empty non-terminals, and wildcard parents.
-        let names: Vec<Name> = nodes.keys().cloned().collect();
-        for name in names {
-            if name.is_wildcard() {
-                nodes.entry(name.base_name()).or_default().wildcard_child = true;
-            }
-            let mut n = name;
-            while n.num_labels() > origin.num_labels() {
-                n = n.base_name();
-                nodes.entry(n.clone()).or_default();
-            }
-        }
-
+        add_parents(&origin, &mut nodes);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -335,6 +217,163 @@ impl Zone {
                 return Lookup::NxDomain;
             }
             ce = ce.base_name();
+        }
+    }
+}
+
+/// A zone's records grouped by owner (lower case), in file order, with the cuts and the SOA.
+struct Owners<'r> {
+    by_name: FxHashMap<Name, Vec<&'r SourcedRecord>>,
+    order: Vec<Name>,
+    cuts: FxHashSet<Name>,
+    soa: Option<&'r SourcedRecord>,
+}
+
+impl<'r> Owners<'r> {
+    /// Groups `records`; a misplaced or second SOA is an error.
+    fn group(origin: &Name, records: &'r [SourcedRecord], errors: &mut Vec<Problem>) -> Self {
+        let mut owners = Owners {
+            by_name: FxHashMap::default(),
+            order: Vec::new(),
+            cuts: FxHashSet::default(),
+            soa: None,
+        };
+        for r in records {
+            let owner = r.record.name.to_lowercase();
+            match r.record.record_type() {
+                RecordType::SOA if owner != *origin => {
+                    errors.push(r.problem(format!(
+                        "SOA at {owner}, which is not the zone's apex {origin}"
+                    )));
+                    continue;
+                }
+                RecordType::SOA => {
+                    if let Some(first) = owners.soa {
+                        errors.push(
+                            r.problem(format!("a second SOA; the first is at line {}", first.line)),
+                        );
+                        continue;
+                    }
+                    owners.soa = Some(r);
+                }
+                RecordType::NS if owner != *origin => {
+                    owners.cuts.insert(owner.clone());
+                }
+                _ => {}
+            }
+            let order = &mut owners.order;
+            owners
+                .by_name
+                .entry(owner.clone())
+                .or_insert_with(|| {
+                    order.push(owner);
+                    Vec::new()
+                })
+                .push(r);
+        }
+        owners
+    }
+}
+
+/// The node of one owner: its RRsets by type (duplicates merged, one TTL per RRset), only NS and
+/// DS at a cut; a CNAME beside other data is an error.
+fn build_node(
+    owner: &Name,
+    recs: &[&SourcedRecord],
+    at_cut: bool,
+    errors: &mut Vec<Problem>,
+) -> Node {
+    let mut node = Node {
+        cut: at_cut,
+        ..Node::default()
+    };
+    for r in recs {
+        let t = r.record.record_type();
+        if at_cut && !matches!(t, RecordType::NS | RecordType::DS) {
+            continue; // occluded by the delegation; A/AAAA are kept as glue
+        }
+        match node.rrsets.iter_mut().find(|s| s.rtype == t) {
+            Some(set) => {
+                if set.records.iter().any(|x| x.data == r.record.data) {
+                    continue; // RFC 2181 §5: duplicates are one record
+                }
+                if t == RecordType::CNAME {
+                    errors.push(r.problem(format!("{owner} has more than one CNAME")));
+                    continue;
+                }
+                let mut rec = r.record.clone();
+                rec.ttl = set.records[0].ttl; // RFC 2181 §5.2: one TTL per RRset
+                set.records.push(rec);
+            }
+            None => node.rrsets.push(RRset {
+                rtype: t,
+                records: vec![r.record.clone()],
+            }),
+        }
+    }
+    if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
+        let cname = recs
+            .iter()
+            .find(|r| r.record.record_type() == RecordType::CNAME)
+            .expect("has a CNAME");
+        errors.push(cname.problem(format!(
+            "{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"
+        )));
+    }
+    node.rrsets.sort_by_key(|s| u16::from(s.rtype));
+    node
+}
+
+/// Puts a pool at its node; the message says why it cannot stand there.
+fn place_pool(
+    origin: &Name,
+    cuts: &FxHashSet<Name>,
+    nodes: &mut FxHashMap<Name, Node>,
+    pool: &Arc<Pool>,
+) -> Result<(), String> {
+    let name = pool.name.to_lowercase();
+    if below_a_cut(&name, origin, cuts) || cuts.contains(&name) {
+        return Err(format!(
+            "pool {name} is at or below the delegation of a subzone"
+        ));
+    }
+    let node = nodes.entry(name.clone()).or_default();
+    let conflict = if pool.rtype == RecordType::CNAME {
+        (!node.rrsets.is_empty() || !node.pools.is_empty()).then(|| {
+            format!("CNAME pool {name}: the name has other data; a CNAME must stand alone")
+        })
+    } else if node.has_cname() {
+        Some(format!("{} pool {name}: the name has a CNAME", pool.rtype))
+    } else if node.rrset(pool.rtype).is_some() {
+        Some(format!(
+            "{} pool {name}: the zone file already has {} records at this name",
+            pool.rtype, pool.rtype
+        ))
+    } else if node.pool(pool.rtype).is_some() {
+        Some(format!("{name} has two {} pools", pool.rtype))
+    } else {
+        None
+    };
+    match conflict {
+        Some(msg) => Err(msg),
+        None => {
+            node.pools.push(pool.clone());
+            Ok(())
+        }
+    }
+}
+
+/// Adds the empty non-terminals between every name and the apex, and marks wildcard parents.
+fn add_parents(origin: &Name, nodes: &mut FxHashMap<Name, Node>) {
+    let names: Vec<Name> = nodes.keys().cloned().collect();
+    for name in names {
+        if name.is_wildcard() {
+            nodes.entry(name.base_name()).or_default().wildcard_child = true;
+        }
+        let mut n = name;
+        while n.num_labels() > origin.num_labels() {
+            n = n.base_name();
+            nodes.entry(n.clone()).or_default();
         }
     }
 }

@@ -32,6 +32,13 @@ pub struct SourcedRecord {
     pub line: usize,
 }
 
+impl SourcedRecord {
+    /// A problem at this record's line.
+    pub fn problem(&self, message: impl Into<String>) -> Problem {
+        Problem::line(&self.file, self.line, message)
+    }
+}
+
 /// One logical entry: the tokens of one line, or of several lines joined by parentheses.
 #[derive(Debug)]
 struct Entry {
@@ -59,128 +66,161 @@ impl Token {
 
 /// Splits zone-file text into entries. Errors: unbalanced parentheses or quotes.
 fn split_entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
-    let mut entries = Vec::new();
-    let mut tokens: Vec<Token> = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut in_quote = false;
-    let mut quote_line = 0;
-    let mut depth = 0usize;
-    let mut paren_line = 0;
-    let mut line = 1usize;
-    let mut entry_line = 1usize;
-    let mut blank_owner = false;
-    let mut at_line_start = true;
+    let mut t = Tokenizer::default();
     let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if t.at_line_start && t.depth == 0 && !t.in_quote {
+            t.entry_line = t.line;
+            t.blank_owner = c == ' ' || c == '\t';
+            t.at_line_start = false;
+        }
+        if t.in_quote {
+            t.quoted(c, &mut chars);
+        } else {
+            t.plain(c, &mut chars)?;
+        }
+    }
+    if t.in_quote {
+        return Err((t.quote_line, "unterminated quoted string".into()));
+    }
+    if t.depth > 0 {
+        return Err((t.paren_line, "`(` without a matching `)`".into()));
+    }
+    t.flush_word();
+    t.end_entry();
+    Ok(t.entries)
+}
 
-    fn flush_word(word: &mut String, in_word: &mut bool, tokens: &mut Vec<Token>) {
-        if *in_word {
-            tokens.push(Token::Word(std::mem::take(word)));
-            *in_word = false;
+/// The state of [`split_entries`]: where it is in the text and what it has collected.
+struct Tokenizer {
+    entries: Vec<Entry>,
+    tokens: Vec<Token>,
+    word: String,
+    in_word: bool,
+    in_quote: bool,
+    quote_line: usize,
+    depth: usize,
+    paren_line: usize,
+    line: usize,
+    entry_line: usize,
+    blank_owner: bool,
+    at_line_start: bool,
+}
+
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            tokens: Vec::new(),
+            word: String::new(),
+            in_word: false,
+            in_quote: false,
+            quote_line: 0,
+            depth: 0,
+            paren_line: 0,
+            line: 1,
+            entry_line: 1,
+            blank_owner: false,
+            at_line_start: true,
+        }
+    }
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+impl Tokenizer {
+    fn flush_word(&mut self) {
+        if self.in_word {
+            self.tokens
+                .push(Token::Word(std::mem::take(&mut self.word)));
+            self.in_word = false;
         }
     }
 
-    while let Some(c) = chars.next() {
-        if at_line_start && depth == 0 && !in_quote {
-            entry_line = line;
-            blank_owner = c == ' ' || c == '\t';
-            at_line_start = false;
+    fn end_entry(&mut self) {
+        if !self.tokens.is_empty() {
+            self.entries.push(Entry {
+                line: self.entry_line,
+                blank_owner: self.blank_owner,
+                tokens: std::mem::take(&mut self.tokens),
+            });
         }
-        if in_quote {
-            match c {
-                '\\' => {
-                    word.push(c);
-                    if let Some(n) = chars.next() {
-                        if n == '\n' {
-                            line += 1;
-                        }
-                        word.push(n);
-                    }
-                }
-                '"' => {
-                    tokens.push(Token::Quoted(std::mem::take(&mut word)));
-                    in_quote = false;
-                }
-                '\n' => {
-                    line += 1;
-                    word.push(c);
-                }
-                _ => word.push(c),
-            }
-            continue;
-        }
+    }
+
+    /// A character inside a quoted string; escapes are kept as written.
+    fn quoted(&mut self, c: char, chars: &mut Chars<'_>) {
         match c {
             '\\' => {
-                in_word = true;
-                word.push(c);
+                self.word.push(c);
                 if let Some(n) = chars.next() {
-                    word.push(n);
+                    if n == '\n' {
+                        self.line += 1;
+                    }
+                    self.word.push(n);
                 }
             }
             '"' => {
-                flush_word(&mut word, &mut in_word, &mut tokens);
-                in_quote = true;
-                quote_line = line;
-            }
-            ';' => {
-                flush_word(&mut word, &mut in_word, &mut tokens);
-                while let Some(&n) = chars.peek() {
-                    if n == '\n' {
-                        break;
-                    }
-                    chars.next();
-                }
-            }
-            '(' => {
-                flush_word(&mut word, &mut in_word, &mut tokens);
-                if depth == 0 {
-                    paren_line = line;
-                }
-                depth += 1;
-            }
-            ')' => {
-                flush_word(&mut word, &mut in_word, &mut tokens);
-                if depth == 0 {
-                    return Err((line, "`)` without a matching `(`".into()));
-                }
-                depth -= 1;
+                self.tokens
+                    .push(Token::Quoted(std::mem::take(&mut self.word)));
+                self.in_quote = false;
             }
             '\n' => {
-                flush_word(&mut word, &mut in_word, &mut tokens);
-                line += 1;
-                if depth == 0 {
-                    if !tokens.is_empty() {
-                        entries.push(Entry {
-                            line: entry_line,
-                            blank_owner,
-                            tokens: std::mem::take(&mut tokens),
-                        });
-                    }
-                    at_line_start = true;
-                }
+                self.line += 1;
+                self.word.push(c);
             }
-            c if c.is_whitespace() => flush_word(&mut word, &mut in_word, &mut tokens),
-            c => {
-                in_word = true;
-                word.push(c);
-            }
+            _ => self.word.push(c),
         }
     }
-    if in_quote {
-        return Err((quote_line, "unterminated quoted string".into()));
+
+    /// A character outside quotes.
+    fn plain(&mut self, c: char, chars: &mut Chars<'_>) -> Result<(), (usize, String)> {
+        match c {
+            '\\' => {
+                self.in_word = true;
+                self.word.push(c);
+                if let Some(n) = chars.next() {
+                    self.word.push(n);
+                }
+            }
+            '"' => {
+                self.flush_word();
+                self.in_quote = true;
+                self.quote_line = self.line;
+            }
+            ';' => {
+                self.flush_word();
+                while chars.next_if(|&n| n != '\n').is_some() {}
+            }
+            '(' => {
+                self.flush_word();
+                if self.depth == 0 {
+                    self.paren_line = self.line;
+                }
+                self.depth += 1;
+            }
+            ')' => {
+                self.flush_word();
+                if self.depth == 0 {
+                    return Err((self.line, "`)` without a matching `(`".into()));
+                }
+                self.depth -= 1;
+            }
+            '\n' => {
+                self.flush_word();
+                self.line += 1;
+                if self.depth == 0 {
+                    self.end_entry();
+                    self.at_line_start = true;
+                }
+            }
+            c if c.is_whitespace() => self.flush_word(),
+            c => {
+                self.in_word = true;
+                self.word.push(c);
+            }
+        }
+        Ok(())
     }
-    if depth > 0 {
-        return Err((paren_line, "`(` without a matching `)`".into()));
-    }
-    flush_word(&mut word, &mut in_word, &mut tokens);
-    if !tokens.is_empty() {
-        entries.push(Entry {
-            line: entry_line,
-            blank_owner,
-            tokens,
-        });
-    }
-    Ok(entries)
 }
 
 /// Parses a TTL: seconds, or BIND-style units (`1h30m`, `2d`, `1w`).
@@ -330,14 +370,41 @@ impl Reader {
             }
         }
         let mut tokens = entry.tokens.iter().map(Token::text).peekable();
+        let owner = self.owner(entry, &mut tokens, cursor)?;
+        let (ttl, rtype) = self.ttl_class_type(&mut tokens)?;
+        let rdata_tokens: Vec<&Token> = entry
+            .tokens
+            .iter()
+            .skip(entry.tokens.len() - tokens.count())
+            .collect();
+        let rdata = parse_rdata(rtype, &rdata_tokens, &cursor.origin)?;
+        let mut record = Record::from_rdata(owner, ttl, rdata);
+        record.dns_class = DNSClass::IN;
+        if rtype == RecordType::SOA && self.default_ttl.is_none() && self.last_ttl.is_none() {
+            self.last_ttl = Some(ttl);
+        }
+        self.records.push(SourcedRecord {
+            record,
+            file: file.clone(),
+            line: entry.line,
+        });
+        Ok(())
+    }
+
+    /// The entry's owner: written, or the previous one when the line starts with white space.
+    fn owner<'t>(
+        &self,
+        entry: &Entry,
+        tokens: &mut impl Iterator<Item = &'t str>,
+        cursor: &mut Cursor,
+    ) -> Result<Name, String> {
         let owner = if entry.blank_owner {
             cursor
                 .last_owner
                 .clone()
                 .ok_or("the entry starts with white space but there is no previous owner")?
         } else {
-            let tok = tokens.next().unwrap_or_default();
-            parse_name(tok, &cursor.origin)?
+            parse_name(tokens.next().unwrap_or_default(), &cursor.origin)?
         };
         cursor.last_owner = Some(owner.clone());
         if !self.zone_origin.zone_of(&owner) {
@@ -346,7 +413,15 @@ impl Reader {
                 self.zone_origin
             ));
         }
+        Ok(owner)
+    }
 
+    /// TTL and class in either order (both optional), then the type; the TTL defaults to $TTL
+    /// or the last one given.
+    fn ttl_class_type<'t>(
+        &mut self,
+        tokens: &mut impl Iterator<Item = &'t str>,
+    ) -> Result<(u32, RecordType), String> {
         let mut ttl = None;
         let mut class = None;
         let rtype = loop {
@@ -377,23 +452,7 @@ impl Reader {
                 .or(self.last_ttl)
                 .ok_or("the record has no TTL and no $TTL is set")?,
         };
-        let rdata_tokens: Vec<&Token> = entry
-            .tokens
-            .iter()
-            .skip(entry.tokens.len() - tokens.count())
-            .collect();
-        let rdata = parse_rdata(rtype, &rdata_tokens, &cursor.origin)?;
-        let mut record = Record::from_rdata(owner, ttl, rdata);
-        record.dns_class = DNSClass::IN;
-        if rtype == RecordType::SOA && self.default_ttl.is_none() && self.last_ttl.is_none() {
-            self.last_ttl = Some(ttl);
-        }
-        self.records.push(SourcedRecord {
-            record,
-            file: file.clone(),
-            line: entry.line,
-        });
-        Ok(())
+        Ok((ttl, rtype))
     }
 
     fn directive(
