@@ -189,6 +189,11 @@ async fn on_sighup(tx: mpsc::Sender<ReloadRequest>, shutdown: CancellationToken)
 }
 
 impl Running {
+    /// How many threads serve DNS.
+    pub fn dns_threads(&self) -> usize {
+        self.dns.as_ref().map_or(0, DnsServer::threads)
+    }
+
     /// Stops every task and DNS thread, and waits for them.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

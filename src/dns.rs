@@ -345,6 +345,11 @@ impl DnsServer {
         })
     }
 
+    /// How many serving threads there are (one per core for a fixed port, one for port 0).
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
     /// Stops every DNS thread and waits for them (each gives in-flight work at most a second).
     pub async fn stop(mut self) {
         self.shutdown.cancel();

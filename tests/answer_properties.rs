@@ -128,6 +128,56 @@ fn check(
             expected = c.0.clone();
         }
     }
+    // Answer types follow the question: CNAMEs of a chain, then the asked type (any one RRset
+    // for ANY, whose records then share a type).
+    let last = a
+        .answers
+        .iter()
+        .rposition(|r| r.record_type() != RecordType::CNAME);
+    for (i, r) in a.answers.iter().enumerate() {
+        let t = r.record_type();
+        match qtype {
+            RecordType::ANY => prop_assert_eq!(t, a.answers[0].record_type()),
+            RecordType::CNAME => prop_assert_eq!(t, RecordType::CNAME),
+            _ if Some(i) == last => prop_assert_eq!(t, qtype),
+            _ => prop_assert!(t == qtype || t == RecordType::CNAME, "{t} for {qtype}"),
+        }
+    }
+    check_pools(snap, &a.answers)
+}
+
+/// Records drawn from a pool are its members, with its TTL, as many as `answers` allows.
+fn check_pools(
+    snap: &dnslb::snapshot::Snapshot,
+    answers: &[std::borrow::Cow<'_, hickory_proto::rr::Record>],
+) -> Result<(), TestCaseError> {
+    for pool in &snap.pools {
+        let drawn: Vec<_> = answers
+            .iter()
+            .filter(|r| r.name == pool.name)
+            .filter(|r| r.record_type() == pool.rtype)
+            .collect();
+        if drawn.is_empty() {
+            continue;
+        }
+        for r in &drawn {
+            prop_assert!(
+                pool.members.iter().any(|m| m.record.data == r.data),
+                "{} is a member of {}",
+                r.data,
+                pool.name
+            );
+            prop_assert_eq!(r.ttl, pool.ttl);
+        }
+        let weighted = pool.members.iter().filter(|m| m.weight > 0).count();
+        let backups = pool.members.len() - weighted;
+        let available = if weighted > 0 { weighted } else { backups };
+        prop_assert_eq!(drawn.len(), pool.answers.min(available), "{}", pool.name);
+        let mut distinct: Vec<String> = drawn.iter().map(|r| r.data.to_string()).collect();
+        distinct.sort();
+        distinct.dedup();
+        prop_assert_eq!(distinct.len(), drawn.len(), "distinct members");
+    }
     Ok(())
 }
 

@@ -20,8 +20,13 @@ async fn soa_at_apex_is_authoritative() {
     ] {
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
         assert!(r.metadata.authoritative);
-        assert_eq!(r.answers.len(), 1);
-        assert_eq!(r.answers[0].record_type(), RecordType::SOA);
+        assert_eq!(
+            show(&r.answers),
+            [
+                "example.com. 3600 SOA ns1.example.com. hostmaster.example.com. 2026112401 7200 3600 1209600 300"
+            ]
+        );
+        assert!(r.authorities.is_empty(), "minimal responses");
     }
     s.stop().await;
 }
@@ -60,6 +65,17 @@ async fn nxdomain_and_nodata_carry_the_negative_soa() {
     assert!(nodata.answers.is_empty());
     assert_eq!(nodata.authorities.len(), 1);
     assert_eq!(nodata.authorities[0].ttl, 300);
+
+    // The negative TTL is the SOA's own TTL where that is the smaller (short.test: SOA TTL 30,
+    // MINIMUM 3600), for NXDOMAIN and NODATA alike.
+    let nx = udp(s.addr, "nothing.short.test.", RecordType::A).await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        show(&nx.authorities),
+        ["short.test. 30 SOA ns.short.test. admin.short.test. 1 3600 600 86400 3600"]
+    );
+    let nodata = udp(s.addr, "ns.short.test.", RecordType::TXT).await;
+    assert_eq!(nodata.authorities[0].ttl, 30);
 
     // An empty non-terminal is NODATA, not NXDOMAIN.
     let ent = udp(s.addr, "b.c.example.com.", RecordType::A).await;
@@ -156,8 +172,37 @@ async fn cname_is_returned_for_any_type_and_chased_inside_our_zones() {
     // A chain to a missing name in our zone: NXDOMAIN with the CNAME (RFC 6604).
     let r = udp(s.addr, "dangling.example.com.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
-    assert_eq!(r.answers.len(), 1);
-    assert_eq!(r.authorities[0].record_type(), RecordType::SOA);
+    assert_eq!(
+        show(&r.answers),
+        ["dangling.example.com. 3600 CNAME nothing.other.test."]
+    );
+    assert_eq!(
+        show(&r.authorities),
+        ["other.test. 60 SOA ns.other.test. admin.other.test. 7 3600 600 86400 60"],
+        "the negative SOA of the zone where the chain ended"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cname_chain_stops_after_eight_links() {
+    let s = server().await;
+    // c0 -> c1 -> ... -> c10 A: the first CNAME and 8 followed links are answered, then the
+    // answer stops (NOERROR, no address), as a resolver then follows the rest itself.
+    for r in [
+        udp(s.addr, "c0.short.test.", RecordType::A).await,
+        tcp(s.addr, "c0.short.test.", RecordType::A).await,
+    ] {
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        let expected: Vec<String> = (0..9)
+            .map(|i| format!("c{i}.short.test. 600 CNAME c{}.short.test.", i + 1))
+            .collect();
+        assert_eq!(show(&r.answers), expected);
+    }
+    // Two links short of the limit, the chain reaches the address.
+    let r = udp(s.addr, "c2.short.test.", RecordType::A).await;
+    assert_eq!(r.answers.len(), 9);
+    assert_eq!(addresses(&r), ["192.0.2.10"]);
     s.stop().await;
 }
 
@@ -245,6 +290,26 @@ async fn edns_payload_truncation_and_tcp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_udp_response_is_larger_than_1232_bytes() {
+    let s = server().await;
+    // huge.short.test: about 1,450 bytes of TXT. The client offers 4096; we send at most 1232,
+    // so it is truncated (whole RRsets or none) and the client retries over TCP.
+    let q = query_message("huge.short.test.", RecordType::TXT, Some(4096));
+    let raw = udp_raw(s.addr, &q.to_vec().unwrap(), REPLY_TIMEOUT)
+        .await
+        .expect("a reply");
+    assert!(raw.len() <= 1232, "{} bytes over UDP", raw.len());
+    let r = hickory_proto::op::Message::from_vec(&raw).unwrap();
+    assert!(r.metadata.truncation);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.edns.as_ref().unwrap().max_payload(), 1232);
+    let r = tcp(s.addr, "huge.short.test.", RecordType::TXT).await;
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 14);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edns_version_above_zero_gets_badvers() {
     let s = server().await;
     let mut q = query_message("www.example.com.", RecordType::A, Some(1232));
@@ -286,8 +351,9 @@ async fn any_gets_a_minimal_answer() {
     // www has A and TXT: one RRset only (RFC 8482).
     let r = udp(s.addr, "www.example.com.", RecordType::ANY).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
-    let types: std::collections::BTreeSet<_> = r.answers.iter().map(|r| r.record_type()).collect();
-    assert_eq!(types.len(), 1, "{:?}", show(&r.answers));
+    assert!(r.metadata.authoritative);
+    // The first RRset by type code: A (1) before TXT (16).
+    assert_eq!(show(&r.answers), ["www.example.com. 3600 A 192.0.2.80"]);
     // ANY at a CNAME is the CNAME, not chased.
     let r = udp(s.addr, "alias.example.com.", RecordType::ANY).await;
     assert_eq!(
@@ -334,6 +400,24 @@ async fn unknown_opcode_is_notimp_and_other_classes_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_transfers_are_refused() {
+    let s = server().await;
+    for rtype in [RecordType::AXFR, RecordType::IXFR] {
+        let q = query_message("example.com.", rtype, None);
+        for r in [
+            udp_msg(s.addr, &q).await,
+            tcp_pipelined(s.addr, std::slice::from_ref(&q))
+                .await
+                .remove(0),
+        ] {
+            assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{rtype}");
+            assert!(r.answers.is_empty(), "{rtype}");
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_packets_never_crash_the_server() {
     let s = server().await;
     // A response (QR set) gets no reply, against reflection.
@@ -367,8 +451,13 @@ async fn malformed_packets_never_crash_the_server() {
         }
         let _ = udp_raw(s.addr, &junk, std::time::Duration::from_millis(20)).await;
     }
+    // A question name that points at itself: FORMERR, never an answer.
     let loop_ptr = [0u8, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
-    let _ = udp_raw(s.addr, &loop_ptr, std::time::Duration::from_millis(200)).await;
+    let reply = udp_raw(s.addr, &loop_ptr, REPLY_TIMEOUT)
+        .await
+        .expect("a FORMERR reply");
+    assert_eq!(&reply[..2], &[0, 1], "the ID is echoed");
+    assert_eq!(reply[3] & 0x0f, 1, "rcode FORMERR: {reply:?}");
     // Still answering, on both transports.
     assert_eq!(
         addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
@@ -462,6 +551,14 @@ async fn a_referral_whose_glue_does_not_fit_sets_tc() {
     let r = udp(s.addr, "www.wide.example.com.", RecordType::A).await;
     assert!(!r.metadata.truncation);
     assert_eq!(r.additionals.len(), 20);
+    let r = tcp_pipelined(
+        s.addr,
+        &[query_message("www.wide.example.com.", RecordType::A, None)],
+    )
+    .await
+    .remove(0);
+    assert!(!r.metadata.truncation && !r.metadata.authoritative);
+    assert_eq!((r.authorities.len(), r.additionals.len()), (20, 20));
     s.stop().await;
 }
 
@@ -512,20 +609,34 @@ async fn a_child_zone_we_serve_answers_for_itself_but_ds_comes_from_the_parent()
 async fn a_fixed_port_is_served_by_every_thread() {
     // A fixed port gets one SO_REUSEPORT socket and thread per core; the kernel spreads clients
     // over them by source port. Every client must be answered, whichever thread it lands on.
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    let dir = copy_fixture("core");
-    let config = dir.path().join("dnslb.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
-    )
-    .unwrap();
-    let s = start_dir(dir).await;
-    assert_eq!(s.addr.port(), port);
+    // The port is picked free and may be taken before the server binds it: try a few.
+    let mut started = None;
+    for _ in 0..5 {
+        let port = free_port();
+        let dir = copy_fixture("core");
+        let config = dir.path().join("dnslb.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+        )
+        .unwrap();
+        if let Ok(running) = dnslb::app::start(&config).await {
+            started = Some(TestServer {
+                addr: running.dns_addrs[0],
+                running: Some(running),
+                dir,
+            });
+            break;
+        }
+    }
+    let s = started.expect("a free fixed port within five tries");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        s.running.as_ref().unwrap().dns_threads(),
+        cores,
+        "one serving thread (and socket) per core"
+    );
     for _ in 0..40 {
         // A new socket, so a new source port, each time.
         assert_eq!(

@@ -12,59 +12,28 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use common::*;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
-struct Nsd {
-    child: tokio::process::Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Nsd {
-    async fn start(zone_file: &std::path::Path) -> Nsd {
-        let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            s.local_addr().unwrap().port()
-        };
-        std::fs::copy(zone_file, dir.path().join("example.com.zone")).unwrap();
-        let d = dir.path().display();
-        let conf = format!(
+/// NSD serving `zone_file` as example.com on a loopback port.
+async fn nsd(zone_file: &std::path::Path) -> Daemon {
+    let setup = |dir: &std::path::Path| {
+        std::fs::copy(zone_file, dir.join("example.com.zone")).unwrap();
+    };
+    let config = |port: u16, dir: &std::path::Path| {
+        let d = dir.display();
+        format!(
             "server:\n  ip-address: 127.0.0.1\n  port: {port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  \
              zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
              zonelistfile: \"{d}/zone.list\"\n  logfile: \"{d}/nsd.log\"\n  rrl-ratelimit: 0\n  minimal-responses: yes\n  \
              refuse-any: no\n  ipv4-edns-size: 1232\n\
              remote-control:\n  control-enable: no\n\
              zone:\n  name: example.com\n  zonefile: example.com.zone\n"
-        );
-        std::fs::write(dir.path().join("nsd.conf"), conf).unwrap();
-        let child = tokio::process::Command::new("nsd")
-            .args(["-d", "-c"])
-            .arg(dir.path().join("nsd.conf"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nsd starts");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let probe = query_message("example.com.", RecordType::SOA, None);
-        for _ in 0..100 {
-            if udp_raw(addr, &probe.to_vec().unwrap(), Duration::from_millis(100))
-                .await
-                .is_some()
-            {
-                break;
-            }
-        }
-        Nsd {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
+        )
+    };
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start("nsd", "nsd.conf", &["-d", "-c"], setup, config, &probe).await
 }
 
 /// What must match between the two servers; `with_additional: false` leaves the additional
@@ -115,7 +84,7 @@ async fn dnslb_answers_like_nsd() {
     )
     .unwrap();
     let ours = start_dir(dir).await;
-    let nsd = Nsd::start(&zone).await;
+    let nsd = nsd(&zone).await;
 
     let questions: &[(&str, RecordType)] = &[
         ("example.com.", RecordType::SOA),
@@ -194,6 +163,6 @@ async fn dnslb_answers_like_nsd() {
         differences.len(),
         differences.join("\n")
     );
-    drop(nsd.child);
+    nsd.stop().await;
     ours.stop().await;
 }

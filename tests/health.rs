@@ -46,7 +46,8 @@ impl Drop for Listener {
 /// Serves one line per connection (an agent), or an HTTP status, or nothing at all (hung).
 enum Behaviour {
     Agent(Arc<Mutex<String>>),
-    Http(Arc<AtomicU16>),
+    /// Answers with this status; keeps the last request's head.
+    Http(Arc<AtomicU16>, Arc<Mutex<String>>),
     Hang,
 }
 
@@ -60,8 +61,9 @@ fn serve(l: TcpListener, behaviour: Behaviour) -> JoinHandle<()> {
                     let line = line.lock().unwrap().clone();
                     let _ = s.write_all(line.as_bytes()).await;
                 }
-                Behaviour::Http(status) => {
+                Behaviour::Http(status, head) => {
                     let status = status.load(Ordering::Relaxed);
+                    let head = head.clone();
                     tokio::spawn(async move {
                         let mut buf = [0u8; 2048];
                         let mut got = Vec::new();
@@ -71,16 +73,51 @@ fn serve(l: TcpListener, behaviour: Behaviour) -> JoinHandle<()> {
                                 Ok(n) => got.extend_from_slice(&buf[..n]),
                             }
                         }
-                        let head = format!(
+                        *head.lock().unwrap() = String::from_utf8_lossy(&got).into_owned();
+                        let reply = format!(
                             "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                         );
-                        let _ = s.write_all(head.as_bytes()).await;
+                        let _ = s.write_all(reply.as_bytes()).await;
                     });
                 }
                 Behaviour::Hang => held.push(s),
             }
         }
     })
+}
+
+/// A port bound but not yet listening: connections are refused until [`Deferred::open`], and no
+/// other test can be handed the port meanwhile.
+struct Deferred {
+    sock: socket2::Socket,
+    port: u16,
+}
+
+impl Deferred {
+    fn new() -> Deferred {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+        Deferred { sock, port }
+    }
+
+    /// Starts listening (and accepting and closing connections) on the port.
+    fn open(self) -> Listener {
+        self.sock.listen(128).unwrap();
+        self.sock.set_nonblocking(true).unwrap();
+        let l = TcpListener::from_std(std::net::TcpListener::from(self.sock)).unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        });
+        Listener {
+            port: self.port,
+            task,
+        }
+    }
 }
 
 async fn bound() -> (TcpListener, u16) {
@@ -136,7 +173,7 @@ async fn closed_listener_leaves_within_interval_times_fall_plus_timeout_and_retu
 
     let port_b = b.port;
     drop(b);
-    // interval × fall + timeout = 400 ms; allow scheduling slack and the 10 % jitter.
+    // interval × fall + timeout = 400 ms; the bound is generous, for a loaded 2-core machine.
     let took = until_served(
         &s,
         "192.0.2.11",
@@ -144,7 +181,7 @@ async fn closed_listener_leaves_within_interval_times_fall_plus_timeout_and_retu
         "the closed member stops being served",
     )
     .await;
-    assert!(took <= Duration::from_millis(400 + 400), "took {took:?}");
+    assert!(took <= Duration::from_secs(2), "took {took:?}");
     // Stays out, and the other member takes all the answers.
     let counts = draw_counts(s.addr, "www.example.com.", 100).await;
     assert_eq!(counts.get("192.0.2.10"), Some(&100), "{counts:?}");
@@ -255,9 +292,12 @@ async fn a_tcp_listener_that_accepts_nothing_fails_at_the_timeout() {
 async fn http_probes_see_status_codes() {
     let (l, port) = bound().await;
     let status = Arc::new(AtomicU16::new(200));
-    let _srv = serve(l, Behaviour::Http(status.clone()));
+    let _srv = serve(l, Behaviour::Http(status.clone(), Arc::default()));
     let (l2, other) = bound().await;
-    let _other = serve(l2, Behaviour::Http(Arc::new(AtomicU16::new(200))));
+    let _other = serve(
+        l2,
+        Behaviour::Http(Arc::new(AtomicU16::new(200)), Arc::default()),
+    );
     let probe = "{ kind = \"http\", path = \"/health\", interval = \"100ms\", timeout = \"300ms\", rise = 1, fall = 1, expect = [\"200-299\"] }";
     let s = start_dir(dir_with_config(&pool(
         probe,
@@ -274,13 +314,124 @@ async fn http_probes_see_status_codes() {
     let (_, body) = http(s.admin(), "GET", "/status", "").await;
     assert!(out.is_some(), "503 takes the member out: {body}");
     status.store(302, Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Wait until a probe has seen the 302: only then does "not served" say anything.
+    let saw_302 = wait_until(Duration::from_secs(3), || async {
+        member_field(&s, 0, "last_probe_error").await == "http status 302"
+    })
+    .await;
+    assert!(saw_302.is_some(), "a probe saw the 302");
     assert!(
         !served(s.addr, "192.0.2.10").await,
         "302 is outside expect = 200-299"
     );
     status.store(204, Ordering::Relaxed);
     until_served(&s, "192.0.2.10", true, "204 brings it back").await;
+    s.stop().await;
+}
+
+/// A field of member `i` of the first pool in `/status`, as a string (`""` when null).
+async fn member_field(s: &TestServer, i: usize, field: &str) -> String {
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    match &v["pools"][0]["members"][i][field] {
+        serde_json::Value::String(x) => x.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_probes_send_the_path_and_host_and_expect_2xx_3xx_by_default() {
+    let (l, port) = bound().await;
+    let status = Arc::new(AtomicU16::new(302));
+    let head = Arc::new(Mutex::new(String::new()));
+    let _srv = serve(l, Behaviour::Http(status.clone(), head.clone()));
+    let (l2, good) = bound().await;
+    let _good = serve(
+        l2,
+        Behaviour::Http(Arc::new(AtomicU16::new(200)), Arc::default()),
+    );
+    // No `host`: the pool's name. No `expect`: 200-399.
+    let probe = "{ kind = \"http\", path = \"/healthz?deep=1\", interval = \"100ms\", timeout = \"300ms\", rise = 1, fall = 1 }";
+    let s = start_dir(dir_with_config(&pool(
+        probe,
+        &[("192.0.2.10", 1, port), ("192.0.2.11", 1, good)],
+        "",
+    )))
+    .await;
+    let request = head.lock().unwrap().clone();
+    assert!(
+        request.starts_with("GET /healthz?deep=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("\r\nhost: www.example.com\r\n"),
+        "{request}"
+    );
+    assert_eq!(
+        member_field(&s, 0, "state").await,
+        "up",
+        "302 is healthy by default"
+    );
+    status.store(404, Ordering::Relaxed);
+    until_served(&s, "192.0.2.10", false, "404 is not").await;
+    assert_eq!(
+        member_field(&s, 0, "last_probe_error").await,
+        "http status 404"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_zero_member_stands_in_only_while_no_weighted_member_is_up() {
+    let main = Deferred::new();
+    let backup = Listener::open(0).await;
+    let main_port = main.port;
+    let s = start_dir(dir_with_config(&pool(
+        FAST_TCP,
+        &[("192.0.2.10", 0, backup.port), ("192.0.2.11", 5, main_port)],
+        "",
+    )))
+    .await;
+    // The weighted member is down (its port refuses): the stand-in answers, alone.
+    let counts = draw_counts(s.addr, "www.example.com.", 30).await;
+    assert_eq!(counts.get("192.0.2.10"), Some(&30), "{counts:?}");
+    assert_eq!(member_field(&s, 0, "state").await, "up");
+    // The weighted member comes up: the stand-in is never drawn again.
+    let _main = main.open();
+    until_served(&s, "192.0.2.11", true, "the weighted member comes up").await;
+    let counts = draw_counts(s.addr, "www.example.com.", 60).await;
+    assert_eq!(counts.get("192.0.2.11"), Some(&60), "{counts:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_start_from_the_config_ramps_a_recovered_member() {
+    let late = Deferred::new();
+    let other = Listener::open(0).await;
+    let port = late.port;
+    let s = start_dir(dir_with_config(&pool(
+        FAST_TCP,
+        &[("192.0.2.10", 100, port), ("192.0.2.11", 100, other.port)],
+        "slow_start = \"60s\"\n",
+    )))
+    .await;
+    assert_eq!(member_field(&s, 0, "state").await, "down");
+    let _late = late.open();
+    let up = wait_until(Duration::from_secs(3), || async {
+        member_field(&s, 0, "state").await == "up"
+    })
+    .await;
+    assert!(up.is_some(), "the member comes back");
+    // A minute's ramp from 10 %: a few seconds in, it is drawn with far less than its weight.
+    let w: u64 = member_field(&s, 0, "effective_weight")
+        .await
+        .parse()
+        .unwrap();
+    assert!((10..=20).contains(&w), "effective weight {w} of 100");
+    assert_eq!(member_field(&s, 1, "effective_weight").await, "100");
     s.stop().await;
 }
 
@@ -322,7 +473,8 @@ async fn agent_percentages_steer_the_share() {
     let line_b = Arc::new(Mutex::new("up 100%\n".to_string()));
     let _a = serve(la, Behaviour::Agent(line_a.clone()));
     let _b = serve(lb, Behaviour::Agent(line_b));
-    let probe = "{ kind = \"agent\", interval = \"100ms\", timeout = \"300ms\" }";
+    // fall = 100: only the agent's own `down` can take a member down within the test.
+    let probe = "{ kind = \"agent\", interval = \"100ms\", timeout = \"300ms\", fall = 100 }";
     let s = start_dir(dir_with_config(&pool(
         probe,
         &[("192.0.2.10", 10, pa), ("192.0.2.11", 10, pb)],
@@ -339,10 +491,18 @@ async fn agent_percentages_steer_the_share() {
     *line_a.lock().unwrap() = "drain\n".into();
     until_served(&s, "192.0.2.10", false, "drain takes the member out").await;
     *line_a.lock().unwrap() = "down\n".into();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, body) = http(s.admin(), "GET", "/status", "").await;
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["pools"][0]["members"][0]["state"], "down");
+    let down = wait_until(Duration::from_secs(3), || async {
+        member_field(&s, 0, "state").await == "down"
+    })
+    .await;
+    assert!(
+        down.is_some(),
+        "`down` takes the member down at once, fall = 100 or not"
+    );
+    assert_eq!(
+        member_field(&s, 0, "last_probe_error").await,
+        "agent reports down"
+    );
     *line_a.lock().unwrap() = "ready up 100%\n".into();
     until_served(&s, "192.0.2.10", true, "ready brings it back").await;
     s.stop().await;

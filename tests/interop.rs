@@ -5,8 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
 
 use common::*;
 use tokio::process::Command;
@@ -54,90 +52,54 @@ async fn dig_sees_authoritative_answers() {
     s.stop().await;
 }
 
-fn free_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = s.local_addr().unwrap().port();
-    drop(s);
-    port
-}
-
 /// Unbound on loopback, forwarding nothing anywhere but dnslb: stub zones for our zones and for
 /// the root, so every query it makes stays on 127.0.0.1.
-struct Unbound {
-    child: tokio::process::Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Unbound {
-    async fn start(dnslb: SocketAddr) -> Unbound {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let stub = |zone: &str| {
-            format!(
-                "stub-zone:\n  name: \"{zone}\"\n  stub-addr: {}@{}\n",
-                dnslb.ip(),
-                dnslb.port()
-            )
-        };
-        let conf = format!(
+async fn unbound(dnslb: SocketAddr) -> Daemon {
+    let stub = |zone: &str| {
+        format!(
+            "stub-zone:\n  name: \"{zone}\"\n  stub-addr: {}@{}\n",
+            dnslb.ip(),
+            dnslb.port()
+        )
+    };
+    // Belt and braces: every IPv4 address but 127/8 is one Unbound may not query.
+    let elsewhere: String = [
+        "0.0.0.0/2",
+        "64.0.0.0/3",
+        "96.0.0.0/4",
+        "112.0.0.0/5",
+        "120.0.0.0/6",
+        "124.0.0.0/7",
+        "126.0.0.0/8",
+        "128.0.0.0/1",
+    ]
+    .iter()
+    .map(|b| format!("  do-not-query-address: {b}\n"))
+    .collect();
+    let config = |port: u16, dir: &std::path::Path| {
+        format!(
             "server:\n  interface: 127.0.0.1\n  port: {port}\n  outgoing-interface: 127.0.0.1\n  \
              do-not-query-localhost: no\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  \
              directory: \"{dir}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  \
              num-threads: 1\n  so-reuseport: no\n  module-config: \"iterator\"\n  qname-minimisation: no\n  \
              access-control: 127.0.0.0/8 allow\n  do-ip6: no\n  prefetch: no\n  verbosity: 1\n\
-             {}{}{}{}",
-            // Belt and braces: every IPv4 address but 127/8 is one Unbound may not query.
-            [
-                "0.0.0.0/2",
-                "64.0.0.0/3",
-                "96.0.0.0/4",
-                "112.0.0.0/5",
-                "120.0.0.0/6",
-                "124.0.0.0/7",
-                "126.0.0.0/8",
-                "128.0.0.0/1"
-            ]
-            .iter()
-            .map(|b| format!("  do-not-query-address: {b}\n"))
-            .collect::<String>(),
+             {elsewhere}{}{}{}",
             stub("example.com"),
             stub("other.test"),
             stub("."),
-            dir = dir.path().display(),
-        );
-        let conf_path = dir.path().join("unbound.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("unbound")
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("unbound starts");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        // Wait until it answers (bounded).
-        let probe = query_message("ns1.example.com.", hickory_proto::rr::RecordType::A, None);
-        for _ in 0..50 {
-            if udp_raw(addr, &probe.to_vec().unwrap(), Duration::from_millis(100))
-                .await
-                .is_some()
-            {
-                break;
-            }
-        }
-        Unbound {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
+            dir = dir.display(),
+        )
+    };
+    let probe = query_message("ns1.example.com.", hickory_proto::rr::RecordType::A, None);
+    Daemon::start(
+        "unbound",
+        "unbound.conf",
+        &["-d", "-c"],
+        |_| {},
+        config,
+        &probe,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +108,7 @@ async fn unbound_resolves_through_dnslb() {
         return;
     }
     let s = start_fixture("core").await;
-    let u = Unbound::start(s.addr).await;
+    let u = unbound(s.addr).await;
 
     let a = dig(u.addr, &["www.example.com", "A"]).await;
     assert!(a.contains("status: NOERROR"), "{a}");

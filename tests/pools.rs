@@ -171,41 +171,22 @@ async fn zero_weights_share_equally_and_only_stand_in() {
 // Config errors, each with its message.
 
 fn problems(pools: &str) -> String {
-    let dir = copy_fixture("pools");
     let zone = "$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nstatic A 192.0.2.2\nalias CNAME ns\n";
-    std::fs::write(dir.path().join("zones/example.com.zone"), zone).unwrap();
-    std::fs::write(
-        dir.path().join("dnslb.toml"),
-        format!("[server]\nlisten = [\"127.0.0.1:0\"]\nwatch = false\n\n[[pool]]\n{pools}"),
-    )
-    .unwrap();
-    match dnslb::load::load(&dir.path().join("dnslb.toml"), None) {
-        Ok(l) if l.snapshot.problems.is_empty() => String::new(),
-        Ok(l) => l
-            .snapshot
-            .problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Err(p) => p
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    }
+    let dir = dir_with_zones(&format!("[[pool]]\n{pools}"), &[("example.com.zone", zone)]);
+    load_problems(&dir.path().join("dnslb.toml")).join("\n")
 }
 
-fn assert_problem(pools: &str, needle: &str) {
+/// The pool starts at line 8 of the config that [`problems`] writes; `line` counts from there.
+fn assert_problem_at(pools: &str, line: usize, needle: &str) {
     let p = problems(pools);
-    assert!(
-        p.contains("dnslb.toml:5")
-            || p.contains("dnslb.toml:6")
-            || p.contains("dnslb.toml:7")
-            || p.contains("dnslb.toml:8"),
-        "names the line: {p}"
-    );
+    let at = format!("dnslb.toml:{}: ", 8 + line);
+    assert!(p.contains(&at), "names line {}: {p}", 8 + line);
     assert!(p.contains(needle), "{needle:?} in {p}");
+}
+
+/// A problem of the pool as a whole: at its `[[pool]]` line.
+fn assert_problem(pools: &str, needle: &str) {
+    assert_problem_at(pools, 0, needle);
 }
 
 #[test]
@@ -242,11 +223,12 @@ fn pool_config_errors_are_clear() {
         &a("p.example.com.", "{ address = \"192.0.2.1\", weight = -1 }"),
         "weight -1 must be a non-negative integer",
     );
-    assert_problem(
+    assert_problem_at(
         &a(
             "p.example.com.",
             "{ address = \"192.0.2.1\", weight = 2.5 }",
         ),
+        3,
         "invalid type: floating point `2.5`, expected i64",
     );
     assert_problem(
@@ -264,10 +246,31 @@ fn pool_config_errors_are_clear() {
         "member 192.0.2.1 is listed twice",
     );
     assert_problem(&a("p.example.com.", ""), "the pool has no members");
-    assert_problem(
+    assert_problem_at(
         "name = \"p.example.com.\"\ntype = \"MX\"\nmembers = [ { address = \"192.0.2.1\", weight = 1 } ]\n",
+        2,
         "type must be A, AAAA or CNAME",
     );
+    assert_problem(
+        "name = \"c.example.com.\"\ntype = \"CNAME\"\nprobe = { kind = \"tcp\", port = 80 }\nmembers = [ { target = \"x.example.net.\", weight = 1 } ]\n",
+        "member x.example.net. of a CNAME pool needs `check = \"host:port\"` to be probed",
+    );
+    assert_problem(
+        &format!(
+            "answers = 0\n{}",
+            a("p.example.com.", "{ address = \"192.0.2.1\", weight = 1 }")
+        ),
+        "pool p.example.com.: answers must be at least 1, not 0",
+    );
+    for (key, value) in [("rise", 0), ("fall", 0)] {
+        assert_problem(
+            &format!(
+                "probe = {{ kind = \"tcp\", port = 80, {key} = {value} }}\n{}",
+                a("p.example.com.", "{ address = \"192.0.2.1\", weight = 1 }")
+            ),
+            "pool p.example.com.: probe: rise and fall must be at least 1",
+        );
+    }
     assert_eq!(
         problems(&a(
             "p.example.com.",

@@ -23,10 +23,7 @@ fn zone(version: u32) -> String {
 }
 
 fn write_zone(dir: &std::path::Path, text: &str) {
-    // Write aside and rename, as editors and deploy tools do, so no reader sees half a file.
-    let tmp = dir.join("zones/.example.com.tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(tmp, dir.join("zones/example.com.zone")).unwrap();
+    write_file(dir, "zones/example.com.zone", text);
 }
 
 /// Turns the file watcher on in a test directory's config.
@@ -49,6 +46,12 @@ async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
     write_zone(s.dir.path(), &zone(2));
     let (st, body) = http(s.admin(), "POST", "/reload", "").await;
     assert_eq!(st, 200, "{body}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({ "generation": 2, "problems": [] }),
+        "the new generation, and no problem"
+    );
     assert_eq!(
         addresses(&udp(s.addr, "alias.example.com.", RecordType::A).await),
         ["192.0.2.2"]
@@ -63,6 +66,33 @@ async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
         metrics.contains("dnslb_zone_serial{zone=\"example.com.\"} 2"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("\ndnslb_snapshot_generation 2\n"),
+        "{metrics}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_config_file_reloads_by_itself() {
+    let dir = watching(dir_with_config(""));
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    let r = udp(s.addr, "www.example.com.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    let cfg = std::fs::read_to_string(s.config()).unwrap();
+    write_file(
+        s.dir.path(),
+        "dnslb.toml",
+        &format!(
+            "{cfg}\n[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ {{ address = \"192.0.2.10\", weight = 1 }} ]\n"
+        ),
+    );
+    let took = wait_until(Duration::from_secs(5), || async {
+        addresses(&udp(s.addr, "www.example.com.", RecordType::A).await) == ["192.0.2.10"]
+    })
+    .await;
+    assert!(took.is_some(), "the config edit was picked up");
     s.stop().await;
 }
 
@@ -276,9 +306,19 @@ async fn health_counters_and_overrides_carry_over() {
         }
     });
     let probe = "{ kind = \"tcp\", interval = \"100ms\", timeout = \"200ms\" }";
+    // A second pool whose only member starts down and needs 100 successes to rise.
+    let late = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    late.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let late_port = late.local_addr().unwrap().as_socket().unwrap().port();
+    let slow_pool = format!(
+        "[[pool]]\nname = \"late.example.com.\"\ntype = \"A\"\n\
+         probe = {{ kind = \"tcp\", interval = \"100ms\", timeout = \"200ms\", rise = 100 }}\n\
+         members = [ {{ address = \"192.0.2.40\", weight = 1, check = \"127.0.0.1:{late_port}\" }} ]\n"
+    );
     let pool = |members: &str| {
         format!(
-            "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nprobe = {probe}\nmembers = [ {members} ]\n"
+            "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nprobe = {probe}\nmembers = [ {members} ]\n{slow_pool}"
         )
     };
     let a =
@@ -292,6 +332,17 @@ async fn health_counters_and_overrides_carry_over() {
     let dir = dir_with_config(&pool(&format!("{a}, {b}")));
     write_zone(dir.path(), &zone(1));
     let s = start_dir(dir).await;
+    let late_cell = s.running.as_ref().unwrap().shared.snapshot.load().pools[1].members[0]
+        .health
+        .clone()
+        .unwrap();
+    assert!(!late_cell.is_up(), "nothing listens at start-up");
+    late.listen(1024).unwrap();
+    let answered = wait_until(Duration::from_secs(3), || async {
+        late_cell.last_ok.load(Ordering::Relaxed)
+    })
+    .await;
+    assert!(answered.is_some(), "its probe now succeeds");
     draw_counts(s.addr, "www.example.com.", 40).await;
     let (st, _) = http(
         s.admin(),
@@ -325,6 +376,18 @@ async fn health_counters_and_overrides_carry_over() {
     assert_eq!(m.state.weight_override(), Some(5));
     assert_eq!(m.state.served(), served_before + 40);
     assert!(m.health.as_ref().unwrap().is_up());
+    // Carried over, not probed afresh: d was down at start-up and its listener opened since,
+    // but rise = 100 keeps it down. A fresh cell would be probed before the swap and come up.
+    assert!(!snap.pools[1].members[0].health.as_ref().unwrap().is_up());
+    assert!(
+        snap.pools[1].members[0]
+            .health
+            .as_ref()
+            .unwrap()
+            .last_ok
+            .load(Ordering::Relaxed),
+        "its listener answers, yet it stays down until rise is met"
+    );
     // b's probe stopped with the old generation.
     tokio::time::sleep(Duration::from_millis(150)).await;
     let after = gone_hits.load(Ordering::Relaxed);
@@ -341,26 +404,39 @@ async fn health_counters_and_overrides_carry_over() {
 fn sighup_reloads_the_binary() {
     let dir = dir_with_config("");
     write_zone(dir.path(), &zone(1));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dnslb"))
-        .args(["--config", "dnslb.toml"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dnslb starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
+    let mut child = Binary(
+        Command::new(env!("CARGO_BIN_EXE_dnslb"))
+            .args(["--config", "dnslb.toml"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dnslb starts"),
+    );
+    // The log is read on a thread of its own, so that every wait for a line is bounded.
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a log line within 10 s")
+    };
+    let addr = loop {
+        let line = next_line();
         if line.contains("listening for DNS") {
-            addr = line
+            break line
                 .split("addr=")
                 .nth(1)
-                .map(|a| a.trim().parse::<SocketAddr>().unwrap());
-            break;
+                .map(|a| a.trim().parse::<SocketAddr>().unwrap())
+                .expect("the log names the DNS address");
         }
-    }
-    let addr = addr.expect("the log names the DNS address");
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(
         rt.block_on(udp(addr, "alias.example.com.", RecordType::A))
@@ -369,7 +445,7 @@ fn sighup_reloads_the_binary() {
         2
     );
     write_zone(dir.path(), &zone(2));
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-HUP", &pid])
@@ -377,11 +453,7 @@ fn sighup_reloads_the_binary() {
             .unwrap()
             .success()
     );
-    for line in lines.by_ref() {
-        if line.unwrap().contains("reloaded") {
-            break;
-        }
-    }
+    while !next_line().contains("reloaded") {}
     assert_eq!(
         addresses(&rt.block_on(udp(addr, "alias.example.com.", RecordType::A))),
         ["192.0.2.2"]
@@ -393,8 +465,34 @@ fn sighup_reloads_the_binary() {
             .unwrap()
             .success()
     );
-    let status = child.wait().unwrap();
+    let status = child
+        .wait(Duration::from_secs(5))
+        .expect("exits within 5 s of SIGTERM");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
+
+/// The real binary, killed when dropped (a failing test leaves no server behind).
+struct Binary(std::process::Child);
+
+impl Binary {
+    /// Waits at most `limit` for the process to exit.
+    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,35 +10,17 @@ use std::process::Command;
 use common::*;
 use hickory_proto::rr::RecordType;
 
-const SOA: &str = "@ 3600 IN SOA ns.example.com. h.example.com. 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.1\n";
+use common::MINIMAL_ZONE as SOA;
 
 /// A temporary directory with a config and the given zone files.
 fn dir_with(zones: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("dnslb.toml"),
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nwatch = false\n",
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("zones")).unwrap();
-    for (name, text) in zones {
-        let path = dir.path().join("zones").join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
+    dir_with_zones("", zones)
 }
 
 /// The problems of loading `zone` as example.com.
 fn problems_of(zone: &str) -> Vec<String> {
     let dir = dir_with(&[("example.com.zone", zone), ("ok.test.zone", SOA)]);
-    let loaded = dnslb::load::load(&dir.path().join("dnslb.toml"), None).expect("ok.test loads");
-    loaded
-        .snapshot
-        .problems
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    load_problems(&dir.path().join("dnslb.toml"))
 }
 
 fn assert_one_problem(zone: &str, line: usize, needle: &str) {
@@ -157,6 +139,29 @@ async fn include_with_origin_and_origin_does_not_leak_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_restores_the_owner_after_the_included_file() {
+    // RFC 1035 §5.1: after $INCLUDE, a line with a blank owner continues the including file's
+    // last owner, not the included file's.
+    let main = format!(
+        "$ORIGIN example.com.\n{SOA}www 3600 IN A 192.0.2.1\n$INCLUDE inside.inc\n 3600 IN TXT \"after\"\n"
+    );
+    let dir = dir_with(&[
+        ("example.com.zone", &main),
+        ("inside.inc", "inside 3600 IN A 192.0.2.2\n"),
+    ]);
+    let s = start_dir(dir).await;
+    let www = udp(s.addr, "www.example.com.", RecordType::TXT).await;
+    assert_eq!(show(&www.answers), ["www.example.com. 3600 TXT after"]);
+    let inside = udp(s.addr, "inside.example.com.", RecordType::TXT).await;
+    assert!(inside.answers.is_empty(), "{:?}", show(&inside.answers));
+    assert_eq!(
+        addresses(&udp(s.addr, "inside.example.com.", RecordType::A).await),
+        ["192.0.2.2"]
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowercase_directives_ttl_units_and_rfc_3597() {
     let zone = "$origin example.com.\n$ttl 1h\n@ IN SOA ns h 1 2 3 4 5\n@ IN NS ns\nns IN A 192.0.2.1\n\
                 g1 IN TYPE65280 \\# 4 0A000001\n\
@@ -195,13 +200,7 @@ fn include_cycles_and_missing_files_are_errors() {
         ("self.inc", "$INCLUDE self.inc\n"),
         ("ok.test.zone", SOA),
     ]);
-    let loaded = dnslb::load::load(&dir.path().join("dnslb.toml"), None).unwrap();
-    let p: Vec<String> = loaded
-        .snapshot
-        .problems
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let p = load_problems(&dir.path().join("dnslb.toml"));
     assert!(
         p.iter()
             .any(|p| p.contains("self.inc:1: $INCLUDE self.inc includes itself")),

@@ -231,12 +231,28 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u1
 /// A minimal zone for example.com, for tests that bring their own pools.
 pub const EXAMPLE_ZONE: &str = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n";
 
-/// A temporary directory with `dnslb.toml` (the given extra TOML after `[server]`) and the
-/// example zone.
-pub fn dir_with_config(extra: &str) -> tempfile::TempDir {
+/// The smallest valid zone body for any origin (names relative to it): SOA, NS and the NS's
+/// address, with explicit TTLs.
+pub const MINIMAL_ZONE: &str = "@ 3600 IN SOA ns.example.com. h.example.com. 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.1\n";
+
+/// Writes `text` to `rel` under `dir` (parents created) aside and renames it into place, as
+/// editors and deploy tools do, so that no reader sees half a file.
+pub fn write_file(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+/// A temporary directory with `dnslb.toml` (loopback port 0, no watching, an admin endpoint on
+/// port 0, then `extra` TOML) and the given files under `zones/`.
+pub fn dir_with_zones(extra: &str, zones: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("zones")).unwrap();
-    std::fs::write(dir.path().join("zones/example.com.zone"), EXAMPLE_ZONE).unwrap();
+    for (name, text) in zones {
+        write_file(dir.path(), &format!("zones/{name}"), text);
+    }
     std::fs::write(
         dir.path().join("dnslb.toml"),
         format!("[server]\nlisten = [\"127.0.0.1:0\"]\nwatch = false\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n{extra}"),
@@ -245,10 +261,96 @@ pub fn dir_with_config(extra: &str) -> tempfile::TempDir {
     dir
 }
 
-/// A loopback port with nothing listening on it (bound, then closed).
+/// [`dir_with_zones`] with the example zone.
+pub fn dir_with_config(extra: &str) -> tempfile::TempDir {
+    dir_with_zones(extra, &[("example.com.zone", EXAMPLE_ZONE)])
+}
+
+/// Every problem of loading the config at `config`, whether it loads or not, one per line.
+pub fn load_problems(config: &Path) -> Vec<String> {
+    let problems = match dnslb::load::load(config, None) {
+        Ok(l) => l.snapshot.problems,
+        Err(p) => p,
+    };
+    problems.iter().map(ToString::to_string).collect()
+}
+
+/// A loopback TCP port that refuses connections for the rest of the test process: a socket is
+/// bound to it and never listens, so no other test can be handed the same port.
 pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+    std::mem::forget(sock);
+    port
+}
+
+/// A loopback port that was free a moment ago, for a program that must be told its port (an
+/// external daemon, or a fixed-port server). Another process may take it in between: callers
+/// retry with a new one when the bind fails ([`Daemon::start`] does).
+pub fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// An external DNS server (NSD, Unbound, ...) run from a test on a loopback port, killed when
+/// dropped, panicking test or not.
+pub struct Daemon {
+    child: tokio::process::Child,
+    /// Where it answers DNS.
+    pub addr: SocketAddr,
+    /// Its working directory (config, zones, logs).
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `program` with `args(config path)` after writing `config(port, dir)` to
+    /// `dir/name`, and waits (at most 5 s) until it answers `probe` over UDP. When it does not
+    /// (it exited, or its port was taken meanwhile), tries again on a new port, three times.
+    pub async fn start(
+        program: &str,
+        conf_name: &str,
+        args: &[&str],
+        setup: impl Fn(&Path),
+        config: impl Fn(u16, &Path) -> String,
+        probe: &Message,
+    ) -> Daemon {
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            setup(dir.path());
+            let port = free_port();
+            let conf = dir.path().join(conf_name);
+            std::fs::write(&conf, config(port, dir.path())).unwrap();
+            let mut child = tokio::process::Command::new(program)
+                .args(args)
+                .arg(&conf)
+                .stdout(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            for _ in 0..50 {
+                if udp_raw(addr, &probe.to_vec().unwrap(), Duration::from_millis(100))
+                    .await
+                    .is_some()
+                {
+                    return Daemon { child, addr, dir };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("{program} exited ({status}); trying another port");
+                    break;
+                }
+            }
+            let _ = child.kill().await;
+        }
+        panic!("{program} did not answer on any of three ports");
+    }
+
+    /// Stops it and waits for it to exit.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
 }
 
 /// Polls `check` every 20 ms until it is true or `limit` passes; returns the time it took.
