@@ -546,6 +546,47 @@ async fn admin_overrides_status_and_metrics_over_http() {
     assert_eq!(st, 200, "{body}");
     let counts = draw_counts(s.addr, "www.example.com.", 50).await;
     assert_eq!(counts.get("192.0.2.11"), Some(&50), "{counts:?}");
+    // Undrain does not clear a weight override; DELETE .../weight does.
+    let (_, body) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com./members/192.0.2.10/undrain",
+        "",
+    )
+    .await;
+    assert!(body.contains("\"weight_override\":0"), "{body}");
+    let (st, body) = http(
+        admin,
+        "DELETE",
+        "/pools/www.example.com./members/192.0.2.10/weight",
+        "",
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"weight_override\":null"), "{body}");
+    assert!(body.contains("\"effective_weight\":1"), "{body}");
+    assert!(served(s.addr, "192.0.2.10").await);
+    let (st, body) = http(
+        admin,
+        "DELETE",
+        "/pools/www.example.com./members/192.0.2.10/drain",
+        "",
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        body.contains("use DELETE .../weight, or POST .../undrain"),
+        "{body}"
+    );
+    // Set it again for the status checks below.
+    let (st, _) = http(
+        admin,
+        "POST",
+        "/pools/www.example.com./members/192.0.2.10/weight",
+        "0",
+    )
+    .await;
+    assert_eq!(st, 200);
 
     // Errors say why.
     for (path, body, status, needle) in [
