@@ -40,7 +40,8 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// Answers `qname`/`qtype` (class IN) from `snap`.
+/// Answers `qname`/`qtype` (class IN) from `snap`. Answer records owned by the query name carry
+/// `qname` exactly as given (the client's case, so that they compress against the question).
 pub fn resolve<'a, R: Rng + ?Sized>(
     snap: &'a Snapshot,
     qname: &Name,
@@ -76,12 +77,13 @@ pub fn resolve<'a, R: Rng + ?Sized>(
                 if ans.answers.is_empty() {
                     ans.authoritative = false;
                 }
-                referral(snap, zone, cut, &mut ans);
+                referral(zone, cut, &mut ans);
                 break;
             }
             Lookup::Node { node, wildcard } => {
-                let owner = wildcard.then_some(&*name);
-                let next = node_answer(snap, zone, node, qtype, owner, rng, &mut ans);
+                let first = ans.answers.is_empty();
+                let owner = (first || wildcard).then_some(&*name);
+                let next = node_answer(zone, node, qtype, owner, rng, &mut ans);
                 let Some(target) = next else { break };
                 // Follow the CNAME while it stays inside our zones (and does not loop).
                 if ans.answers.iter().any(|r| r.name == target) {
@@ -100,13 +102,13 @@ pub fn resolve<'a, R: Rng + ?Sized>(
     ans
 }
 
-/// Answers at an existing node; returns the CNAME target to follow, if any.
+/// Answers at an existing node; returns the CNAME target to follow, if any. `owner`, when
+/// given, replaces the records' owner where it differs (a wildcard's, or the question's case).
 fn node_answer<'a, R: Rng + ?Sized>(
-    snap: &'a Snapshot,
     zone: &'a Zone,
     node: &'a Node,
     qtype: RecordType,
-    wildcard_owner: Option<&Name>,
+    owner: Option<&Name>,
     rng: &mut R,
     ans: &mut Answer<'a>,
 ) -> Option<Name> {
@@ -145,13 +147,13 @@ fn node_answer<'a, R: Rng + ?Sized>(
     }
 
     for r in picked {
-        ans.answers.push(match wildcard_owner {
-            Some(owner) => {
+        ans.answers.push(match owner {
+            Some(owner) if !r.name.eq_case(owner) => {
                 let mut synth = r.clone();
                 synth.name = owner.clone();
                 Cow::Owned(synth)
             }
-            None => Cow::Borrowed(r),
+            _ => Cow::Borrowed(r),
         });
     }
     if ans.answers.len() == start {
@@ -160,31 +162,27 @@ fn node_answer<'a, R: Rng + ?Sized>(
         return None;
     }
     if follow.is_none() {
-        additional_for(snap, ans, start);
+        additional_for(zone, ans, start);
     }
     follow
 }
 
 /// Adds a referral: the cut's NS in authority, glue and in-zone addresses in additional.
-fn referral<'a>(snap: &'a Snapshot, zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
+fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
     let Some(ns) = cut.rrset(RecordType::NS) else {
         return;
     };
     ans.authority.extend(&ns.records);
     for r in &ns.records {
         if let RData::NS(target) = &r.data {
-            let glue = zone.glue(&target.0);
-            if glue.is_empty() {
-                push_addresses(snap, &target.0, &mut ans.additional);
-            } else {
-                ans.additional.extend(glue);
-            }
+            push_addresses(zone, &target.0, &mut ans.additional);
         }
     }
 }
 
-/// Additional-section processing for MX, SRV and NS answers (RFC 1035 §3.3, RFC 2782).
-fn additional_for<'a>(snap: &'a Snapshot, ans: &mut Answer<'a>, from: usize) {
+/// Additional-section processing for MX, SRV and NS answers (RFC 1035 §3.3, RFC 2782), from
+/// the zone that answered them only (as NSD and Knot do).
+fn additional_for<'a>(zone: &'a Zone, ans: &mut Answer<'a>, from: usize) {
     let mut extra: SmallVec<[&'a Record; 4]> = SmallVec::new();
     for r in &ans.answers[from..] {
         let target = match &r.data {
@@ -193,16 +191,16 @@ fn additional_for<'a>(snap: &'a Snapshot, ans: &mut Answer<'a>, from: usize) {
             RData::NS(ns) => &ns.0,
             _ => continue,
         };
-        push_addresses(snap, target, &mut extra);
+        push_addresses(zone, target, &mut extra);
     }
     ans.additional.extend(extra);
 }
 
-/// Pushes the static A and AAAA records of `name`, if it is authoritative data or glue of ours.
-fn push_addresses<'a>(snap: &'a Snapshot, name: &Name, out: &mut SmallVec<[&'a Record; 4]>) {
-    let Some(zone) = snap.find_zone(name) else {
+/// Pushes the static A and AAAA records of `name` in `zone`: its authoritative data, or glue.
+fn push_addresses<'a>(zone: &'a Zone, name: &Name, out: &mut SmallVec<[&'a Record; 4]>) {
+    if !zone.origin.zone_of(name) {
         return;
-    };
+    }
     match zone.node(name) {
         Some(node) if !node.cut => {
             for t in [RecordType::A, RecordType::AAAA] {

@@ -24,10 +24,11 @@ use hickory_server::proto::ProtoError;
 use hickory_server::proto::op::{
     Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
 };
-use hickory_server::proto::rr::{DNSClass, RData, Record, RecordType};
-use hickory_server::proto::serialize::binary::BinEncoder;
+use hickory_server::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 use rand::rngs::SmallRng;
 use smallvec::SmallVec;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
@@ -41,6 +42,8 @@ use crate::snapshot::Snapshot;
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Bytes of an OPT record without options.
 const OPT_LEN: usize = 11;
+/// Bytes of an Extended DNS Error option without text.
+const EDE_LEN: usize = 6;
 /// A TCP connection idle this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// How long a stopping DNS thread waits for in-flight work.
@@ -85,19 +88,44 @@ impl QueryStats {
 pub struct DnsHandler {
     snapshot: Arc<ArcSwap<Snapshot>>,
     stats: Arc<QueryStats>,
-    edns: Edns,
+    /// Our OPT record, prepared: indexed by DO (bit 0) and "Not Authoritative" EDE (bit 1).
+    opts: [Edns; 4],
+    /// The question section of a FORMERR for a message with several questions: none.
+    no_queries: Arc<Queries>,
 }
 
 impl DnsHandler {
     /// A handler reading `snapshot` at every query.
     pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, stats: Arc<QueryStats>) -> Self {
-        let mut edns = Edns::new();
-        edns.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
+        let opts = [0, 1, 2, 3].map(|i| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
+            // RFC 3225: the DO bit of the query is copied.
+            edns.set_dnssec_ok(i & 1 == 1);
+            if i & 2 == 2 {
+                // RFC 8914: Extended DNS Error 20, "Not Authoritative".
+                edns.options_mut().insert(EdnsOption::Unknown(
+                    u16::from(EdnsCode::Unknown(15)),
+                    vec![0, 20],
+                ));
+            }
+            edns
+        });
         Self {
             snapshot,
             stats,
-            edns,
+            opts,
+            no_queries: Arc::new(
+                Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
+            ),
         }
+    }
+
+    /// Our OPT record for a query that had `theirs` (none when it had none).
+    fn opt(&self, theirs: Option<&Edns>, not_authoritative: bool) -> Option<&Edns> {
+        theirs.map(|e| {
+            &self.opts[usize::from(e.flags().dnssec_ok) | usize::from(not_authoritative) << 1]
+        })
     }
 
     async fn respond<R: ResponseHandler>(
@@ -106,37 +134,34 @@ impl DnsHandler {
         handle: &mut R,
     ) -> Result<ResponseInfo, RespondError> {
         let mut meta = Metadata::response_from_request(&request.metadata);
-        let edns = request.edns.as_ref().map(|_| &self.edns);
-        let builder = MessageResponseBuilder::new(&request.queries, edns);
+        meta.checking_disabled = false; // as NSD and Knot answer
         let none = std::iter::empty::<&Record>;
-
-        let early = if request.metadata.op_code != OpCode::Query {
-            Some(ResponseCode::NotImp)
-        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            Some(ResponseCode::BADVERS)
-        } else if request.queries.len() != 1 {
-            Some(ResponseCode::FormErr)
-        } else {
-            let q = &request.queries.queries()[0];
-            let qtype = q.query_type();
-            (q.query_class() != DNSClass::IN
-                || matches!(qtype, RecordType::AXFR | RecordType::IXFR | RecordType::OPT))
-            .then_some(ResponseCode::Refused)
-        };
-        if let Some(rcode) = early {
+        if let Some(rcode) = early_rcode(request) {
             meta.response_code = rcode;
+            // A FORMERR for several questions echoes none of them.
+            let queries = match rcode {
+                ResponseCode::FormErr => &self.no_queries,
+                _ => &request.queries,
+            };
+            let builder =
+                MessageResponseBuilder::new(queries, self.opt(request.edns.as_ref(), false));
             let response = builder.build(meta, none(), none(), none(), none());
             return Ok(handle.send_response(response).await?);
         }
 
         let q = &request.queries.queries()[0];
+        // The name exactly as the client wrote it (0x20): answers for it carry it as their owner.
+        let qname = Name::read(&mut BinDecoder::new(request.queries.as_bytes()))
+            .unwrap_or_else(|_| q.name().clone().into());
         let snapshot = self.snapshot.load();
         let mut answer =
-            RNG.with(|rng| resolve(&snapshot, q.name(), q.query_type(), &mut *rng.borrow_mut()));
+            RNG.with(|rng| resolve(&snapshot, &qname, q.query_type(), &mut *rng.borrow_mut()));
         meta.response_code = answer.rcode;
         meta.authoritative = answer.authoritative;
         debug!(src = %request.src(), qname = %q.name(), qtype = %q.query_type(), rcode = %answer.rcode, answers = answer.answers.len(), "query");
 
+        let refused = answer.rcode == ResponseCode::Refused;
+        let edns = self.opt(request.edns.as_ref(), refused);
         let limit = match request.protocol() {
             Protocol::Udp => match &request.edns {
                 Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
@@ -144,7 +169,11 @@ impl DnsHandler {
             },
             _ => u16::MAX,
         };
-        let opt = if edns.is_some() { OPT_LEN } else { 0 };
+        let opt = match edns {
+            None => 0,
+            Some(_) if refused => OPT_LEN + EDE_LEN,
+            Some(_) => OPT_LEN,
+        };
         match fit(request, &mut answer, usize::from(limit) - opt)? {
             Fit::Whole => {}
             // RFC 9471: glue a referral needs but cannot carry must send the resolver to TCP.
@@ -158,7 +187,7 @@ impl DnsHandler {
                 answer.additional.clear();
             }
         }
-        let response = builder.build(
+        let response = MessageResponseBuilder::new(&request.queries, edns).build(
             meta,
             answer.answers.iter().map(AsRef::as_ref),
             answer.authority.iter().copied(),
@@ -166,6 +195,30 @@ impl DnsHandler {
             answer.additional.iter().copied(),
         );
         Ok(handle.send_response(response).await?)
+    }
+}
+
+/// The rcode of a request answered without looking at our zones, if it is one.
+fn early_rcode(request: &Request) -> Option<ResponseCode> {
+    if request.metadata.op_code != OpCode::Query {
+        return Some(ResponseCode::NotImp);
+    }
+    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        return Some(ResponseCode::BADVERS);
+    }
+    if request.queries.len() != 1 {
+        return Some(ResponseCode::FormErr);
+    }
+    let q = &request.queries.queries()[0];
+    match (q.query_type(), request.protocol()) {
+        // Zone transfers are for TCP; over UDP they are not implemented (as NSD and Knot say).
+        (RecordType::AXFR | RecordType::IXFR, Protocol::Udp) => Some(ResponseCode::NotImp),
+        (RecordType::AXFR | RecordType::IXFR, _) => Some(ResponseCode::Refused),
+        // QCLASS ANY is answered as IN; other classes are not ours.
+        _ if !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) => {
+            Some(ResponseCode::Refused)
+        }
+        _ => None,
     }
 }
 
@@ -283,6 +336,7 @@ fn size_bound(r: &Record) -> usize {
         RData::SRV(srv) => 6 + name(&srv.target),
         RData::SOA(soa) => name(&soa.mname) + name(&soa.rname) + 20,
         RData::TXT(txt) => txt.txt_data.iter().map(|s| s.len() + 1).sum(),
+        RData::Unknown { rdata, .. } => rdata.anything.len(),
         _ => UNKNOWN,
     };
     name(&r.name) + 10 + rdata

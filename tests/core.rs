@@ -381,6 +381,13 @@ async fn question_case_is_echoed_as_sent() {
     );
     let r = Message::from_vec(&reply).unwrap();
     assert_eq!(addresses(&r), ["192.0.2.80"]);
+    // The answer's owner is the name as sent, case and all.
+    assert_eq!(r.answers[0].name.to_string(), "wWw.ExAmPlE.cOm.");
+    assert_eq!(
+        &reply[12 + qname.len() + 4..12 + 2 * qname.len() + 4],
+        qname,
+        "the owner's bytes"
+    );
     s.stop().await;
 }
 
@@ -400,20 +407,83 @@ async fn unknown_opcode_is_notimp_and_other_classes_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zone_transfers_are_refused() {
+async fn zone_transfers_are_not_implemented_over_udp_and_refused_over_tcp() {
     let s = server().await;
     for rtype in [RecordType::AXFR, RecordType::IXFR] {
         let q = query_message("example.com.", rtype, None);
-        for r in [
-            udp_msg(s.addr, &q).await,
-            tcp_pipelined(s.addr, std::slice::from_ref(&q))
-                .await
-                .remove(0),
-        ] {
-            assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{rtype}");
-            assert!(r.answers.is_empty(), "{rtype}");
-        }
+        let r = udp_msg(s.addr, &q).await;
+        assert_eq!(r.metadata.response_code, ResponseCode::NotImp, "{rtype}");
+        let r = tcp_pipelined(s.addr, std::slice::from_ref(&q))
+            .await
+            .remove(0);
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{rtype}");
+        assert!(r.answers.is_empty(), "{rtype}");
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_and_opt_follow_nsd_and_knot() {
+    let s = server().await;
+    // RD copied, CD cleared, DO copied into our OPT (RFC 3225).
+    let mut q = query_message("www.example.com.", RecordType::A, Some(1232));
+    q.metadata.recursion_desired = true;
+    q.metadata.checking_disabled = true;
+    q.edns.as_mut().unwrap().set_dnssec_ok(true);
+    let r = udp_msg(s.addr, &q).await;
+    assert!(r.metadata.recursion_desired && !r.metadata.checking_disabled);
+    assert!(!r.metadata.recursion_available);
+    assert!(r.edns.as_ref().unwrap().flags().dnssec_ok, "DO copied");
+    let r = udp(s.addr, "www.example.com.", RecordType::A).await;
+    assert!(
+        !r.edns.as_ref().unwrap().flags().dnssec_ok,
+        "no DO asked, none given"
+    );
+
+    // REFUSED for a name outside our zones carries EDE 20, "Not Authoritative" (RFC 8914).
+    let r = udp(s.addr, "example.org.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    let ede = r
+        .edns
+        .as_ref()
+        .unwrap()
+        .options()
+        .as_ref()
+        .iter()
+        .find_map(|(code, opt)| (u16::from(*code) == 15).then(|| opt.clone()));
+    assert_eq!(
+        ede,
+        Some(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(
+            15,
+            vec![0, 20]
+        ))
+    );
+    let r = udp_msg(s.addr, &query_message("example.org.", RecordType::A, None)).await;
+    assert!(r.edns.is_none(), "no OPT without EDNS");
+
+    // QCLASS ANY is answered as IN.
+    let mut q = query_message("www.example.com.", RecordType::A, None);
+    q.queries[0].set_query_class(DNSClass::ANY);
+    assert_eq!(addresses(&udp_msg(s.addr, &q).await), ["192.0.2.80"]);
+
+    // QTYPE OPT: NODATA with the SOA.
+    let r = udp(s.addr, "www.example.com.", RecordType::OPT).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.authorities[0].record_type(), RecordType::SOA);
+
+    // Two questions: FORMERR, echoing no question.
+    let mut q = query_message("www.example.com.", RecordType::A, None);
+    q.add_query(hickory_proto::op::Query::query(
+        "mail.example.com.".parse().unwrap(),
+        RecordType::A,
+    ));
+    let raw = udp_raw(s.addr, &q.to_vec().unwrap(), REPLY_TIMEOUT)
+        .await
+        .expect("a reply");
+    let r = Message::from_vec(&raw).unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    assert!(r.queries.is_empty(), "{:?}", r.queries);
     s.stop().await;
 }
 

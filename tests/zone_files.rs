@@ -98,19 +98,26 @@ fn every_problem_is_reported_not_just_the_first() {
 
 // The gaps of hickory's parser, one test each.
 
-#[test]
-fn decimal_escapes_are_refused_not_served_wrong() {
-    // hickory-dns #3955: \DDD decoded wrongly in names and TXT.
-    assert_one_problem(
-        &format!("{SOA}a\\065b 3600 IN A 192.0.2.1\n"),
-        4,
-        "\\DDD escapes are not supported",
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decimal_escapes_decode_in_names_and_strings() {
+    // hickory-dns #3955 decoded \DDD wrongly; the `domain` scanner reads it as RFC 1035 says.
+    let zone = format!(
+        "$ORIGIN example.com.\n{SOA}a\\065b 3600 IN A 192.0.2.1\nt 3600 IN TXT \"caf\\233\" \"x\\\"y\"\n"
     );
-    assert_one_problem(
-        &format!("{SOA}t 3600 IN TXT \"caf\\233\"\n"),
-        4,
-        "\\DDD escapes are not supported",
+    let s = start_dir(dir_with(&[("example.com.zone", &zone)])).await;
+    assert_eq!(
+        addresses(&udp(s.addr, "aAb.example.com.", RecordType::A).await),
+        ["192.0.2.1"]
     );
+    let q = query_message("t.example.com.", RecordType::TXT, None);
+    let raw = udp_raw(s.addr, &q.to_vec().unwrap(), REPLY_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(
+        raw.ends_with(b"\x00\x09\x04caf\xe9\x03x\"y"),
+        "RDATA: length 9, \"caf\\233\" and \"x\\\"y\": {raw:?}"
+    );
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,10 @@
 //! closest encloser of a missing name is found by stripping labels, one lookup per label: the cost
 //! of every kind of answer depends on the name's length, never on the zone's size.
 
+mod entries;
+mod loc;
 pub mod parse;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

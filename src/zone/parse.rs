@@ -1,21 +1,20 @@
 //! Reading an RFC 1035 zone file into records, each with the file and line it came from.
 //!
-//! hickory-proto's `Parser` parses RDATA well but loses line numbers and has known gaps
-//! (`$INCLUDE` with an origin, `$ORIGIN` leaking out of an included file, lowercase `$ttl`,
-//! RFC 3597 `TYPEnnn` / `\#`, out-of-zone owners, `\DDD` decoded wrongly). So the outer layer is
-//! ours: we split the file into entries (parentheses, quotes, comments), handle the directives,
-//! owners, TTLs, classes and types ourselves, and hand hickory one record at a time for its RDATA.
-//! RFC 3597 generic RDATA is decoded with hickory's wire decoder; `\DDD` escapes are refused
-//! with a clear error rather than served wrong.
+//! [`super::entries`] splits the text into entries (parentheses, quotes, comments) with their
+//! lines; here the directives (`$ORIGIN`, `$TTL`, `$INCLUDE` with an origin, any case) and the
+//! owner / TTL / class / type fields are handled, and each record's owner and RDATA are read by
+//! NLnet Labs' `domain` scanner ([`super::scan`]), which decodes every escape and knows every
+//! type's presentation format. Every problem names its file and line, and one bad line does not
+//! hide the next.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, Restrict};
-use hickory_proto::serialize::txt::Parser;
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
+use super::entries::{Entry, Token, split_entries};
+use super::scan;
 use crate::Problem;
 
 /// How deep `$INCLUDE` may nest.
@@ -36,190 +35,6 @@ impl SourcedRecord {
     /// A problem at this record's line.
     pub fn problem(&self, message: impl Into<String>) -> Problem {
         Problem::line(&self.file, self.line, message)
-    }
-}
-
-/// One logical entry: the tokens of one line, or of several lines joined by parentheses.
-#[derive(Debug)]
-struct Entry {
-    line: usize,
-    /// The entry's line began with white space: the owner is the previous one.
-    blank_owner: bool,
-    tokens: Vec<Token>,
-}
-
-#[derive(Debug, Clone)]
-enum Token {
-    /// An unquoted word, escapes kept as written.
-    Word(String),
-    /// The content of a quoted string, escapes kept as written.
-    Quoted(String),
-}
-
-impl Token {
-    fn text(&self) -> &str {
-        match self {
-            Token::Word(s) | Token::Quoted(s) => s,
-        }
-    }
-}
-
-/// Splits zone-file text into entries. Errors: unbalanced parentheses or quotes.
-fn split_entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
-    let mut t = Tokenizer::default();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if t.at_line_start && t.depth == 0 && !t.in_quote {
-            t.entry_line = t.line;
-            t.blank_owner = c == ' ' || c == '\t';
-            t.at_line_start = false;
-        }
-        if t.in_quote {
-            t.quoted(c, &mut chars);
-        } else {
-            t.plain(c, &mut chars)?;
-        }
-    }
-    if t.in_quote {
-        return Err((t.quote_line, "unterminated quoted string".into()));
-    }
-    if t.depth > 0 {
-        return Err((t.paren_line, "`(` without a matching `)`".into()));
-    }
-    t.flush_word();
-    t.end_entry();
-    Ok(t.entries)
-}
-
-/// The state of [`split_entries`]: where it is in the text and what it has collected.
-struct Tokenizer {
-    entries: Vec<Entry>,
-    tokens: Vec<Token>,
-    word: String,
-    in_word: bool,
-    in_quote: bool,
-    quote_line: usize,
-    depth: usize,
-    paren_line: usize,
-    line: usize,
-    entry_line: usize,
-    blank_owner: bool,
-    at_line_start: bool,
-}
-
-impl Default for Tokenizer {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-            tokens: Vec::new(),
-            word: String::new(),
-            in_word: false,
-            in_quote: false,
-            quote_line: 0,
-            depth: 0,
-            paren_line: 0,
-            line: 1,
-            entry_line: 1,
-            blank_owner: false,
-            at_line_start: true,
-        }
-    }
-}
-
-type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
-
-impl Tokenizer {
-    fn flush_word(&mut self) {
-        if self.in_word {
-            self.tokens
-                .push(Token::Word(std::mem::take(&mut self.word)));
-            self.in_word = false;
-        }
-    }
-
-    fn end_entry(&mut self) {
-        if !self.tokens.is_empty() {
-            self.entries.push(Entry {
-                line: self.entry_line,
-                blank_owner: self.blank_owner,
-                tokens: std::mem::take(&mut self.tokens),
-            });
-        }
-    }
-
-    /// A character inside a quoted string; escapes are kept as written.
-    fn quoted(&mut self, c: char, chars: &mut Chars<'_>) {
-        match c {
-            '\\' => {
-                self.word.push(c);
-                if let Some(n) = chars.next() {
-                    if n == '\n' {
-                        self.line += 1;
-                    }
-                    self.word.push(n);
-                }
-            }
-            '"' => {
-                self.tokens
-                    .push(Token::Quoted(std::mem::take(&mut self.word)));
-                self.in_quote = false;
-            }
-            '\n' => {
-                self.line += 1;
-                self.word.push(c);
-            }
-            _ => self.word.push(c),
-        }
-    }
-
-    /// A character outside quotes.
-    fn plain(&mut self, c: char, chars: &mut Chars<'_>) -> Result<(), (usize, String)> {
-        match c {
-            '\\' => {
-                self.in_word = true;
-                self.word.push(c);
-                if let Some(n) = chars.next() {
-                    self.word.push(n);
-                }
-            }
-            '"' => {
-                self.flush_word();
-                self.in_quote = true;
-                self.quote_line = self.line;
-            }
-            ';' => {
-                self.flush_word();
-                while chars.next_if(|&n| n != '\n').is_some() {}
-            }
-            '(' => {
-                self.flush_word();
-                if self.depth == 0 {
-                    self.paren_line = self.line;
-                }
-                self.depth += 1;
-            }
-            ')' => {
-                self.flush_word();
-                if self.depth == 0 {
-                    return Err((self.line, "`)` without a matching `(`".into()));
-                }
-                self.depth -= 1;
-            }
-            '\n' => {
-                self.flush_word();
-                self.line += 1;
-                if self.depth == 0 {
-                    self.end_entry();
-                    self.at_line_start = true;
-                }
-            }
-            c if c.is_whitespace() => self.flush_word(),
-            c => {
-                self.in_word = true;
-                self.word.push(c);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -361,23 +176,20 @@ impl Reader {
         if !entry.blank_owner && first.starts_with('$') {
             return self.directive(file, entry, cursor);
         }
-        for t in &entry.tokens {
-            if has_decimal_escape(t.text()) {
-                return Err(format!(
-                    "`{}`: \\DDD escapes are not supported (the record parser decodes them wrongly); write the character itself",
-                    t.text()
-                ));
-            }
-        }
         let mut tokens = entry.tokens.iter().map(Token::text).peekable();
-        let owner = self.owner(entry, &mut tokens, cursor)?;
+        let owner_text = self.owner_text(entry, &mut tokens, cursor)?;
         let (ttl, rtype) = self.ttl_class_type(&mut tokens)?;
-        let rdata_tokens: Vec<&Token> = entry
-            .tokens
-            .iter()
-            .skip(entry.tokens.len() - tokens.count())
-            .collect();
-        let rdata = parse_rdata(rtype, &rdata_tokens, &cursor.origin)?;
+        let rdata_tokens = &entry.tokens[entry.tokens.len() - tokens.count()..];
+        check_generic(rtype, rdata_tokens)?;
+        let (owner, rdata) = scan::record(&owner_text, &cursor.origin, rtype, rdata_tokens)
+            .map_err(|e| format!("bad {} record: {e}", type_name(rtype)))?;
+        cursor.last_owner = Some(owner.clone());
+        if !self.zone_origin.zone_of(&owner) {
+            return Err(format!(
+                "owner {owner} is outside the zone {}",
+                self.zone_origin
+            ));
+        }
         let mut record = Record::from_rdata(owner, ttl, rdata);
         record.dns_class = DNSClass::IN;
         if rtype == RecordType::SOA && self.default_ttl.is_none() && self.last_ttl.is_none() {
@@ -391,29 +203,24 @@ impl Reader {
         Ok(())
     }
 
-    /// The entry's owner: written, or the previous one when the line starts with white space.
-    fn owner<'t>(
+    /// The entry's owner as the scanner should read it: as written, or the previous owner
+    /// when the line starts with white space.
+    fn owner_text<'t>(
         &self,
         entry: &Entry,
         tokens: &mut impl Iterator<Item = &'t str>,
-        cursor: &mut Cursor,
-    ) -> Result<Name, String> {
-        let owner = if entry.blank_owner {
-            cursor
+        cursor: &Cursor,
+    ) -> Result<String, String> {
+        if entry.blank_owner {
+            return cursor
                 .last_owner
-                .clone()
-                .ok_or("the entry starts with white space but there is no previous owner")?
-        } else {
-            parse_name(tokens.next().unwrap_or_default(), &cursor.origin)?
-        };
-        cursor.last_owner = Some(owner.clone());
-        if !self.zone_origin.zone_of(&owner) {
-            return Err(format!(
-                "owner {owner} is outside the zone {}",
-                self.zone_origin
-            ));
+                .as_ref()
+                .map(scan::presentation)
+                .ok_or_else(|| {
+                    "the entry starts with white space but there is no previous owner".into()
+                });
         }
-        Ok(owner)
+        Ok(tokens.next().unwrap_or_default().to_string())
     }
 
     /// TTL and class in either order (both optional), then the type; the TTL defaults to $TTL
@@ -465,8 +272,7 @@ impl Reader {
         let args: Vec<&str> = entry.tokens[1..].iter().map(Token::text).collect();
         match (name.as_str(), args.as_slice()) {
             ("$ORIGIN", [origin]) => {
-                let origin = parse_name(origin, &cursor.origin)?;
-                cursor.origin = origin;
+                cursor.origin = scan::name(origin, &cursor.origin)?;
                 Ok(())
             }
             ("$TTL", [ttl]) => {
@@ -488,7 +294,7 @@ impl Reader {
                 // RFC 1035 §5.1: the included file starts at the given origin (or ours), and
                 // whatever it does to $ORIGIN does not leak back into this file.
                 let origin = match args.get(1) {
-                    Some(o) => parse_name(o, &cursor.origin)?,
+                    Some(o) => scan::name(o, &cursor.origin)?,
                     None => cursor.origin.clone(),
                 };
                 let mut inner = Cursor {
@@ -505,32 +311,6 @@ impl Reader {
     }
 }
 
-fn has_decimal_escape(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            if b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                return true;
-            }
-            i += 2;
-        } else {
-            i += 1;
-        }
-    }
-    false
-}
-
-fn parse_name(tok: &str, origin: &Name) -> Result<Name, String> {
-    if tok == "@" {
-        return Ok(origin.clone());
-    }
-    let mut name =
-        Name::parse(tok, Some(origin)).map_err(|e| format!("`{tok}` is not a domain name: {e}"))?;
-    name.set_fqdn(true);
-    Ok(name)
-}
-
 fn parse_class(upper: &str) -> Option<DNSClass> {
     match upper {
         "IN" => Some(DNSClass::IN),
@@ -541,7 +321,7 @@ fn parse_class(upper: &str) -> Option<DNSClass> {
         _ => upper
             .strip_prefix("CLASS")
             .and_then(|n| n.parse::<u16>().ok())
-            .map(DNSClass::for_opt),
+            .map(DNSClass::from),
     }
 }
 
@@ -557,65 +337,42 @@ fn parse_type(upper: &str) -> Option<RecordType> {
     }
 }
 
-/// Parses RDATA: RFC 3597 generic form ourselves, everything else through hickory's parser.
-fn parse_rdata(rtype: RecordType, tokens: &[&Token], origin: &Name) -> Result<RData, String> {
-    if let Some(Token::Word(w)) = tokens.first()
-        && w == "\\#"
-    {
-        return parse_generic_rdata(rtype, &tokens[1..]);
+/// The type as people write it (`TYPE65280` for one without a name).
+fn type_name(rtype: RecordType) -> String {
+    match rtype {
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        t => t.to_string(),
     }
-    if let RecordType::Unknown(code) = rtype {
-        return Err(format!(
-            "TYPE{code} needs its RDATA in RFC 3597 form: \\# <length> <hex>"
-        ));
-    }
-    let mut text = format!("{} 0 IN {} ", Name::root(), rtype);
-    for t in tokens {
-        match t {
-            Token::Word(w) => text.push_str(w),
-            Token::Quoted(q) => {
-                text.push('"');
-                text.push_str(q);
-                text.push('"');
-            }
-        }
-        text.push(' ');
-    }
-    text.push('\n');
-    let (_, sets) = Parser::new(text, None, Some(origin.clone()))
-        .parse()
-        .map_err(|e| format!("bad {rtype} record: {e}"))?;
-    let record = sets
-        .into_values()
-        .next()
-        .and_then(|set| set.records_without_rrsigs().next().cloned())
-        .ok_or_else(|| format!("bad {rtype} record: no data"))?;
-    Ok(record.data)
 }
 
-fn parse_generic_rdata(rtype: RecordType, tokens: &[&Token]) -> Result<RData, String> {
-    let (len, hex_parts) = tokens
+/// RFC 3597: a type without a name needs the generic form, and the generic form's length must
+/// match its data (checked here, for a message that says which).
+fn check_generic(rtype: RecordType, tokens: &[Token]) -> Result<(), String> {
+    let generic = tokens.first().is_some_and(|t| t.text() == "\\#");
+    if !generic {
+        if let RecordType::Unknown(code) = rtype {
+            return Err(format!(
+                "TYPE{code} needs its RDATA in RFC 3597 form: \\# <length> <hex>"
+            ));
+        }
+        return Ok(());
+    }
+    let (len, hex_parts) = tokens[1..]
         .split_first()
         .ok_or("\\# needs a length and hex data")?;
-    let len: u16 = len
+    let len: usize = len
         .text()
         .parse()
         .map_err(|_| format!("`{}` is not an RDATA length", len.text()))?;
-    let hex: String = hex_parts.iter().map(|t| t.text()).collect();
+    let hex: String = hex_parts.iter().map(Token::text).collect();
     let bytes = hex::decode(&hex).map_err(|e| format!("bad hex in generic RDATA: {e}"))?;
-    if bytes.len() != len as usize {
+    if bytes.len() != len {
         return Err(format!(
             "generic RDATA says {len} octets but has {}",
             bytes.len()
         ));
     }
-    let mut decoder = BinDecoder::new(&bytes);
-    let rdata = RData::read(&mut decoder, rtype, Restrict::new(len))
-        .map_err(|e| format!("generic RDATA is not a valid {rtype}: {e}"))?;
-    if decoder.index() != bytes.len() {
-        return Err(format!("generic RDATA has trailing octets for {rtype}"));
-    }
-    Ok(rdata)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -629,18 +386,6 @@ mod tests {
         assert_eq!(parse_ttl("1W"), Some(604800));
         assert_eq!(parse_ttl("h"), None);
         assert_eq!(parse_ttl("5x"), None);
-    }
-
-    #[test]
-    fn entries_join_parentheses_and_keep_lines() {
-        let text = "a 1 IN A 192.0.2.1 ; c\n@ IN SOA ns h (\n 1 2\n 3 4 5 )\n  IN TXT \"x ; y\"\n";
-        let e = split_entries(text).unwrap();
-        assert_eq!(e.len(), 3);
-        assert_eq!(e[1].line, 2);
-        assert_eq!(e[1].tokens.len(), 10);
-        assert_eq!(e[2].line, 5);
-        assert!(e[2].blank_owner);
-        assert_eq!(e[2].tokens[2].text(), "x ; y");
     }
 
     use proptest::strategy::Strategy;
@@ -668,11 +413,5 @@ mod tests {
                 proptest::prop_assert!(origin.zone_of(&r.record.name));
             }
         }
-    }
-
-    #[test]
-    fn unbalanced_parenthesis_names_its_line() {
-        let err = split_entries("a A 1.2.3.4\nb SOA (\n").unwrap_err();
-        assert_eq!(err.0, 2);
     }
 }

@@ -1,0 +1,225 @@
+//! Zone-file text split into entries: the tokens of one line, or of several lines joined by
+//! parentheses, each with the line it starts on. Quotes, comments and backslash escapes are
+//! respected but not decoded: decoding is the `domain` scanner's job ([`super::scan`]).
+//!
+//! NLnet Labs' `domain` scanner reads a whole file, but it gives no line for a record it read
+//! and cannot go on after an error; splitting entries here keeps `file:line` in every message and
+//! reports every bad line of a file at once.
+
+/// One logical entry: the tokens of one line, or of several lines joined by parentheses.
+#[derive(Debug)]
+pub struct Entry {
+    /// 1-based line where the entry starts.
+    pub line: usize,
+    /// The entry's line began with white space: the owner is the previous one.
+    pub blank_owner: bool,
+    /// Its tokens, escapes as written.
+    pub tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Token {
+    /// An unquoted word, escapes kept as written.
+    Word(String),
+    /// The content of a quoted string, escapes kept as written.
+    Quoted(String),
+}
+
+impl Token {
+    /// The token as it stood in the file: quoted again if it was.
+    pub fn written(&self) -> String {
+        match self {
+            Token::Word(w) => w.clone(),
+            Token::Quoted(q) => format!("\"{q}\""),
+        }
+    }
+
+    /// The token's text (without quotes), escapes as written.
+    pub fn text(&self) -> &str {
+        match self {
+            Token::Word(s) | Token::Quoted(s) => s,
+        }
+    }
+}
+
+/// Splits zone-file text into entries. Errors: unbalanced parentheses or quotes.
+pub fn split_entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
+    let mut t = Tokenizer::default();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if t.at_line_start && t.depth == 0 && !t.in_quote {
+            t.entry_line = t.line;
+            t.blank_owner = c == ' ' || c == '\t';
+            t.at_line_start = false;
+        }
+        if t.in_quote {
+            t.quoted(c, &mut chars);
+        } else {
+            t.plain(c, &mut chars)?;
+        }
+    }
+    if t.in_quote {
+        return Err((t.quote_line, "unterminated quoted string".into()));
+    }
+    if t.depth > 0 {
+        return Err((t.paren_line, "`(` without a matching `)`".into()));
+    }
+    t.flush_word();
+    t.end_entry();
+    Ok(t.entries)
+}
+
+/// The state of [`split_entries`]: where it is in the text and what it has collected.
+struct Tokenizer {
+    entries: Vec<Entry>,
+    tokens: Vec<Token>,
+    word: String,
+    in_word: bool,
+    in_quote: bool,
+    quote_line: usize,
+    depth: usize,
+    paren_line: usize,
+    line: usize,
+    entry_line: usize,
+    blank_owner: bool,
+    at_line_start: bool,
+}
+
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            tokens: Vec::new(),
+            word: String::new(),
+            in_word: false,
+            in_quote: false,
+            quote_line: 0,
+            depth: 0,
+            paren_line: 0,
+            line: 1,
+            entry_line: 1,
+            blank_owner: false,
+            at_line_start: true,
+        }
+    }
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+impl Tokenizer {
+    fn flush_word(&mut self) {
+        if self.in_word {
+            self.tokens
+                .push(Token::Word(std::mem::take(&mut self.word)));
+            self.in_word = false;
+        }
+    }
+
+    fn end_entry(&mut self) {
+        if !self.tokens.is_empty() {
+            self.entries.push(Entry {
+                line: self.entry_line,
+                blank_owner: self.blank_owner,
+                tokens: std::mem::take(&mut self.tokens),
+            });
+        }
+    }
+
+    /// A character inside a quoted string; escapes are kept as written.
+    fn quoted(&mut self, c: char, chars: &mut Chars<'_>) {
+        match c {
+            '\\' => {
+                self.word.push(c);
+                if let Some(n) = chars.next() {
+                    if n == '\n' {
+                        self.line += 1;
+                    }
+                    self.word.push(n);
+                }
+            }
+            '"' => {
+                self.tokens
+                    .push(Token::Quoted(std::mem::take(&mut self.word)));
+                self.in_quote = false;
+            }
+            '\n' => {
+                self.line += 1;
+                self.word.push(c);
+            }
+            _ => self.word.push(c),
+        }
+    }
+
+    /// A character outside quotes.
+    fn plain(&mut self, c: char, chars: &mut Chars<'_>) -> Result<(), (usize, String)> {
+        match c {
+            '\\' => {
+                self.in_word = true;
+                self.word.push(c);
+                if let Some(n) = chars.next() {
+                    self.word.push(n);
+                }
+            }
+            '"' => {
+                self.flush_word();
+                self.in_quote = true;
+                self.quote_line = self.line;
+            }
+            ';' => {
+                self.flush_word();
+                while chars.next_if(|&n| n != '\n').is_some() {}
+            }
+            '(' => {
+                self.flush_word();
+                if self.depth == 0 {
+                    self.paren_line = self.line;
+                }
+                self.depth += 1;
+            }
+            ')' => {
+                self.flush_word();
+                if self.depth == 0 {
+                    return Err((self.line, "`)` without a matching `(`".into()));
+                }
+                self.depth -= 1;
+            }
+            '\n' => {
+                self.flush_word();
+                self.line += 1;
+                if self.depth == 0 {
+                    self.end_entry();
+                    self.at_line_start = true;
+                }
+            }
+            c if c.is_whitespace() => self.flush_word(),
+            c => {
+                self.in_word = true;
+                self.word.push(c);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_join_parentheses_and_keep_lines() {
+        let text = "a 1 IN A 192.0.2.1 ; c\n@ IN SOA ns h (\n 1 2\n 3 4 5 )\n  IN TXT \"x ; y\"\n";
+        let e = split_entries(text).unwrap();
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[1].line, 2);
+        assert_eq!(e[1].tokens.len(), 10);
+        assert_eq!(e[2].line, 5);
+        assert!(e[2].blank_owner);
+        assert_eq!(e[2].tokens[2].text(), "x ; y");
+    }
+
+    #[test]
+    fn unbalanced_parenthesis_names_its_line() {
+        let err = split_entries("a A 1.2.3.4\nb SOA (\n").unwrap_err();
+        assert_eq!(err.0, 2);
+    }
+}

@@ -1,0 +1,289 @@
+//! Names and RDATA read by NLnet Labs' `domain` scanner (the zone-file reader of the authors of
+//! NSD and Unbound), then handed to hickory-proto through their wire form.
+//!
+//! `domain` decodes every escape (`\DDD`, `\X`) in owners, in names inside RDATA and in
+//! character-strings, allows any octet in a label (RFC 2181 §11: `128/25`, `a*b`, `x\;y`), and
+//! reads the presentation format of every type an operator writes today, plus RFC 3597's
+//! `\# len hex` for any type. It has no parser for LOC, SPF and URI: SPF and URI are read as the
+//! TXT strings they are made of, and LOC by [`super::loc`].
+//!
+//! The record crosses to hickory as wire bytes. Types whose RDATA the answering logic reads
+//! (A, AAAA, NS, CNAME, SOA, MX, SRV, PTR) become hickory's typed RDATA; every other type stays
+//! opaque bytes, served exactly as the file wrote them.
+
+use domain::base::iana::Class;
+use domain::zonefile::inplace::{Entry as ScannedEntry, Zonefile};
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, Restrict};
+
+use super::entries::Token;
+use super::loc;
+
+/// `name` (absolute, or relative to `origin`; `@` is the origin) as a domain name.
+pub fn name(text: &str, origin: &Name) -> Result<Name, String> {
+    let chunk = format!("$ORIGIN {}\n$ORIGIN {text}\n", presentation(origin));
+    let mut zone = Zonefile::from(chunk.as_str());
+    match zone.next_entry() {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(format!("`{text}` is not a domain name")),
+        Err(e) => return Err(format!("`{text}` is not a domain name: {}", message(&e))),
+    }
+    let origin = zone
+        .origin()
+        .map_err(|e| format!("`{text}` is not a domain name: {e}"))?;
+    from_wire_name(origin.as_slice())
+}
+
+/// Reads one record: `owner` as written (relative to `origin`, or `@`), its type, and its RDATA
+/// tokens as written. Returns the owner and the RDATA.
+pub fn record(
+    owner: &str,
+    origin: &Name,
+    rtype: RecordType,
+    rdata: &[Token],
+) -> Result<(Name, RData), String> {
+    let generic = rdata.first().is_some_and(|t| t.text() == "\\#");
+    let code = u16::from(rtype);
+    let empty = [Token::Quoted(String::new())];
+    let (scanned_type, data) = match code {
+        _ if generic => (code, rdata),
+        // SPF is TXT by another number; URI's target is one string (RFC 7553).
+        SPF | URI => (TXT, rdata),
+        // LOC: `domain` has no reader for it; the owner is read with an empty TXT in its place.
+        LOC => (TXT, &empty[..]),
+        _ => (code, rdata),
+    };
+    let text: Vec<String> = data.iter().map(Token::written).collect();
+    let chunk = format!(
+        "$ORIGIN {}\n{owner} 0 IN TYPE{scanned_type} {}\n",
+        presentation(origin),
+        text.join(" ")
+    );
+    let wire = scan_one(&chunk)?;
+    let (owner, rdata_wire) = split_wire(&wire)?;
+    let rdata = match code {
+        LOC if !generic => loc::encode(&rdata.iter().map(Token::text).collect::<Vec<_>>())?,
+        URI if !generic => uri_from_txt(&rdata_wire)?,
+        _ => rdata_wire,
+    };
+    Ok((owner, to_rdata(rtype, rdata)?))
+}
+
+/// TXT's type code.
+const TXT: u16 = 16;
+/// LOC's type code (RFC 1876).
+const LOC: u16 = 29;
+/// SPF's type code (RFC 7208).
+const SPF: u16 = 99;
+/// URI's type code (RFC 7553).
+const URI: u16 = 256;
+
+/// Scans the one record of `chunk` and composes it into wire form (uncompressed).
+fn scan_one(chunk: &str) -> Result<Vec<u8>, String> {
+    let mut zone = Zonefile::from(chunk);
+    zone.set_default_class(Class::IN);
+    match zone.next_entry() {
+        Ok(Some(ScannedEntry::Record(r))) => {
+            let mut wire = Vec::new();
+            r.compose(&mut wire)
+                .map_err(|_| "the record is too long".to_string())?;
+            Ok(wire)
+        }
+        Ok(_) => Err("no record".into()),
+        Err(e) => Err(message(&e)),
+    }
+}
+
+/// The scanner's message without its position in our one-line chunk.
+fn message(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    // "line:col: message"
+    text.splitn(3, ':')
+        .nth(2)
+        .unwrap_or(&text)
+        .trim()
+        .to_string()
+}
+
+/// Splits a wire record into its owner and its RDATA.
+fn split_wire(wire: &[u8]) -> Result<(Name, Vec<u8>), String> {
+    let mut d = BinDecoder::new(wire);
+    let owner = Name::read(&mut d).map_err(|e| format!("bad owner: {e}"))?;
+    // type, class, TTL, RDATA length: 10 octets.
+    let rest = d.read_slice(10).map_err(|e| e.to_string())?.unverified();
+    let len = usize::from(u16::from_be_bytes([rest[8], rest[9]]));
+    let rdata = d.read_slice(len).map_err(|e| e.to_string())?.unverified();
+    Ok((owner, rdata.to_vec()))
+}
+
+fn from_wire_name(wire: &[u8]) -> Result<Name, String> {
+    Name::read(&mut BinDecoder::new(wire)).map_err(|e| format!("bad name: {e}"))
+}
+
+/// hickory's RDATA for `rtype`: typed where the answering logic reads it, opaque otherwise.
+fn to_rdata(rtype: RecordType, bytes: Vec<u8>) -> Result<RData, String> {
+    use RecordType::*;
+    if !matches!(rtype, A | AAAA | NS | CNAME | SOA | MX | SRV | PTR) {
+        return Ok(RData::Unknown {
+            code: rtype,
+            rdata: hickory_proto::rr::rdata::NULL::with(bytes),
+        });
+    }
+    let len = u16::try_from(bytes.len()).map_err(|_| "RDATA too long".to_string())?;
+    let mut d = BinDecoder::new(&bytes);
+    let rdata = RData::read(&mut d, rtype, Restrict::new(len))
+        .map_err(|e| format!("not a valid {rtype}: {e}"))?;
+    if d.index() != bytes.len() {
+        return Err(format!("trailing octets in the {rtype} RDATA"));
+    }
+    Ok(rdata)
+}
+
+/// URI's RDATA from the TXT strings it was read as: priority, weight, target.
+fn uri_from_txt(txt: &[u8]) -> Result<Vec<u8>, String> {
+    let mut strings = Vec::new();
+    let mut rest = txt;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len);
+        if tail.len() < len {
+            return Err("bad URI record".into());
+        }
+        strings.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    let number = |s: &[u8], what: &str| -> Result<u16, String> {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "URI {what} `{}` is not a number",
+                    String::from_utf8_lossy(s)
+                )
+            })
+    };
+    let [priority, weight, target] = strings[..] else {
+        return Err("a URI record is: priority weight \"target\"".into());
+    };
+    let mut out = Vec::with_capacity(4 + target.len());
+    out.extend_from_slice(&number(priority, "priority")?.to_be_bytes());
+    out.extend_from_slice(&number(weight, "weight")?.to_be_bytes());
+    out.extend_from_slice(target);
+    Ok(out)
+}
+
+/// A name as the scanner reads it back: labels of letters, digits, `-` and `_` as they are,
+/// every other octet as `\DDD`.
+pub fn presentation(name: &Name) -> String {
+    let mut out = String::new();
+    for label in name.iter() {
+        for &b in label {
+            if b.is_ascii_alphanumeric()
+                || b == b'-'
+                || b == b'_'
+                || (b == b'*' && label.len() == 1)
+            {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("\\{b:03}"));
+            }
+        }
+        out.push('.');
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Name {
+        Name::from_ascii("example.net.").unwrap()
+    }
+
+    fn read(owner: &str, rtype: RecordType, rdata: &[&str]) -> Result<(Name, RData), String> {
+        let tokens: Vec<Token> = rdata
+            .iter()
+            .map(
+                |t| match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                    Some(q) => Token::Quoted(q.to_string()),
+                    None => Token::Word(t.to_string()),
+                },
+            )
+            .collect();
+        record(owner, &origin(), rtype, &tokens)
+    }
+
+    #[test]
+    fn any_octet_is_a_label_octet() {
+        for (text, wire) in [
+            ("128/25", &b"\x06128/25"[..]),
+            ("a*b", b"\x03a*b"),
+            ("x\\;y", b"\x03x;y"),
+            ("a\\.b", b"\x03a.b"),
+            ("\\000\\255", b"\x02\x00\xff"),
+            ("\\ ", b"\x01 "),
+        ] {
+            let (owner, _) = read(text, RecordType::A, &["192.0.2.1"]).unwrap();
+            let mut expected = wire.to_vec();
+            expected.extend_from_slice(b"\x07example\x03net\x00");
+            let mut got = Vec::new();
+            for l in owner.iter() {
+                got.push(l.len() as u8);
+                got.extend_from_slice(l);
+            }
+            got.push(0);
+            assert_eq!(got, expected, "{text}");
+            assert_eq!(name(&presentation(&owner), &origin()).unwrap(), owner);
+        }
+    }
+
+    #[test]
+    fn escapes_decode_in_character_strings() {
+        let (_, rdata) = read(
+            "t",
+            RecordType::TXT,
+            &["\"dash \\226\\128\\148 here\"", "\"\"", "unq"],
+        )
+        .unwrap();
+        let RData::Unknown { rdata, .. } = rdata else {
+            panic!()
+        };
+        assert_eq!(
+            &rdata.anything[..],
+            b"\x0ddash \xe2\x80\x94 here\x00\x03unq"
+        );
+    }
+
+    #[test]
+    fn spf_and_uri_are_read_through_their_strings() {
+        let (_, rdata) = read("s", RecordType::from(SPF), &["\"v=spf1 -all\""]).unwrap();
+        assert_eq!(u16::from(rdata.record_type()), SPF);
+        let (_, rdata) = read(
+            "_http._tcp",
+            RecordType::from(URI),
+            &["10", "1", "\"http://x/\""],
+        )
+        .unwrap();
+        let RData::Unknown { rdata, .. } = rdata else {
+            panic!()
+        };
+        assert_eq!(&rdata.anything[..], b"\x00\x0a\x00\x01http://x/");
+    }
+
+    #[test]
+    fn names_in_rdata_are_relative_to_the_origin() {
+        let (_, rdata) = read("c", RecordType::CNAME, &["130.128/25"]).unwrap();
+        let RData::CNAME(target) = rdata else {
+            panic!()
+        };
+        assert_eq!(
+            target.0,
+            name("130.128\\/25.example.net.", &origin()).unwrap()
+        );
+        assert_eq!(target.0.iter().nth(1).unwrap(), b"128/25");
+    }
+}
