@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rand::Rng;
 use smallvec::SmallVec;
@@ -13,8 +14,9 @@ use smallvec::SmallVec;
 use crate::snapshot::Snapshot;
 use crate::zone::{Lookup, Node, Zone};
 
-/// How many CNAMEs are followed before the answer stops.
-const MAX_CHAIN: usize = 8;
+/// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
+/// any chain; we stop at 16, so that the work of one query stays bounded.
+const MAX_CHAIN: usize = 16;
 
 /// The sections of a response, before encoding.
 #[derive(Debug, Default)]
@@ -79,6 +81,24 @@ pub fn resolve<'a, R: Rng + ?Sized>(
                 }
                 referral(zone, cut, &mut ans);
                 break;
+            }
+            Lookup::Dname(node, owner) => {
+                let Some(target) = dname(node, &owner, &name, &mut ans) else {
+                    break;
+                };
+                if ans.answers[..ans.answers.len() - 1]
+                    .iter()
+                    .any(|r| r.name == target)
+                {
+                    break;
+                }
+                match snap.find_zone(&target) {
+                    Some(z) => {
+                        zone = z;
+                        name = Cow::Owned(target);
+                    }
+                    None => break,
+                }
             }
             Lookup::Node { node, wildcard } => {
                 let first = ans.answers.is_empty();
@@ -165,6 +185,42 @@ fn node_answer<'a, R: Rng + ?Sized>(
         additional_for(zone, ans, start);
     }
     follow
+}
+
+/// Answers a name below a DNAME (RFC 6672 §3.3): the DNAME, and a CNAME from `name` to the
+/// substituted name with the DNAME's TTL. Returns the name to follow; `None` (and YXDOMAIN) when
+/// the substituted name would be too long.
+fn dname<'a>(node: &'a Node, owner: &Name, name: &Name, ans: &mut Answer<'a>) -> Option<Name> {
+    let set = node.rrset(RecordType::DNAME)?;
+    let record = set.records.first()?;
+    let RData::Unknown { rdata, .. } = &record.data else {
+        return None;
+    };
+    let target = name_from_wire(&rdata.anything)?;
+    ans.answers.push(Cow::Borrowed(record));
+    let prefix = name.num_labels() - owner.num_labels();
+    let labels = name.iter().take(usize::from(prefix));
+    let substituted = Name::from_labels(labels.chain(target.iter()))
+        .ok()
+        .filter(|n| n.len() <= 255);
+    let Some(mut substituted) = substituted else {
+        ans.rcode = ResponseCode::YXDomain;
+        return None;
+    };
+    substituted.set_fqdn(true);
+    let cname = Record::from_rdata(
+        name.clone(),
+        record.ttl,
+        RData::CNAME(CNAME(substituted.clone())),
+    );
+    ans.answers.push(Cow::Owned(cname));
+    Some(substituted)
+}
+
+/// Decodes a name in wire form (as opaque RDATA holds it).
+fn name_from_wire(bytes: &[u8]) -> Option<Name> {
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    Name::read(&mut BinDecoder::new(bytes)).ok()
 }
 
 /// Adds a referral: the cut's NS in authority, glue and in-zone addresses in additional.

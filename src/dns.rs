@@ -88,8 +88,8 @@ impl QueryStats {
 pub struct DnsHandler {
     snapshot: Arc<ArcSwap<Snapshot>>,
     stats: Arc<QueryStats>,
-    /// Our OPT record, prepared: indexed by DO (bit 0) and "Not Authoritative" EDE (bit 1).
-    opts: [Edns; 4],
+    /// Our OPT record, prepared: by Extended DNS Error (none, 20, 21), then DO (0 or 1).
+    opts: [[Edns; 2]; 3],
     /// The question section of a FORMERR for a message with several questions: none.
     no_queries: Arc<Queries>,
 }
@@ -97,19 +97,21 @@ pub struct DnsHandler {
 impl DnsHandler {
     /// A handler reading `snapshot` at every query.
     pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, stats: Arc<QueryStats>) -> Self {
-        let opts = [0, 1, 2, 3].map(|i| {
-            let mut edns = Edns::new();
-            edns.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
-            // RFC 3225: the DO bit of the query is copied.
-            edns.set_dnssec_ok(i & 1 == 1);
-            if i & 2 == 2 {
-                // RFC 8914: Extended DNS Error 20, "Not Authoritative".
-                edns.options_mut().insert(EdnsOption::Unknown(
-                    u16::from(EdnsCode::Unknown(15)),
-                    vec![0, 20],
-                ));
-            }
-            edns
+        let opts = [None, Some(Ede::NotAuthoritative), Some(Ede::NotSupported)].map(|ede| {
+            [false, true].map(|dnssec_ok| {
+                let mut edns = Edns::new();
+                edns.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
+                // RFC 3225: the DO bit of the query is copied.
+                edns.set_dnssec_ok(dnssec_ok);
+                if let Some(code) = ede {
+                    // RFC 8914: an Extended DNS Error without text.
+                    edns.options_mut().insert(EdnsOption::Unknown(
+                        u16::from(EdnsCode::Unknown(15)),
+                        vec![0, code as u8],
+                    ));
+                }
+                edns
+            })
         });
         Self {
             snapshot,
@@ -122,10 +124,13 @@ impl DnsHandler {
     }
 
     /// Our OPT record for a query that had `theirs` (none when it had none).
-    fn opt(&self, theirs: Option<&Edns>, not_authoritative: bool) -> Option<&Edns> {
-        theirs.map(|e| {
-            &self.opts[usize::from(e.flags().dnssec_ok) | usize::from(not_authoritative) << 1]
-        })
+    fn opt(&self, theirs: Option<&Edns>, ede: Option<Ede>) -> Option<&Edns> {
+        let row = match ede {
+            None => 0,
+            Some(Ede::NotAuthoritative) => 1,
+            Some(Ede::NotSupported) => 2,
+        };
+        theirs.map(|e| &self.opts[row][usize::from(e.flags().dnssec_ok)])
     }
 
     async fn respond<R: ResponseHandler>(
@@ -136,7 +141,7 @@ impl DnsHandler {
         let mut meta = Metadata::response_from_request(&request.metadata);
         meta.checking_disabled = false; // as NSD and Knot answer
         let none = std::iter::empty::<&Record>;
-        if let Some(rcode) = early_rcode(request) {
+        if let Some((rcode, ede)) = early_rcode(request) {
             meta.response_code = rcode;
             // A FORMERR for several questions echoes none of them.
             let queries = match rcode {
@@ -144,7 +149,7 @@ impl DnsHandler {
                 _ => &request.queries,
             };
             let builder =
-                MessageResponseBuilder::new(queries, self.opt(request.edns.as_ref(), false));
+                MessageResponseBuilder::new(queries, self.opt(request.edns.as_ref(), ede));
             let response = builder.build(meta, none(), none(), none(), none());
             return Ok(handle.send_response(response).await?);
         }
@@ -157,11 +162,15 @@ impl DnsHandler {
         let mut answer =
             RNG.with(|rng| resolve(&snapshot, &qname, q.query_type(), &mut *rng.borrow_mut()));
         meta.response_code = answer.rcode;
-        meta.authoritative = answer.authoritative;
+        // An answer to QCLASS ANY is not authoritative for every class (NSD clears AA too).
+        meta.authoritative = answer.authoritative && q.query_class() == DNSClass::IN;
         debug!(src = %request.src(), qname = %q.name(), qtype = %q.query_type(), rcode = %answer.rcode, answers = answer.answers.len(), "query");
 
         let refused = answer.rcode == ResponseCode::Refused;
-        let edns = self.opt(request.edns.as_ref(), refused);
+        let edns = self.opt(
+            request.edns.as_ref(),
+            refused.then_some(Ede::NotAuthoritative),
+        );
         let limit = match request.protocol() {
             Protocol::Udp => match &request.edns {
                 Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
@@ -198,25 +207,35 @@ impl DnsHandler {
     }
 }
 
-/// The rcode of a request answered without looking at our zones, if it is one.
-fn early_rcode(request: &Request) -> Option<ResponseCode> {
+/// Extended DNS Errors we send (RFC 8914).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ede {
+    /// 20: the name is not in our zones.
+    NotAuthoritative = 20,
+    /// 21: a class we do not serve.
+    NotSupported = 21,
+}
+
+/// The rcode (and Extended DNS Error) of a request answered without looking at our zones, if it
+/// is one.
+fn early_rcode(request: &Request) -> Option<(ResponseCode, Option<Ede>)> {
     if request.metadata.op_code != OpCode::Query {
-        return Some(ResponseCode::NotImp);
+        return Some((ResponseCode::NotImp, None));
     }
     if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-        return Some(ResponseCode::BADVERS);
+        return Some((ResponseCode::BADVERS, None));
     }
     if request.queries.len() != 1 {
-        return Some(ResponseCode::FormErr);
+        return Some((ResponseCode::FormErr, None));
     }
     let q = &request.queries.queries()[0];
     match (q.query_type(), request.protocol()) {
         // Zone transfers are for TCP; over UDP they are not implemented (as NSD and Knot say).
-        (RecordType::AXFR | RecordType::IXFR, Protocol::Udp) => Some(ResponseCode::NotImp),
-        (RecordType::AXFR | RecordType::IXFR, _) => Some(ResponseCode::Refused),
-        // QCLASS ANY is answered as IN; other classes are not ours.
+        (RecordType::AXFR | RecordType::IXFR, Protocol::Udp) => Some((ResponseCode::NotImp, None)),
+        (RecordType::AXFR | RecordType::IXFR, _) => Some((ResponseCode::Refused, None)),
+        // QCLASS ANY is answered as IN; other classes are "Not Supported" (as NSD says).
         _ if !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) => {
-            Some(ResponseCode::Refused)
+            Some((ResponseCode::Refused, Some(Ede::NotSupported)))
         }
         _ => None,
     }

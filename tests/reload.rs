@@ -423,9 +423,13 @@ fn sighup_reloads_the_binary() {
             }
         }
     });
-    let next_line = || {
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("a log line within 10 s")
+    let mut seen = Vec::new();
+    let mut next_line = || match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(line) => {
+            seen.push(line.clone());
+            line
+        }
+        Err(e) => panic!("no log line within 10 s ({e}); the log so far: {seen:#?}"),
     };
     let addr = loop {
         let line = next_line();

@@ -33,7 +33,8 @@ pub struct RRset {
 /// A name that exists in the zone.
 #[derive(Debug, Default)]
 pub struct Node {
-    /// RRsets ordered by type code (empty for an empty non-terminal).
+    /// RRsets in the order their first records stand in the file (empty for an empty
+    /// non-terminal); a minimal ANY answers the first, as NSD does.
     pub rrsets: Vec<RRset>,
     /// Pools at this name (an A and an AAAA pool, or one CNAME pool).
     pub pools: Vec<Arc<Pool>>,
@@ -72,6 +73,8 @@ pub enum Lookup<'z> {
     },
     /// The name is at or below a zone cut.
     Referral(&'z Node),
+    /// The name lies below a DNAME (RFC 6672): the node holding it, and its owner.
+    Dname(&'z Node, Name),
     /// The name does not exist.
     NxDomain,
 }
@@ -206,6 +209,9 @@ impl Zone {
                 if node.cut {
                     return Lookup::Referral(node);
                 }
+                if node.rrset(RecordType::DNAME).is_some() {
+                    return Lookup::Dname(node, ce);
+                }
                 if node.wildcard_child {
                     let wild = ce
                         .prepend_label("*")
@@ -323,7 +329,6 @@ fn build_node(
             "{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"
         )));
     }
-    node.rrsets.sort_by_key(|s| u16::from(s.rtype));
     node
 }
 

@@ -8,9 +8,9 @@
 //! hide the next.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
+use domain::base::iana::Rtype;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use super::entries::{Entry, Token, split_entries};
@@ -325,23 +325,22 @@ fn parse_class(upper: &str) -> Option<DNSClass> {
     }
 }
 
+/// A type by its mnemonic (any type `domain` knows, as NSD and Knot know them) or `TYPEnnn`.
 fn parse_type(upper: &str) -> Option<RecordType> {
     if let Some(n) = upper.strip_prefix("TYPE")
         && let Ok(code) = n.parse::<u16>()
     {
         return Some(RecordType::from(code));
     }
-    match RecordType::from_str(upper) {
-        Ok(RecordType::Unknown(_)) | Err(_) => None,
-        Ok(t) => Some(t),
-    }
+    Rtype::from_mnemonic(upper.as_bytes()).map(|t| RecordType::from(t.to_int()))
 }
 
 /// The type as people write it (`TYPE65280` for one without a name).
 fn type_name(rtype: RecordType) -> String {
-    match rtype {
-        RecordType::Unknown(code) => format!("TYPE{code}"),
-        t => t.to_string(),
+    let code = u16::from(rtype);
+    match Rtype::from_int(code).to_mnemonic_str() {
+        Some(m) => m.to_string(),
+        None => format!("TYPE{code}"),
     }
 }
 
@@ -350,7 +349,8 @@ fn type_name(rtype: RecordType) -> String {
 fn check_generic(rtype: RecordType, tokens: &[Token]) -> Result<(), String> {
     let generic = tokens.first().is_some_and(|t| t.text() == "\\#");
     if !generic {
-        if let RecordType::Unknown(code) = rtype {
+        let code = u16::from(rtype);
+        if Rtype::from_int(code).to_mnemonic().is_none() {
             return Err(format!(
                 "TYPE{code} needs its RDATA in RFC 3597 form: \\# <length> <hex>"
             ));

@@ -92,8 +92,13 @@ pub async fn start_dir(dir: tempfile::TempDir) -> TestServer {
 
 /// A query message; `edns` is the advertised UDP payload size, if any.
 pub fn query_message(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    query_for(Name::from_str(name).unwrap(), rtype, edns)
+}
+
+/// [`query_message`] for a name that may hold any octet.
+pub fn query_for(name: Name, rtype: RecordType, edns: Option<u16>) -> Message {
     let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_str(name).unwrap(), rtype));
+    m.add_query(Query::query(name, rtype));
     if let Some(size) = edns {
         let mut e = Edns::new();
         e.set_max_payload(size);
@@ -156,6 +161,22 @@ pub async fn tcp_pipelined(addr: SocketAddr, msgs: &[Message]) -> Vec<Message> {
         replies.push(Message::from_vec(&buf).unwrap());
     }
     replies
+}
+
+/// Sends one message over TCP; returns the raw reply.
+pub async fn tcp_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(bytes);
+    s.write_all(&out).await.unwrap();
+    let mut len = [0u8; 2];
+    tokio::time::timeout(REPLY_TIMEOUT, s.read_exact(&mut len))
+        .await
+        .expect("TCP reply in time")
+        .unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).await.unwrap();
+    buf
 }
 
 /// Queries over TCP.
