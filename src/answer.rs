@@ -86,40 +86,39 @@ pub fn resolve<'a, R: Rng + ?Sized>(
                 let Some(target) = dname(node, &owner, &name, &mut ans) else {
                     break;
                 };
-                if ans.answers[..ans.answers.len() - 1]
-                    .iter()
-                    .any(|r| r.name == target)
-                {
+                // The synthesised CNAME itself is the last answer: loops are checked before it.
+                let before = ans.answers.len() - 1;
+                let Some(next) = follow(snap, &ans.answers[..before], target) else {
                     break;
-                }
-                match snap.find_zone(&target) {
-                    Some(z) => {
-                        zone = z;
-                        name = Cow::Owned(target);
-                    }
-                    None => break,
-                }
+                };
+                (zone, name) = next;
             }
             Lookup::Node { node, wildcard } => {
                 let first = ans.answers.is_empty();
                 let owner = (first || wildcard).then_some(&*name);
                 let next = node_answer(zone, node, qtype, owner, rng, &mut ans);
                 let Some(target) = next else { break };
-                // Follow the CNAME while it stays inside our zones (and does not loop).
-                if ans.answers.iter().any(|r| r.name == target) {
+                let Some(next) = follow(snap, &ans.answers, target) else {
                     break;
-                }
-                match snap.find_zone(&target) {
-                    Some(z) => {
-                        zone = z;
-                        name = Cow::Owned(target);
-                    }
-                    None => break,
-                }
+                };
+                (zone, name) = next;
             }
         }
     }
     ans
+}
+
+/// Where a chain goes next: `target`'s zone, while it stays inside our zones and does not loop
+/// back to an owner already answered.
+fn follow<'a, 'n>(
+    snap: &'a Snapshot,
+    answered: &[Cow<'a, Record>],
+    target: Name,
+) -> Option<(&'a Zone, Cow<'n, Name>)> {
+    if answered.iter().any(|r| r.name == target) {
+        return None;
+    }
+    snap.find_zone(&target).map(|z| (z, Cow::Owned(target)))
 }
 
 /// Answers at an existing node; returns the CNAME target to follow, if any. `owner`, when

@@ -139,14 +139,14 @@ pub async fn udp(addr: SocketAddr, name: &str, rtype: RecordType) -> Message {
     udp_msg(addr, &query_message(name, rtype, Some(1232))).await
 }
 
-/// Sends several messages on one TCP connection, all before reading, and reads the replies.
-pub async fn tcp_pipelined(addr: SocketAddr, msgs: &[Message]) -> Vec<Message> {
+/// Sends several raw messages on one TCP connection, all before reading, and reads the raw
+/// replies.
+pub async fn tcp_raw_pipelined(addr: SocketAddr, msgs: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut out = Vec::new();
-    for m in msgs {
-        let b = m.to_vec().unwrap();
+    for b in msgs {
         out.extend_from_slice(&(b.len() as u16).to_be_bytes());
-        out.extend_from_slice(&b);
+        out.extend_from_slice(b);
     }
     s.write_all(&out).await.unwrap();
     let mut replies = Vec::new();
@@ -158,25 +158,24 @@ pub async fn tcp_pipelined(addr: SocketAddr, msgs: &[Message]) -> Vec<Message> {
             .unwrap();
         let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
         s.read_exact(&mut buf).await.unwrap();
-        replies.push(Message::from_vec(&buf).unwrap());
+        replies.push(buf);
     }
     replies
 }
 
+/// Sends several messages on one TCP connection, all before reading, and reads the replies.
+pub async fn tcp_pipelined(addr: SocketAddr, msgs: &[Message]) -> Vec<Message> {
+    let raw: Vec<Vec<u8>> = msgs.iter().map(|m| m.to_vec().unwrap()).collect();
+    tcp_raw_pipelined(addr, &raw)
+        .await
+        .iter()
+        .map(|b| Message::from_vec(b).unwrap())
+        .collect()
+}
+
 /// Sends one message over TCP; returns the raw reply.
 pub async fn tcp_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    s.write_all(&out).await.unwrap();
-    let mut len = [0u8; 2];
-    tokio::time::timeout(REPLY_TIMEOUT, s.read_exact(&mut len))
-        .await
-        .expect("TCP reply in time")
-        .unwrap();
-    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).await.unwrap();
-    buf
+    tcp_raw_pipelined(addr, &[bytes.to_vec()]).await.remove(0)
 }
 
 /// Queries over TCP.
