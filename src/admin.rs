@@ -156,6 +156,21 @@ fn encode_server(
     for (rcode, n) in shared.stats.counts() {
         ConstCounter::new(n).encode(m.encode_family(&[("rcode", rcode.to_str().to_string())])?)?;
     }
+    ConstCounter::new(crate::logging::dropped_lines()).encode(enc.encode_descriptor(
+        "dnslb_log_lines_dropped",
+        "Log lines dropped because stderr could not keep up",
+        None,
+        MetricType::Counter,
+    )?)?;
+    let mut e = enc.encode_descriptor(
+        "dnslb_remote_events",
+        "Warnings a remote peer caused (malformed packets, failed connections), by kind; logged at most once per kind per 10 s",
+        None,
+        MetricType::Counter,
+    )?;
+    for (kind, n) in crate::logging::remote_events() {
+        ConstCounter::new(n).encode(e.encode_family(&[("kind", kind)])?)?;
+    }
     ConstCounter::new(shared.reload_failures()).encode(enc.encode_descriptor(
         "dnslb_reload_failures",
         "Reloads that kept the running config or a zone's last good version",

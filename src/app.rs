@@ -94,6 +94,7 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
         None => None,
     };
     tasks.spawn(reloader.run(reload_rx));
+    tasks.spawn(crate::logging::report_suppressed(shutdown.clone()));
     tasks.spawn(on_sighup(reload_tx.clone(), shutdown.clone()));
     if settings.watch {
         watch_files(
@@ -150,15 +151,19 @@ async fn serve_admin(
 fn watch_files(
     config_path: &Path,
     zones_dir: &Path,
-    tx: mpsc::Sender<ReloadRequest>,
+    reloads: mpsc::Sender<ReloadRequest>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
-    match reload::watch(config_path, zones_dir, tx) {
+    let (changes, nudges) = mpsc::channel(1);
+    match reload::watch(config_path, zones_dir, changes) {
         Ok(watcher) => {
             let token = shutdown.clone();
             tasks.spawn(async move {
-                token.cancelled().await;
+                tokio::select! {
+                    _ = token.cancelled() => {}
+                    _ = reload::debounce(nudges, reloads) => {}
+                }
                 drop(watcher);
             });
         }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod dns;
 pub mod health;
 pub mod load;
+pub mod logging;
 pub mod pool;
 pub mod problem;
 pub mod reload;

@@ -1,11 +1,9 @@
 //! `dnslb`: parse arguments, load, serve until a signal, drain. Errors are printed here, once.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// An authoritative DNS server with weighted, health-checked record sets.
 #[derive(Parser)]
@@ -40,28 +38,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let _log = dnslb::logging::init();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => check(&cli.config),
         Command::Serve => serve(cli.config),
     }
-}
-
-/// `RUST_LOG`, or `info`; hickory's own per-query logging stays off (it costs about 16 % of the
-/// throughput at INFO) unless `RUST_LOG` names hickory explicitly.
-fn log_filter() -> EnvFilter {
-    let mut spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    if !spec.contains("hickory") {
-        spec.push_str(",hickory_server=warn,hickory_net=warn,hickory_proto=warn");
-    }
-    EnvFilter::try_new(&spec).unwrap_or_else(|e| {
-        eprintln!("dnslb: RUST_LOG={spec:?} is not a log filter ({e}); using info");
-        EnvFilter::new("info,hickory_server=warn,hickory_net=warn,hickory_proto=warn")
-    })
 }
 
 fn check(config: &std::path::Path) -> ExitCode {
@@ -102,7 +83,7 @@ fn serve(config: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let running = match dnslb::app::start(&config).await {
             Ok(r) => r,
             Err(e) => {
@@ -110,19 +91,56 @@ fn serve(config: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_stop(&running).await;
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("dnslb: cannot listen for signals: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        signals.next().await;
         tracing::info!("shutting down");
-        running.stop().await;
-        ExitCode::SUCCESS
-    })
+        // Stopping is bounded: a second signal, or STOP_LIMIT, ends the process at once.
+        tokio::select! {
+            () = running.stop() => ExitCode::SUCCESS,
+            () = signals.next() => {
+                tracing::warn!("second signal: exiting now");
+                ExitCode::from(130)
+            }
+            () = tokio::time::sleep(STOP_LIMIT) => {
+                tracing::warn!("not stopped within {STOP_LIMIT:?}: exiting now");
+                ExitCode::FAILURE
+            }
+        }
+    });
+    // Blocking work still running (a join of threads that did not stop) is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn wait_for_stop(_running: &dnslb::app::Running) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// How long a stop may take before the process exits regardless.
+const STOP_LIMIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// SIGINT and SIGTERM.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
     }
 }

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::load::{self, Loaded, Previous, Sources};
+use crate::load::{self, Fingerprint, Loaded, Previous, Sources};
 use crate::scheduler::{self, Generation};
 use crate::state::{ReloadCause, ReloadError, ReloadRequest, ReloadResult, Shared};
 
@@ -29,6 +29,9 @@ pub struct Reloader {
     sources: Sources,
     /// The serving generation's probe tasks.
     probes: Option<Generation>,
+    /// What the inputs looked like at the last reload that failed, so that file events alone do
+    /// not retry it: only a change of the inputs does.
+    failed: Option<Fingerprint>,
     shutdown: CancellationToken,
 }
 
@@ -39,6 +42,7 @@ impl Reloader {
             shared,
             sources: Sources::default(),
             probes: None,
+            failed: None,
             shutdown,
         }
     }
@@ -82,8 +86,11 @@ impl Reloader {
 
     async fn reload(&mut self, cause: ReloadCause) -> ReloadResult {
         let current = self.shared.snapshot.load_full();
-        if cause == ReloadCause::FileChange && !self.sources.changed_on_disk() {
-            return Ok(current.generation); // only read, not written
+        let fingerprint = self.sources.fingerprint();
+        if cause == ReloadCause::FileChange
+            && (!self.sources.changed_on_disk() || self.failed.as_ref() == Some(&fingerprint))
+        {
+            return Ok(current.generation); // nothing new since the running or the failed load
         }
         let path = self.shared.settings.config_path.clone();
         let sources = std::mem::take(&mut self.sources);
@@ -105,6 +112,7 @@ impl Reloader {
                     error!(problem = %p, %cause, "reload failed; still serving generation {generation}");
                 }
                 self.shared.note_load(Some(&problems), false);
+                self.failed = Some(fingerprint);
                 return Err(ReloadError::Invalid(problems));
             }
         };
@@ -115,6 +123,7 @@ impl Reloader {
         if loaded.settings.listen != s.listen || loaded.settings.admin != s.admin {
             warn!("listen addresses changed; they take effect at the next restart");
         }
+        self.failed = None;
         let (zones, pools) = (loaded.snapshot.zones().len(), loaded.snapshot.pools.len());
         let generation = self.install(loaded, Some(cause)).await;
         info!(generation, %cause, zones, pools, "reloaded");
@@ -122,13 +131,15 @@ impl Reloader {
     }
 }
 
-/// Watches the config file and the zone directory; each debounced change asks for a reload.
-/// The watcher stops when the returned value is dropped.
+/// Watches the config file and the zone directory for writes, creations, removals and renames
+/// (reads and directory listings are not changes: every load makes them). Each event is a nudge
+/// on `changes`; [`debounce`] turns bursts of them into one reload request. The watcher stops
+/// when the returned value is dropped.
 pub fn watch(
     config: &Path,
     zones_dir: &Path,
-    tx: mpsc::Sender<ReloadRequest>,
-) -> notify_debouncer_mini::notify::Result<Debouncer<RecommendedWatcher>> {
+    changes: mpsc::Sender<()>,
+) -> notify::Result<RecommendedWatcher> {
     let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
     let zones: PathBuf =
         std::fs::canonicalize(zones_dir).unwrap_or_else(|_| zones_dir.to_path_buf());
@@ -137,21 +148,40 @@ pub fn watch(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let (c, z) = (config.clone(), zones.clone());
-    let mut debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| {
-        let Ok(events) = events else { return };
-        if events.iter().any(|e| e.path == c || e.path.starts_with(&z)) {
-            // A full queue already holds a reload that will see this change.
-            let _ = tx.try_send(ReloadRequest {
-                cause: ReloadCause::FileChange,
-                reply: None,
-            });
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+        let Ok(event) = event else { return };
+        if is_change(&event.kind) && event.paths.iter().any(|p| *p == c || p.starts_with(&z)) {
+            // A full queue already holds a nudge that covers this one.
+            let _ = changes.try_send(());
         }
     })?;
-    debouncer
-        .watcher()
-        .watch(&config_dir, RecursiveMode::NonRecursive)?;
-    debouncer
-        .watcher()
-        .watch(&zones, RecursiveMode::Recursive)?;
-    Ok(debouncer)
+    watcher.watch(&config_dir, RecursiveMode::NonRecursive)?;
+    watcher.watch(&zones, RecursiveMode::Recursive)?;
+    Ok(watcher)
+}
+
+/// Whether a file event can change what a load reads: not an open, a read or a close after
+/// reading.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Any | EventKind::Other => false,
+    }
+}
+
+/// Turns nudges into reload requests: one per burst, [`DEBOUNCE`] after its first event.
+pub async fn debounce(mut changes: mpsc::Receiver<()>, reloads: mpsc::Sender<ReloadRequest>) {
+    while changes.recv().await.is_some() {
+        tokio::time::sleep(DEBOUNCE).await;
+        while changes.try_recv().is_ok() {}
+        let request = ReloadRequest {
+            cause: ReloadCause::FileChange,
+            reply: None,
+        };
+        if reloads.send(request).await.is_err() {
+            return;
+        }
+    }
 }

@@ -20,7 +20,7 @@ mod zones;
 use std::path::Path;
 
 pub use settings::Settings;
-pub use sources::Sources;
+pub use sources::{Fingerprint, Sources};
 
 use crate::Problem;
 use crate::snapshot::Snapshot;

@@ -41,15 +41,31 @@ pub struct Sources {
     config_stamp: Option<Stamp>,
 }
 
+/// What the inputs of a load look like on disk now: the config's stamp, the zone files, and the
+/// stamp of every file the sources read (missing ones too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(Vec<Stamp>);
+
 impl Sources {
-    /// Whether the config, a zone file, an included file or the set of zone files changed on
-    /// disk since these were read (a file watcher also reports mere reads).
+    /// The inputs' [`Fingerprint`] as they are on disk now.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut stamps: Vec<Stamp> = self.config_stamp.iter().map(|c| stamp_of(&c.0)).collect();
+        let mut paths = zone_files(&self.zones_dir).unwrap_or_default();
+        paths.sort();
+        stamps.extend(paths.iter().map(|p| stamp_of(p)));
+        for s in &self.zones {
+            stamps.extend(s.stamps.iter().map(|st| stamp_of(&st.0)));
+        }
+        Fingerprint(stamps)
+    }
+
+    /// Whether the config, a zone file, an included file (one that was missing, too) or the set
+    /// of zone files changed on disk since these were read.
     pub fn changed_on_disk(&self) -> bool {
         let Some(config) = &self.config_stamp else {
             return true;
         };
-        // A broken zone may be waiting for a file it could not read: always try again.
-        if stamp_of(&config.0) != *config || self.zones.iter().any(|s| !s.errors.is_empty()) {
+        if stamp_of(&config.0) != *config {
             return true;
         }
         let mut paths = zone_files(&self.zones_dir).unwrap_or_default();
