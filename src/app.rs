@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::Problem;
 use crate::dns::{DnsHandler, DnsServer};
-use crate::load::{self, Loaded};
+use crate::load::{self, AdminSettings, Loaded};
 use crate::reload::{self, Reloader};
 use crate::state::{ReloadCause, ReloadRequest, Shared};
 
@@ -90,7 +90,7 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     }
     let mut tasks = JoinSet::new();
     let admin_addr = match settings.admin {
-        Some(addr) => Some(serve_admin(addr, &shared, &shutdown, &mut tasks).await?),
+        Some(admin) => Some(serve_admin(admin, &shared, &shutdown, &mut tasks).await?),
         None => None,
     };
     tasks.spawn(reloader.run(reload_rx));
@@ -126,24 +126,29 @@ async fn load_blocking(config_path: &Path) -> Result<Loaded, StartError> {
 
 /// Binds the admin endpoint and serves it until `shutdown`; returns the bound address.
 async fn serve_admin(
-    addr: SocketAddr,
+    admin: AdminSettings,
     shared: &Arc<Shared>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<SocketAddr, StartError> {
+    let addr = admin.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| bind_error(&[addr], e))?;
     let local = listener.local_addr().map_err(|e| bind_error(&[addr], e))?;
     info!(addr = %local, "admin endpoint listening");
-    let router = crate::admin::router(shared.clone());
-    let token = shutdown.clone();
-    tasks.spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned());
-        if let Err(e) = serve.await {
-            warn!(error = %e, "admin endpoint stopped");
-        }
-    });
+    let access = crate::admin::Access {
+        token: admin.token,
+        allow: admin.allow,
+    };
+    let router = crate::admin::router(shared.clone(), access);
+    tasks.spawn(crate::admin::serve(
+        listener,
+        router,
+        admin.max_connections,
+        admin.idle_timeout,
+        shutdown.clone(),
+    ));
     Ok(local)
 }
 

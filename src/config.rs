@@ -47,6 +47,16 @@ pub struct RawAdmin {
     /// Address of the HTTP listener; loopback port 8053 by default.
     #[serde(default = "default_admin_listen")]
     pub listen: Spanned<String>,
+    /// File holding the bearer token that mutating requests must carry (required when `listen`
+    /// is not a loopback address), relative to the config file.
+    pub token_file: Option<String>,
+    /// Client networks allowed besides loopback (`["192.0.2.0/24"]`); required when `listen` is
+    /// not a loopback address.
+    pub allow: Option<Vec<Spanned<String>>>,
+    /// Concurrent connections at most (default 32); more are closed at once.
+    pub max_connections: Option<usize>,
+    /// A connection that sends no complete request for this long is closed (default `"10s"`).
+    pub idle_timeout: Option<String>,
 }
 
 /// One `[[pool]]`.

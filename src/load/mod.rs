@@ -19,7 +19,7 @@ mod zones;
 
 use std::path::Path;
 
-pub use settings::Settings;
+pub use settings::{AdminSettings, Settings};
 pub use sources::{Fingerprint, Sources};
 
 use crate::Problem;

@@ -1,7 +1,10 @@
 //! Stage 1: the config file, read into raw types, and the settings read once at start-up.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
 
 use crate::Problem;
 use crate::config::{self, RawConfig};
@@ -14,12 +17,27 @@ pub struct Settings {
     pub config_path: PathBuf,
     /// DNS addresses (UDP and TCP).
     pub listen: Vec<SocketAddr>,
-    /// Admin HTTP address.
-    pub admin: Option<SocketAddr>,
+    /// The admin endpoint, if any.
+    pub admin: Option<AdminSettings>,
     /// Reload on file changes.
     pub watch: bool,
     /// The zone directory (read again by every load).
     pub zones_dir: PathBuf,
+}
+
+/// `[admin]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// The HTTP address.
+    pub listen: SocketAddr,
+    /// The bearer token mutating requests must carry, if one is set.
+    pub token: Option<String>,
+    /// Client networks allowed besides loopback.
+    pub allow: Vec<IpNet>,
+    /// Concurrent connections at most.
+    pub max_connections: usize,
+    /// A connection with no complete request for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// The config as written, with its text (for line numbers) and its settings.
@@ -91,19 +109,67 @@ fn listen(config: &Config, fatal: &mut Vec<Problem>) -> Vec<SocketAddr> {
         .collect()
 }
 
-fn admin(config: &Config, fatal: &mut Vec<Problem>) -> Option<SocketAddr> {
+fn admin(config: &Config, fatal: &mut Vec<Problem>) -> Option<AdminSettings> {
     let a = config.raw.admin.as_ref()?;
-    match a.listen.get_ref().parse() {
-        Ok(addr) => Some(addr),
-        Err(_) => {
-            fatal.push(config.problem_at(
-                a.listen.span(),
-                format!(
-                    "admin.listen: `{}` is not an address like 127.0.0.1:8053",
-                    a.listen.get_ref()
-                ),
-            ));
-            None
+    let at = |message: String| config.problem_at(a.listen.span(), message);
+    let Ok(listen) = a.listen.get_ref().parse::<SocketAddr>() else {
+        fatal.push(at(format!(
+            "admin.listen: `{}` is not an address like 127.0.0.1:8053",
+            a.listen.get_ref()
+        )));
+        return None;
+    };
+    let mut allow = Vec::new();
+    for net in a.allow.iter().flatten() {
+        let text = net.get_ref();
+        match text
+            .parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        {
+            Ok(n) => allow.push(n),
+            Err(_) => fatal.push(config.problem_at(
+                net.span(),
+                format!("admin.allow: `{text}` is not a network like 192.0.2.0/24"),
+            )),
         }
     }
+    let token = a.token_file.as_ref().and_then(|file| {
+        let path = config.path().parent().unwrap_or(Path::new(".")).join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                fatal.push(at(format!("admin.token_file {} is empty", path.display())));
+                None
+            }
+            Err(e) => {
+                fatal.push(at(format!("admin.token_file {}: {e}", path.display())));
+                None
+            }
+        }
+    });
+    if !listen.ip().is_loopback() && (a.token_file.is_none() || a.allow.is_none()) {
+        fatal.push(at(format!(
+            "admin.listen {listen} is not a loopback address: set admin.token_file (a bearer token \
+             for changes) and admin.allow (the client networks) too"
+        )));
+    }
+    let idle_timeout = match a.idle_timeout.as_deref().map(crate::config::parse_duration) {
+        None => Duration::from_secs(10),
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            fatal.push(at("admin.idle_timeout must be more than zero".into()));
+            Duration::from_secs(10)
+        }
+        Some(Err(e)) => {
+            fatal.push(at(format!("admin.idle_timeout: {e}")));
+            Duration::from_secs(10)
+        }
+    };
+    Some(AdminSettings {
+        listen,
+        token,
+        allow,
+        max_connections: a.max_connections.unwrap_or(32).max(1),
+        idle_timeout,
+    })
 }

@@ -222,8 +222,25 @@ pub fn have_tool(tool: &str) -> bool {
     found
 }
 
-/// One HTTP/1.1 request over a real TCP connection; returns (status, body).
+/// One HTTP/1.1 request over a real TCP connection, as a script would send it (changes carry the
+/// `X-Dnslb-Admin` header); returns (status, body).
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let headers: &[(&str, &str)] = if method == "GET" {
+        &[]
+    } else {
+        &[("x-dnslb-admin", "1")]
+    };
+    http_with(addr, method, path, headers, body).await
+}
+
+/// [`http`] with exactly these headers (besides Host, which is the address unless given).
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use http_body_util::{BodyExt, Full};
     let stream = TcpStream::connect(addr)
         .await
@@ -233,10 +250,14 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u1
             .await
             .unwrap();
     tokio::spawn(conn);
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, addr.to_string())
+    let mut req = http::Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header(http::header::HOST, addr.to_string());
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
         .body(Full::new(bytes::Bytes::from(body.to_string())))
         .unwrap();
     let resp = tokio::time::timeout(REPLY_TIMEOUT, sender.send_request(req))

@@ -24,12 +24,18 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde_json::json;
 
+mod access;
+mod serve;
+
+pub use access::{ADMIN_HEADER, Access};
+pub use serve::serve;
+
 use crate::pool::{Member, Pool};
 use crate::snapshot::Snapshot;
 use crate::state::Shared;
 
-/// The admin routes over `shared`.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The admin routes over `shared`, behind the access rules.
+pub fn router(shared: Arc<Shared>, access: Access) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
@@ -39,6 +45,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(override_member).delete(clear_override),
         )
         .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(access),
+            access::enforce,
+        ))
 }
 
 #[derive(Serialize)]
