@@ -82,8 +82,8 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     reloader.install(loaded, None).await;
 
     let handler = DnsHandler::new(shared.snapshot.clone(), shared.stats.clone());
-    let dns =
-        DnsServer::bind(handler, &settings.listen).map_err(|e| bind_error(&settings.listen, e))?;
+    let dns = DnsServer::bind(handler, &settings.listen, settings.tcp_max)
+        .map_err(|e| bind_error(&settings.listen, e))?;
     let dns_addrs = dns.local_addrs.clone();
     for a in &dns_addrs {
         info!(addr = %a, "listening for DNS on UDP and TCP");

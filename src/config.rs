@@ -38,6 +38,9 @@ pub struct RawServer {
     /// Reload when a zone file or the config changes on disk.
     #[serde(default = "default_true")]
     pub watch: bool,
+    /// Concurrent DNS TCP connections at most (NSD's default, 100).
+    #[serde(default = "default_tcp_max")]
+    pub tcp_max: usize,
 }
 
 /// `[admin]`.
@@ -192,6 +195,10 @@ fn default_zones() -> String {
 
 fn default_admin_listen() -> Spanned<String> {
     Spanned::new(0..0, "127.0.0.1:8053".to_string())
+}
+
+fn default_tcp_max() -> usize {
+    100
 }
 
 fn default_true() -> bool {

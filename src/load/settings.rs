@@ -21,6 +21,8 @@ pub struct Settings {
     pub admin: Option<AdminSettings>,
     /// Reload on file changes.
     pub watch: bool,
+    /// Concurrent DNS TCP connections at most.
+    pub tcp_max: usize,
     /// The zone directory (read again by every load).
     pub zones_dir: PathBuf,
 }
@@ -74,6 +76,7 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
             listen: Vec::new(),
             admin: None,
             watch: raw.server.watch,
+            tcp_max: raw.server.tcp_max.max(1),
             zones_dir,
         },
         raw,

@@ -35,6 +35,8 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+mod tcp;
+
 use crate::answer::{Answer, resolve};
 use crate::snapshot::Snapshot;
 
@@ -44,8 +46,6 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 const OPT_LEN: usize = 11;
 /// Bytes of an Extended DNS Error option without text.
 const EDE_LEN: usize = 6;
-/// A TCP connection idle this long is closed.
-const TCP_IDLE: Duration = Duration::from_secs(10);
 /// How long a stopping DNS thread waits for in-flight work.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
@@ -121,6 +121,11 @@ impl DnsHandler {
                 Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
             ),
         }
+    }
+
+    /// Counts a FORMERR that our own loops sent.
+    fn count_formerr(&self) {
+        self.stats.count(ResponseCode::FormErr);
     }
 
     /// Our OPT record for a query that had `theirs` (none when it had none).
@@ -239,6 +244,16 @@ fn early_rcode(request: &Request) -> Option<(ResponseCode, Option<Ede>)> {
         }
         _ => None,
     }
+}
+
+/// A FORMERR for a message whose question could not be read: its ID and opcode, no sections
+/// (NSD's answer).
+fn formerr(message: &[u8]) -> Vec<u8> {
+    let mut header = vec![0u8; 12];
+    header[..2].copy_from_slice(&message[..2]);
+    header[2] = 0x80 | (message[2] & 0x78); // QR, the opcode
+    header[3] = 0x01; // FORMERR
+    header
 }
 
 /// Why a response could not be sent.
@@ -380,37 +395,50 @@ impl DnsServer {
     /// that the kernel spreads queries from many clients over the threads. Port 0 (tests) gets
     /// one plain socket and one thread: Linux may hand a port-0 bind with `SO_REUSEPORT` a port
     /// that another such socket of the same user already holds.
-    pub fn bind(handler: DnsHandler, addrs: &[SocketAddr]) -> std::io::Result<Self> {
+    ///
+    /// TCP is served on a thread of its own ([`tcp`]), at most `tcp_max` connections at once.
+    pub fn bind(
+        handler: DnsHandler,
+        addrs: &[SocketAddr],
+        tcp_max: usize,
+    ) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if addrs.iter().all(|a| a.port() != 0) {
             cores
         } else {
             1
         };
-        let mut per_thread: Vec<(Vec<std::net::UdpSocket>, Vec<std::net::TcpListener>)> =
-            (0..threads).map(|_| (Vec::new(), Vec::new())).collect();
+        let mut per_thread: Vec<Vec<std::net::UdpSocket>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        let mut tcps = Vec::new();
         let mut local_addrs = Vec::new();
         for addr in addrs {
             let reuse_port = threads > 1;
             let (udp, tcp) = bind_pair(*addr, reuse_port)?;
             let bound = udp.local_addr()?;
             local_addrs.push(bound);
-            per_thread[0].0.push(udp);
-            per_thread[0].1.push(tcp);
+            per_thread[0].push(udp);
+            tcps.push(tcp);
             for sockets in per_thread.iter_mut().skip(1) {
-                sockets.0.push(udp_socket(bound, true)?);
+                sockets.push(udp_socket(bound, true)?);
             }
         }
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
-        for (i, (udps, tcps)) in per_thread.into_iter().enumerate() {
+        for (i, udps) in per_thread.into_iter().enumerate() {
             let handler = handler.clone();
             let token = shutdown.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("dns-{i}"))
-                .spawn(move || serve_thread(handler, udps, tcps, token))?;
+                .spawn(move || serve_thread(handler, udps, token))?;
             handles.push(handle);
         }
+        let cap = tcp::effective_cap(tcp_max);
+        let token = shutdown.clone();
+        let handle = std::thread::Builder::new()
+            .name("dns-tcp".into())
+            .spawn(move || tcp_thread(handler, tcps, cap, token))?;
+        handles.push(handle);
         Ok(Self {
             threads: handles,
             shutdown,
@@ -418,9 +446,9 @@ impl DnsServer {
         })
     }
 
-    /// How many serving threads there are (one per core for a fixed port, one for port 0).
+    /// How many threads serve UDP (one per core for a fixed port, one for port 0).
     pub fn threads(&self) -> usize {
-        self.threads.len()
+        self.threads.len() - 1
     }
 
     /// Stops every DNS thread and waits for them (each gives in-flight work at most a second).
@@ -449,22 +477,49 @@ impl Drop for DnsServer {
     }
 }
 
-/// One DNS thread: a single-threaded runtime serving its sockets until `token` is cancelled.
-fn serve_thread(
-    handler: DnsHandler,
-    udps: Vec<std::net::UdpSocket>,
-    tcps: Vec<std::net::TcpListener>,
-    token: CancellationToken,
-) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// A single-threaded runtime for one DNS thread.
+fn thread_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
+        Ok(r) => Some(r),
         Err(e) => {
             tracing::error!(error = %e, "cannot start a DNS thread");
-            return;
+            None
         }
+    }
+}
+
+/// The TCP thread: our own loop over every listener until `token` is cancelled.
+fn tcp_thread(
+    handler: DnsHandler,
+    listeners: Vec<std::net::TcpListener>,
+    cap: usize,
+    token: CancellationToken,
+) {
+    let Some(runtime) = thread_runtime() else {
+        return;
+    };
+    runtime.block_on(async move {
+        let listeners = listeners
+            .into_iter()
+            .filter_map(|l| match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serve a TCP listener");
+                    None
+                }
+            })
+            .collect();
+        tcp::serve(handler, listeners, cap, token).await;
+    });
+}
+
+/// One UDP thread: a single-threaded runtime serving its sockets until `token` is cancelled.
+fn serve_thread(handler: DnsHandler, udps: Vec<std::net::UdpSocket>, token: CancellationToken) {
+    let Some(runtime) = thread_runtime() else {
+        return;
     };
     runtime.block_on(async move {
         let mut server = Server::new(handler);
@@ -472,12 +527,6 @@ fn serve_thread(
             match tokio::net::UdpSocket::from_std(udp) {
                 Ok(u) => server.register_socket(u),
                 Err(e) => tracing::error!(error = %e, "cannot serve a UDP socket"),
-            }
-        }
-        for tcp in tcps {
-            match tokio::net::TcpListener::from_std(tcp) {
-                Ok(t) => server.register_listener(t, TCP_IDLE, 64),
-                Err(e) => tracing::error!(error = %e, "cannot serve a TCP listener"),
             }
         }
         tokio::select! {

@@ -1,0 +1,220 @@
+//! DNS over TCP, served by our own small loop over hickory's message types, on a thread of its
+//! own (a TCP storm cannot slow the UDP threads), with NSD's limits:
+//!
+//! - at most `tcp_max` connections at once; further ones wait in the kernel's backlog, and the
+//!   cap is lowered when the descriptor limit leaves less than [`FD_RESERVE`] for probes and the
+//!   rest;
+//! - a connection idle for [`IDLE`] is closed, and for [`IDLE_UNDER_PRESSURE`] when more than half
+//!   of the places are taken, so that a full cap of idle connections still lets a new query in
+//!   within a second; no connection lasts longer than [`LIFETIME`];
+//! - accept errors (out of descriptors) back off instead of spinning.
+//!
+//! Queries on one connection are answered in order (pipelining works; answers are not
+//! reordered). A message that cannot be parsed gets FORMERR without a question; one with QR set,
+//! or shorter than a header, ends the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::rr::Record;
+use hickory_server::proto::serialize::binary::BinEncoder;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::DnsHandler;
+
+/// Idle time after which a connection is closed.
+pub const IDLE: Duration = Duration::from_secs(10);
+/// Idle time when more than half of the connection places are taken (NSD's choice).
+pub const IDLE_UNDER_PRESSURE: Duration = Duration::from_millis(200);
+/// No connection lasts longer.
+pub const LIFETIME: Duration = Duration::from_secs(120);
+/// Descriptors kept for everything but DNS over TCP (probes, the admin endpoint, zone files).
+pub const FD_RESERVE: usize = 128;
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The connection cap for `tcp_max` under this process's descriptor limit.
+pub fn effective_cap(tcp_max: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        usize::MAX
+    };
+    tcp_max.min(soft.saturating_sub(FD_RESERVE)).max(1)
+}
+
+/// Serves `listeners` until `token` is cancelled.
+pub async fn serve(
+    handler: DnsHandler,
+    listeners: Vec<TcpListener>,
+    cap: usize,
+    token: CancellationToken,
+) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(accept_loop(
+            handler.clone(),
+            listener,
+            cap,
+            active.clone(),
+            token.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn accept_loop(
+    handler: DnsHandler,
+    listener: TcpListener,
+    cap: usize,
+    active: Arc<AtomicUsize>,
+    token: CancellationToken,
+) {
+    let freed = Arc::new(tokio::sync::Notify::new());
+    loop {
+        // At the cap, wait for a place: new connections wait in the kernel's backlog.
+        while active.load(Ordering::Relaxed) >= cap {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = freed.notified() => {}
+                _ = tokio::time::sleep(IDLE_UNDER_PRESSURE) => {}
+            }
+        }
+        let accepted = tokio::select! {
+            _ = token.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "TCP accept failed; backing off");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        active.fetch_add(1, Ordering::Relaxed);
+        let (handler, active, freed, token) = (
+            handler.clone(),
+            active.clone(),
+            freed.clone(),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => {}
+                _ = tokio::time::timeout(LIFETIME, connection(&handler, stream, peer, &active, cap)) => {}
+            }
+            active.fetch_sub(1, Ordering::Relaxed);
+            freed.notify_one();
+        });
+    }
+}
+
+/// Answers the queries of one connection, in order, until it is closed or idle too long.
+async fn connection(
+    handler: &DnsHandler,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    active: &AtomicUsize,
+    cap: usize,
+) {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let idle = if active.load(Ordering::Relaxed) * 2 > cap {
+            IDLE_UNDER_PRESSURE
+        } else {
+            IDLE
+        };
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        match tokio::time::timeout(IDLE, stream.read_exact(&mut message)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let Some(response) = answer(handler, message, peer).await else {
+            return;
+        };
+        let mut framed = Vec::with_capacity(response.len() + 2);
+        framed.extend_from_slice(&u16::try_from(response.len()).unwrap_or(0).to_be_bytes());
+        framed.extend_from_slice(&response);
+        if tokio::time::timeout(IDLE, stream.write_all(&framed))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The response to one message, or `None` when the connection should end.
+async fn answer(handler: &DnsHandler, message: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
+    if message.len() < 12 || message[2] & 0x80 != 0 {
+        return None; // not a query
+    }
+    match Request::from_bytes(message.clone(), peer, Protocol::Tcp) {
+        Ok(request) => {
+            let capture = Capture::default();
+            handler
+                .handle_request::<_, TokioTime>(&request, capture.clone())
+                .await;
+            capture.take()
+        }
+        Err(_) => {
+            handler.count_formerr();
+            Some(super::formerr(&message))
+        }
+    }
+}
+
+/// A response handler that keeps the encoded response.
+#[derive(Clone, Default)]
+struct Capture(Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl Capture {
+    /// The response, once sent.
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(u16::MAX);
+        let info = response.destructive_emit(&mut encoder)?;
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(bytes);
+        }
+        Ok(info)
+    }
+}
