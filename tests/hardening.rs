@@ -411,3 +411,76 @@ async fn status_ok(admin: SocketAddr) -> bool {
     let read = tokio::time::timeout(Duration::from_millis(500), s.read_to_end(&mut reply)).await;
     read.is_ok() && reply.starts_with(b"HTTP/1.1 200")
 }
+
+/// CPU time (user + system, in clock ticks) the process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses: utime and stime are 14 and 15.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_tcp_flood_under_a_low_descriptor_limit_leaves_udp_tcp_and_probes_working() {
+    let steady = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = steady.local_addr().unwrap().port();
+    let pool = format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\n\
+         probe = {{ kind = \"tcp\", interval = \"100ms\", timeout = \"300ms\", rise = 1, fall = 2 }}\n\
+         members = [ {{ address = \"192.0.2.10\", weight = 1, check = \"127.0.0.1:{port}\" }} ]\n"
+    );
+    let dir = dir_with_config(&pool);
+    // 256 descriptors: the TCP cap becomes 256 - 128 = 128... or tcp_max (100), whichever is less.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec {} --config dnslb.toml",
+            env!("CARGO_BIN_EXE_dnslb")
+        ))
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut bin = Binary { child };
+    let stderr = bin.child.stderr.take().unwrap();
+    let (dns, admin, _reader) = addresses_from_log(stderr);
+    let pid = bin.child.id();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // 400 connections that never send a byte: more than the cap and the descriptor limit.
+        let mut held = Vec::new();
+        for _ in 0..400 {
+            if let Ok(Ok(c)) = tokio::time::timeout(
+                Duration::from_millis(100),
+                tokio::net::TcpStream::connect(dns),
+            )
+            .await
+            {
+                held.push(c);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = cpu_ticks(pid);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let used = cpu_ticks(pid) - before;
+        assert!(
+            used < 30,
+            "{used} ticks of CPU in one second under the flood"
+        );
+        // UDP is answered, a new TCP query within a second, and the probe still sees its target.
+        let r = udp(dns, "www.example.com.", RecordType::A).await;
+        assert_eq!(addresses(&r), ["192.0.2.10"]);
+        let q = query_message("ns1.example.com.", RecordType::A, None);
+        let answered =
+            tokio::time::timeout(Duration::from_secs(1), tcp_raw(dns, &q.to_vec().unwrap())).await;
+        assert!(answered.is_ok(), "a TCP query is answered within a second");
+        let (_, status) = http(admin, "GET", "/status", "").await;
+        assert!(status.contains("\"state\":\"up\""), "{status}");
+        assert!(status.contains("\"last_probe_ok\":true"), "{status}");
+        drop(held);
+    });
+    bin.signal("TERM");
+    assert!(bin.wait(Duration::from_secs(2)).is_some());
+}
