@@ -484,3 +484,56 @@ fn a_tcp_flood_under_a_low_descriptor_limit_leaves_udp_tcp_and_probes_working() 
     bin.signal("TERM");
     assert!(bin.wait(Duration::from_secs(2)).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_rules_are_nsds_and_each_malformed_message_is_counted_not_logged() {
+    let s = start_dir(dir_with_config("")).await;
+    let wait = Duration::from_millis(300);
+    // A question whose name points into the header: FORMERR, ID and opcode kept, no question.
+    let into_header = [
+        0xab, 0xcd, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x00, 0, 1, 0, 1,
+    ];
+    for transport in ["udp", "tcp"] {
+        let reply = if transport == "udp" {
+            udp_raw(s.addr, &into_header, REPLY_TIMEOUT)
+                .await
+                .expect("a reply")
+        } else {
+            tcp_raw(s.addr, &into_header).await
+        };
+        assert_eq!(
+            reply,
+            [0xab, 0xcd, 0x80, 0x01, 0, 0, 0, 0, 0, 0, 0, 0],
+            "{transport}: FORMERR, no question"
+        );
+    }
+    // A response (QR set), however malformed: no reply. Shorter than a header: no reply.
+    let mut response = into_header;
+    response[2] |= 0x80;
+    assert!(udp_raw(s.addr, &response, wait).await.is_none());
+    assert!(udp_raw(s.addr, &[1, 2, 3, 4, 5], wait).await.is_none());
+    // A flood of them: counted by kind, and no log line each (the counters say how many).
+    for _ in 0..200 {
+        udp_raw(s.addr, &response, Duration::from_millis(1)).await;
+    }
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    for needle in [
+        "dnslb_malformed_total{kind=\"unparseable\"} 2",
+        "dnslb_malformed_total{kind=\"short\"} 1",
+        "dnslb_responses_total{rcode=\"Form Error\"} 2",
+    ] {
+        assert!(metrics.contains(needle), "{needle} in {metrics}");
+    }
+    let responses = metrics
+        .lines()
+        .find(|l| l.starts_with("dnslb_malformed_total{kind=\"response\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap();
+    assert!(responses >= 190, "{responses} responses counted");
+    // Still answering.
+    assert_eq!(
+        addresses(&udp(s.addr, "ns1.example.com.", RecordType::A).await),
+        ["192.0.2.1"]
+    );
+    s.stop().await;
+}

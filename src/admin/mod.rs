@@ -166,6 +166,15 @@ fn encode_server(
     for (rcode, n) in shared.stats.counts() {
         ConstCounter::new(n).encode(m.encode_family(&[("rcode", rcode.to_str().to_string())])?)?;
     }
+    let mut m = enc.encode_descriptor(
+        "dnslb_malformed",
+        "Messages dropped (short, response) or answered FORMERR (unparseable), by kind",
+        None,
+        MetricType::Counter,
+    )?;
+    for (kind, n) in shared.stats.malformed_counts() {
+        ConstCounter::new(n).encode(m.encode_family(&[("kind", kind.as_str().to_string())])?)?;
+    }
     ConstCounter::new(crate::logging::dropped_lines()).encode(enc.encode_descriptor(
         "dnslb_log_lines_dropped",
         "Log lines dropped because stderr could not keep up",

@@ -14,10 +14,8 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::ProtoError;
@@ -35,7 +33,9 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+mod exchange;
 mod tcp;
+mod udp;
 
 use crate::answer::{Answer, resolve};
 use crate::snapshot::Snapshot;
@@ -46,20 +46,58 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 const OPT_LEN: usize = 11;
 /// Bytes of an Extended DNS Error option without text.
 const EDE_LEN: usize = 6;
-/// How long a stopping DNS thread waits for in-flight work.
-const STOP_GRACE: Duration = Duration::from_secs(1);
 
 thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
 }
 
-/// Responses sent, by response code (the admin endpoint exports them).
+/// Messages that got no answer, or only a FORMERR, because of what they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// Shorter than a header: dropped.
+    Short,
+    /// QR set (a response, or a reflection attempt): dropped.
+    Response,
+    /// The question (or a later part) could not be read: FORMERR.
+    Unparseable,
+}
+
+impl Malformed {
+    /// Every kind, in counter order.
+    pub const ALL: [Malformed; 3] = [
+        Malformed::Short,
+        Malformed::Response,
+        Malformed::Unparseable,
+    ];
+
+    /// The kind's label in `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformed::Short => "short",
+            Malformed::Response => "response",
+            Malformed::Unparseable => "unparseable",
+        }
+    }
+}
+
+/// Responses sent, by response code, and malformed messages, by kind (the admin endpoint
+/// exports them). Written only when something is sent or refused; no lock.
 #[derive(Debug, Default)]
 pub struct QueryStats {
     by_rcode: [AtomicU64; 24],
+    malformed: [AtomicU64; 3],
 }
 
 impl QueryStats {
+    fn malformed(&self, kind: Malformed) {
+        self.malformed[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Malformed messages seen, by kind.
+    pub fn malformed_counts(&self) -> [(Malformed, u64); 3] {
+        Malformed::ALL.map(|k| (k, self.malformed[k as usize].load(Ordering::Relaxed)))
+    }
+
     fn count(&self, rcode: ResponseCode) {
         let i = usize::from(u16::from(rcode)).min(self.by_rcode.len() - 1);
         self.by_rcode[i].fetch_add(1, Ordering::Relaxed);
@@ -121,11 +159,6 @@ impl DnsHandler {
                 Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
             ),
         }
-    }
-
-    /// Counts a FORMERR that our own loops sent.
-    fn count_formerr(&self) {
-        self.stats.count(ResponseCode::FormErr);
     }
 
     /// Our OPT record for a query that had `theirs` (none when it had none).
@@ -244,16 +277,6 @@ fn early_rcode(request: &Request) -> Option<(ResponseCode, Option<Ede>)> {
         }
         _ => None,
     }
-}
-
-/// A FORMERR for a message whose question could not be read: its ID and opcode, no sections
-/// (NSD's answer).
-fn formerr(message: &[u8]) -> Vec<u8> {
-    let mut header = vec![0u8; 12];
-    header[..2].copy_from_slice(&message[..2]);
-    header[2] = 0x80 | (message[2] & 0x78); // QR, the opcode
-    header[3] = 0x01; // FORMERR
-    header
 }
 
 /// Why a response could not be sent.
@@ -522,20 +545,16 @@ fn serve_thread(handler: DnsHandler, udps: Vec<std::net::UdpSocket>, token: Canc
         return;
     };
     runtime.block_on(async move {
-        let mut server = Server::new(handler);
+        let mut tasks = tokio::task::JoinSet::new();
         for udp in udps {
             match tokio::net::UdpSocket::from_std(udp) {
-                Ok(u) => server.register_socket(u),
+                Ok(u) => {
+                    tasks.spawn(udp::serve(handler.clone(), u, token.clone()));
+                }
                 Err(e) => tracing::error!(error = %e, "cannot serve a UDP socket"),
             }
         }
-        tokio::select! {
-            r = server.block_until_done() => if let Err(e) = r { tracing::warn!(error = %e, "DNS listeners stopped") },
-            _ = token.cancelled() => {
-                // In-flight TCP connections get a second; then the runtime's drop ends them.
-                let _ = tokio::time::timeout(STOP_GRACE, server.shutdown_gracefully()).await;
-            }
-        }
+        while tasks.join_next().await.is_some() {}
     });
 }
 

@@ -18,17 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::rr::Record;
-use hickory_server::proto::serialize::binary::BinEncoder;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::DnsHandler;
+use super::exchange::exchange;
 
 /// Idle time after which a connection is closed.
 pub const IDLE: Duration = Duration::from_secs(10);
@@ -149,7 +145,7 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(response) = answer(handler, message, peer).await else {
+        let Some(response) = exchange(handler, &message, peer, Protocol::Tcp).await else {
             return;
         };
         let mut framed = Vec::with_capacity(response.len() + 2);
@@ -161,60 +157,5 @@ async fn connection(
         {
             return;
         }
-    }
-}
-
-/// The response to one message, or `None` when the connection should end.
-async fn answer(handler: &DnsHandler, message: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
-    if message.len() < 12 || message[2] & 0x80 != 0 {
-        return None; // not a query
-    }
-    match Request::from_bytes(message.clone(), peer, Protocol::Tcp) {
-        Ok(request) => {
-            let capture = Capture::default();
-            handler
-                .handle_request::<_, TokioTime>(&request, capture.clone())
-                .await;
-            capture.take()
-        }
-        Err(_) => {
-            handler.count_formerr();
-            Some(super::formerr(&message))
-        }
-    }
-}
-
-/// A response handler that keeps the encoded response.
-#[derive(Clone, Default)]
-struct Capture(Arc<std::sync::Mutex<Option<Vec<u8>>>>);
-
-impl Capture {
-    /// The response, once sent.
-    fn take(&self) -> Option<Vec<u8>> {
-        self.0.lock().ok().and_then(|mut slot| slot.take())
-    }
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Capture {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let mut encoder = BinEncoder::new(&mut bytes);
-        encoder.set_max_size(u16::MAX);
-        let info = response.destructive_emit(&mut encoder)?;
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(bytes);
-        }
-        Ok(info)
     }
 }

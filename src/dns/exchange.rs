@@ -1,0 +1,132 @@
+//! One DNS message in, the bytes of its response out: what the UDP and TCP loops share. Datagrams
+//! shorter than a header and messages with QR set get no reply (as NSD); a message whose question
+//! cannot be read gets FORMERR without a question. Each such event is counted by kind.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::rr::Record;
+use hickory_server::proto::serialize::binary::BinEncoder;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+
+use super::{DnsHandler, MAX_UDP_PAYLOAD, Malformed};
+
+/// The response to `message` from `peer`, or `None` when none is sent.
+pub async fn exchange(
+    handler: &DnsHandler,
+    message: &[u8],
+    peer: SocketAddr,
+    protocol: Protocol,
+) -> Option<Vec<u8>> {
+    if message.len() < 12 {
+        handler.stats.malformed(Malformed::Short);
+        return None;
+    }
+    if message[2] & 0x80 != 0 {
+        handler.stats.malformed(Malformed::Response);
+        return None;
+    }
+    let parsed = if question_is_plain(message) {
+        Request::from_bytes(message.to_vec(), peer, protocol).ok()
+    } else {
+        None
+    };
+    match parsed {
+        Some(request) => {
+            let limit = match protocol {
+                Protocol::Udp => request
+                    .edns
+                    .as_ref()
+                    .map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
+                _ => u16::MAX,
+            };
+            let capture = Capture::new(limit);
+            handler
+                .handle_request::<_, TokioTime>(&request, capture.clone())
+                .await;
+            capture.take()
+        }
+        None => {
+            handler.stats.malformed(Malformed::Unparseable);
+            handler
+                .stats
+                .count(hickory_server::proto::op::ResponseCode::FormErr);
+            Some(formerr(message))
+        }
+    }
+}
+
+/// Whether the first question's name (if there is one) is written out label by label: a
+/// compression pointer there (into the header, or anywhere) is refused, as NSD refuses it.
+fn question_is_plain(message: &[u8]) -> bool {
+    let qdcount = u16::from_be_bytes([message[4], message[5]]);
+    if qdcount == 0 {
+        return true;
+    }
+    let mut at = 12;
+    loop {
+        match message.get(at) {
+            Some(0) => return true,
+            Some(&len) if len & 0xc0 == 0 => at += 1 + usize::from(len),
+            _ => return false,
+        }
+    }
+}
+
+/// A FORMERR for a message whose question could not be read: its ID and opcode, no sections
+/// (NSD's answer).
+pub fn formerr(message: &[u8]) -> Vec<u8> {
+    let mut header = vec![0u8; 12];
+    header[..2].copy_from_slice(&message[..2]);
+    header[2] = 0x80 | (message[2] & 0x78); // QR, the opcode
+    header[3] = 0x01; // FORMERR
+    header
+}
+
+/// A response handler that keeps the encoded response (at most `limit` octets).
+#[derive(Clone)]
+struct Capture {
+    limit: u16,
+    bytes: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl Capture {
+    fn new(limit: u16) -> Self {
+        Self {
+            limit,
+            bytes: Arc::default(),
+        }
+    }
+
+    /// The response, once sent.
+    fn take(&self) -> Option<Vec<u8>> {
+        self.bytes.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(self.limit);
+        let info = response.destructive_emit(&mut encoder)?;
+        if let Ok(mut slot) = self.bytes.lock() {
+            *slot = Some(bytes);
+        }
+        Ok(info)
+    }
+}
