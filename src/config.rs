@@ -41,6 +41,24 @@ pub struct RawServer {
     /// Concurrent DNS TCP connections at most (NSD's default, 100).
     #[serde(default = "default_tcp_max")]
     pub tcp_max: usize,
+    /// `[server.rrl]`: response rate limiting over UDP; off when absent.
+    pub rrl: Option<RawRrl>,
+}
+
+/// `[server.rrl]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRrl {
+    /// Responses per second per (client network, kind of response, name).
+    pub responses_per_second: u32,
+    /// Every `slip`-th limited response is sent truncated (default 2; 0: never).
+    pub slip: Option<u32>,
+    /// Seconds of debt a flood may build up (default 15).
+    pub window: Option<u32>,
+    /// IPv4 clients are grouped by this prefix (default 24).
+    pub ipv4_prefix: Option<u8>,
+    /// IPv6 clients are grouped by this prefix (default 56).
+    pub ipv6_prefix: Option<u8>,
 }
 
 /// `[admin]`.

@@ -537,3 +537,64 @@ async fn header_rules_are_nsds_and_each_malformed_message_is_counted_not_logged(
     );
     s.stop().await;
 }
+
+/// Sends `n` queries from a socket bound to `from`; counts (full answers, truncated, unanswered).
+async fn from_source(dns: SocketAddr, from: &str, n: usize) -> (usize, usize, usize) {
+    let sock = tokio::net::UdpSocket::bind((from, 0)).await.unwrap();
+    let (mut full, mut slipped, mut dropped) = (0, 0, 0);
+    let mut buf = [0u8; 1500];
+    for _ in 0..n {
+        let q = query_message("www.example.com.", RecordType::A, Some(1232));
+        sock.send_to(&q.to_vec().unwrap(), dns).await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(40), sock.recv(&mut buf)).await {
+            Ok(Ok(len)) => {
+                let r = hickory_proto::op::Message::from_vec(&buf[..len]).unwrap();
+                if r.metadata.truncation {
+                    assert!(r.answers.is_empty(), "a slip carries no records");
+                    slipped += 1;
+                } else {
+                    assert_eq!(addresses(&r), ["192.0.2.10"]);
+                    full += 1;
+                }
+            }
+            _ => dropped += 1,
+        }
+    }
+    (full, slipped, dropped)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_drops_and_slips_one_source_and_answers_another() {
+    let pool = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ { address = \"192.0.2.10\", weight = 1 } ]\n";
+    let s = start_dir(dir_with_config(&format!(
+        "[server.rrl]\nresponses_per_second = 5\nslip = 2\n\n{pool}"
+    )))
+    .await;
+    let started = Instant::now();
+    let (full, slipped, dropped) = from_source(s.addr, "127.0.0.1", 60).await;
+    let seconds = started.elapsed().as_secs() + 1;
+    assert!(
+        full as u64 <= 5 + 5 * seconds,
+        "{full} full answers in {seconds} s at 5/s"
+    );
+    assert!(
+        slipped >= 10 && dropped >= 10,
+        "slipped {slipped}, dropped {dropped}"
+    );
+    assert!(slipped.abs_diff(dropped) <= 2, "slip = 2: every other one");
+    // Another network (127.0.1.0/24) is not affected, and TCP never is.
+    let (full, _, _) = from_source(s.addr, "127.0.1.1", 5).await;
+    assert_eq!(full, 5);
+    assert_eq!(
+        addresses(&tcp(s.addr, "www.example.com.", RecordType::A).await),
+        ["192.0.2.10"]
+    );
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains(&format!(
+            "dnslb_rrl_responses_total{{action=\"drop\"}} {dropped}"
+        )),
+        "{metrics}"
+    );
+    s.stop().await;
+}

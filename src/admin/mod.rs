@@ -166,6 +166,16 @@ fn encode_server(
     for (rcode, n) in shared.stats.counts() {
         ConstCounter::new(n).encode(m.encode_family(&[("rcode", rcode.to_str().to_string())])?)?;
     }
+    let (dropped, slipped) = shared.stats.rrl.counts();
+    let mut r = enc.encode_descriptor(
+        "dnslb_rrl_responses",
+        "UDP responses that rate limiting dropped or sent truncated (slip)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (action, n) in [("drop", dropped), ("slip", slipped)] {
+        ConstCounter::new(n).encode(r.encode_family(&[("action", action.to_string())])?)?;
+    }
     let mut m = enc.encode_descriptor(
         "dnslb_malformed",
         "Messages dropped (short, response) or answered FORMERR (unparseable), by kind",

@@ -34,8 +34,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 mod exchange;
+pub mod rrl;
 mod tcp;
 mod udp;
+
+pub use rrl::{RrlConfig, RrlStats};
 
 use crate::answer::{Answer, resolve};
 use crate::snapshot::Snapshot;
@@ -86,6 +89,8 @@ impl Malformed {
 pub struct QueryStats {
     by_rcode: [AtomicU64; 24],
     malformed: [AtomicU64; 3],
+    /// Responses rate limiting dropped or slipped.
+    pub rrl: RrlStats,
 }
 
 impl QueryStats {
@@ -130,11 +135,17 @@ pub struct DnsHandler {
     opts: [[Edns; 2]; 3],
     /// The question section of a FORMERR for a message with several questions: none.
     no_queries: Arc<Queries>,
+    /// Response rate limiting over UDP, when configured.
+    rrl: Option<RrlConfig>,
 }
 
 impl DnsHandler {
     /// A handler reading `snapshot` at every query.
-    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, stats: Arc<QueryStats>) -> Self {
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        stats: Arc<QueryStats>,
+        rrl: Option<RrlConfig>,
+    ) -> Self {
         let opts = [None, Some(Ede::NotAuthoritative), Some(Ede::NotSupported)].map(|ede| {
             [false, true].map(|dnssec_ok| {
                 let mut edns = Edns::new();
@@ -155,6 +166,7 @@ impl DnsHandler {
             snapshot,
             stats,
             opts,
+            rrl,
             no_queries: Arc::new(
                 Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
             ),
@@ -175,7 +187,7 @@ impl DnsHandler {
         &self,
         request: &Request,
         handle: &mut R,
-    ) -> Result<ResponseInfo, RespondError> {
+    ) -> Result<Option<ResponseInfo>, RespondError> {
         let mut meta = Metadata::response_from_request(&request.metadata);
         meta.checking_disabled = false; // as NSD and Knot answer
         let none = std::iter::empty::<&Record>;
@@ -189,7 +201,7 @@ impl DnsHandler {
             let builder =
                 MessageResponseBuilder::new(queries, self.opt(request.edns.as_ref(), ede));
             let response = builder.build(meta, none(), none(), none(), none());
-            return Ok(handle.send_response(response).await?);
+            return Ok(Some(handle.send_response(response).await?));
         }
 
         let q = &request.queries.queries()[0];
@@ -205,35 +217,26 @@ impl DnsHandler {
         debug!(src = %request.src(), qname = %q.name(), qtype = %q.query_type(), rcode = %answer.rcode, answers = answer.answers.len(), "query");
 
         let refused = answer.rcode == ResponseCode::Refused;
-        let edns = self.opt(
-            request.edns.as_ref(),
-            refused.then_some(Ede::NotAuthoritative),
-        );
-        let limit = match request.protocol() {
-            Protocol::Udp => match &request.edns {
-                Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
-                None => 512,
-            },
-            _ => u16::MAX,
-        };
-        let opt = match edns {
-            None => 0,
-            Some(_) if refused => OPT_LEN + EDE_LEN,
-            Some(_) => OPT_LEN,
-        };
-        match fit(request, &mut answer, usize::from(limit) - opt)? {
-            Fit::Whole => {}
-            // RFC 9471: glue a referral needs but cannot carry must send the resolver to TCP.
-            Fit::AdditionalTrimmed if !answer.authoritative => meta.truncation = true,
-            // RFC 2181 §9: other additional data is optional.
-            Fit::AdditionalTrimmed => {}
-            Fit::No => {
+        match self.limit(request, &answer, &qname, q.query_type()) {
+            rrl::Verdict::Send => {}
+            rrl::Verdict::Drop => return Ok(None),
+            rrl::Verdict::Slip => {
                 meta.truncation = true;
                 answer.answers.clear();
                 answer.authority.clear();
                 answer.additional.clear();
             }
         }
+        let edns = self.opt(
+            request.edns.as_ref(),
+            refused.then_some(Ede::NotAuthoritative),
+        );
+        let opt = match edns {
+            None => 0,
+            Some(_) if refused => OPT_LEN + EDE_LEN,
+            Some(_) => OPT_LEN,
+        };
+        truncate(request, &mut answer, &mut meta, opt)?;
         let response = MessageResponseBuilder::new(&request.queries, edns).build(
             meta,
             answer.answers.iter().map(AsRef::as_ref),
@@ -241,7 +244,34 @@ impl DnsHandler {
             none(),
             answer.additional.iter().copied(),
         );
-        Ok(handle.send_response(response).await?)
+        Ok(Some(handle.send_response(response).await?))
+    }
+
+    /// Response rate limiting: only over UDP, only when configured.
+    fn limit(
+        &self,
+        request: &Request,
+        answer: &Answer<'_>,
+        qname: &Name,
+        qtype: RecordType,
+    ) -> rrl::Verdict {
+        let Some(rrl) = &self.rrl else {
+            return rrl::Verdict::Send;
+        };
+        if request.protocol() != Protocol::Udp {
+            return rrl::Verdict::Send;
+        }
+        let authority_owner = answer.authority.first().map_or(qname, |r| &r.name);
+        let (kind, name) = match answer.rcode {
+            ResponseCode::NoError if !answer.authoritative => {
+                (rrl::Kind::Referral, authority_owner)
+            }
+            ResponseCode::NoError if answer.answers.is_empty() => (rrl::Kind::NoData, qname),
+            ResponseCode::NoError => (rrl::Kind::Answer, qname),
+            ResponseCode::NXDomain => (rrl::Kind::NxDomain, authority_owner),
+            _ => (rrl::Kind::Error, qname),
+        };
+        rrl.check(&self.stats.rrl, request.src().ip(), kind, name, qtype)
     }
 }
 
@@ -298,10 +328,14 @@ impl RequestHandler for DnsHandler {
         mut response_handle: R,
     ) -> ResponseInfo {
         match self.respond(request, &mut response_handle).await {
-            Ok(info) => {
+            Ok(Some(info)) => {
                 self.stats.count(info.response_code);
                 info
             }
+            Ok(None) => ResponseInfo::from(Header {
+                metadata: Metadata::response_from_request(&request.metadata),
+                counts: HeaderCounts::default(),
+            }),
             Err(error) => {
                 debug!(%error, src = %request.src(), "could not send a response");
                 let mut metadata = Metadata::response_from_request(&request.metadata);
@@ -315,6 +349,38 @@ impl RequestHandler for DnsHandler {
             }
         }
     }
+}
+
+/// Makes the answer fit the response's size limit (`opt`: octets of our OPT record): TC and no
+/// partial RRset when the answer or authority does not fit, optional additional data dropped
+/// without TC, and TC when a referral loses glue.
+fn truncate(
+    request: &Request,
+    answer: &mut Answer<'_>,
+    meta: &mut Metadata,
+    opt: usize,
+) -> Result<(), ProtoError> {
+    let limit = match request.protocol() {
+        Protocol::Udp => match &request.edns {
+            Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
+            None => 512,
+        },
+        _ => u16::MAX,
+    };
+    match fit(request, answer, usize::from(limit) - opt)? {
+        Fit::Whole => {}
+        // RFC 9471: glue a referral needs but cannot carry must send the resolver to TCP.
+        Fit::AdditionalTrimmed if !answer.authoritative => meta.truncation = true,
+        // RFC 2181 §9: other additional data is optional.
+        Fit::AdditionalTrimmed => {}
+        Fit::No => {
+            meta.truncation = true;
+            answer.answers.clear();
+            answer.authority.clear();
+            answer.additional.clear();
+        }
+    }
+    Ok(())
 }
 
 /// How much of an answer fits in the room a response has.

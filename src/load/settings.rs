@@ -23,6 +23,8 @@ pub struct Settings {
     pub watch: bool,
     /// Concurrent DNS TCP connections at most.
     pub tcp_max: usize,
+    /// Response rate limiting, when configured.
+    pub rrl: Option<crate::dns::RrlConfig>,
     /// The zone directory (read again by every load).
     pub zones_dir: PathBuf,
 }
@@ -77,6 +79,13 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
             admin: None,
             watch: raw.server.watch,
             tcp_max: raw.server.tcp_max.max(1),
+            rrl: raw.server.rrl.as_ref().map(|r| crate::dns::RrlConfig {
+                responses_per_second: r.responses_per_second.max(1),
+                slip: r.slip.unwrap_or(2),
+                window: r.window.unwrap_or(15).max(1),
+                ipv4_prefix: r.ipv4_prefix.unwrap_or(24).min(32),
+                ipv6_prefix: r.ipv6_prefix.unwrap_or(56).min(128),
+            }),
             zones_dir,
         },
         raw,
