@@ -173,6 +173,19 @@ impl DnsHandler {
         }
     }
 
+    /// The response to one message from `peer` over UDP (or TCP), as the serving loops send it;
+    /// `None` when nothing is sent. For tests and fuzzing, which drive the packet path without
+    /// sockets.
+    pub async fn answer_message(
+        &self,
+        message: &[u8],
+        peer: SocketAddr,
+        tcp: bool,
+    ) -> Option<Vec<u8>> {
+        let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
+        exchange::exchange(self, message, peer, protocol).await
+    }
+
     /// Our OPT record for a query that had `theirs` (none when it had none).
     fn opt(&self, theirs: Option<&Edns>, ede: Option<Ede>) -> Option<&Edns> {
         let row = match ede {

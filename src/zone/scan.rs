@@ -124,10 +124,10 @@ fn from_wire_name(wire: &[u8]) -> Result<Name, String> {
 fn to_rdata(rtype: RecordType, bytes: Vec<u8>) -> Result<RData, String> {
     use RecordType::*;
     if !matches!(rtype, A | AAAA | NS | CNAME | SOA | MX | SRV | PTR) {
-        return Ok(RData::Unknown {
-            code: rtype,
-            rdata: hickory_proto::rr::rdata::NULL::with(bytes),
-        });
+        // Empty RDATA (`\# 0`) is legal; hickory's `NULL::with` refuses it, `new` does not.
+        let mut rdata = hickory_proto::rr::rdata::NULL::new();
+        rdata.anything = bytes;
+        return Ok(RData::Unknown { code: rtype, rdata });
     }
     let len = u16::try_from(bytes.len()).map_err(|_| "RDATA too long".to_string())?;
     let mut d = BinDecoder::new(&bytes);
@@ -272,6 +272,16 @@ mod tests {
             panic!()
         };
         assert_eq!(&rdata.anything[..], b"\x00\x0a\x00\x01http://x/");
+    }
+
+    #[test]
+    fn empty_generic_rdata_is_kept_empty() {
+        // Found by the zone-line fuzzer: `\# 0` panicked in hickory's NULL::with.
+        let (_, rdata) = read("g", RecordType::Unknown(65280), &["\\#", "0"]).unwrap();
+        let RData::Unknown { rdata, .. } = rdata else {
+            panic!()
+        };
+        assert!(rdata.anything.is_empty());
     }
 
     #[test]
