@@ -52,6 +52,7 @@ impl Reloader {
     /// swapped in whole and the probe tasks replaced. `cause` is `None` at start-up.
     pub async fn install(&mut self, loaded: Loaded, cause: Option<ReloadCause>) -> u64 {
         scheduler::first_round(&loaded.snapshot.targets).await;
+        let current = self.shared.snapshot.load_full();
         let problems = !loaded.snapshot.problems.is_empty();
         let new = Arc::new(loaded.snapshot);
         self.shared.snapshot.store(new.clone());
@@ -61,6 +62,8 @@ impl Reloader {
         if let Some(old) = self.probes.replace(probes) {
             old.stop().await;
         }
+        drop(current);
+        release_memory().await;
         new.generation
     }
 
@@ -128,6 +131,17 @@ impl Reloader {
         let generation = self.install(loaded, Some(cause)).await;
         info!(generation, %cause, zones, pools, "reloaded");
         Ok(generation)
+    }
+}
+
+/// Gives the memory of a load's scratch work and of the previous generation back to the system
+/// (glibc keeps freed memory in its arenas otherwise: a reload of a large zone would leave the
+/// process at its peak size).
+async fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only walks the allocator's own free lists.
+        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
     }
 }
 
