@@ -11,6 +11,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rand::Rng;
 use smallvec::SmallVec;
 
+use crate::pool::Clients;
 use crate::snapshot::Snapshot;
 use crate::zone::{Lookup, Node, Zone};
 
@@ -31,6 +32,9 @@ pub struct Answer<'a> {
     pub authority: SmallVec<[&'a Record; 4]>,
     /// Additional section.
     pub additional: SmallVec<[&'a Record; 4]>,
+    /// The ECS scope prefix length (RFC 7871): how much of the client's subnet the answer
+    /// depends on (0: nothing).
+    pub ecs_scope: u8,
 }
 
 impl<'a> Answer<'a> {
@@ -49,6 +53,7 @@ pub fn resolve<'a, R: Rng + ?Sized>(
     qname: &Name,
     qtype: RecordType,
     rng: &mut R,
+    clients: &Clients,
 ) -> Answer<'a> {
     let Some(mut zone) = snap.find_zone(qname) else {
         return Answer::refused();
@@ -96,7 +101,7 @@ pub fn resolve<'a, R: Rng + ?Sized>(
             Lookup::Node { node, wildcard } => {
                 let first = ans.answers.is_empty();
                 let owner = (first || wildcard).then_some(&*name);
-                let next = node_answer(zone, node, qtype, owner, rng, &mut ans);
+                let next = node_answer(zone, node, qtype, owner, rng, clients, &mut ans);
                 let Some(target) = next else { break };
                 let Some(next) = follow(snap, &ans.answers, target) else {
                     break;
@@ -129,15 +134,17 @@ fn node_answer<'a, R: Rng + ?Sized>(
     qtype: RecordType,
     owner: Option<&Name>,
     rng: &mut R,
+    clients: &Clients,
     ans: &mut Answer<'a>,
 ) -> Option<Name> {
     let start = ans.answers.len();
     let mut picked: SmallVec<[&'a Record; 8]> = SmallVec::new();
     let mut follow = None;
+    let mut scope = 0;
 
     if node.has_cname() && qtype != RecordType::CNAME {
         match node.pool(RecordType::CNAME) {
-            Some(pool) => pool.draw(rng, &mut picked),
+            Some(pool) => scope = pool.draw(rng, clients, &mut picked),
             None => picked.extend(
                 node.rrset(RecordType::CNAME)
                     .into_iter()
@@ -155,16 +162,17 @@ fn node_answer<'a, R: Rng + ?Sized>(
     } else if qtype == RecordType::ANY {
         // RFC 8482: one RRset is a complete answer; pools first, as the name's purpose.
         if let Some(pool) = node.pools.first() {
-            pool.draw(rng, &mut picked);
+            scope = pool.draw(rng, clients, &mut picked);
         } else if let Some(set) = node.rrsets.first() {
             picked.extend(&set.records);
         }
     } else if let Some(pool) = node.pool(qtype) {
-        pool.draw(rng, &mut picked);
+        scope = pool.draw(rng, clients, &mut picked);
     } else if let Some(set) = node.rrset(qtype) {
         picked.extend(&set.records);
     }
 
+    ans.ecs_scope = ans.ecs_scope.max(scope);
     for r in picked {
         ans.answers.push(match owner {
             Some(owner) if !r.name.eq_case(owner) => {

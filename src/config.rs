@@ -101,6 +101,14 @@ pub struct RawPool {
     pub slow_start: Option<String>,
     /// `"open"` (default: answer as if all were up) or `"empty"` (NODATA) when every member is down.
     pub all_down: Option<AllDownMode>,
+    /// How members are chosen (default `weighted`).
+    pub policy: Option<PolicyName>,
+    /// Failover only: share of answers sent to the next tier while the first is available.
+    pub trickle: Option<f64>,
+    /// Hash and region only: steer by EDNS Client Subnet when the query has it (default true).
+    pub ecs: Option<bool>,
+    /// Region only: each region's client networks.
+    pub regions: Option<std::collections::BTreeMap<String, Vec<Spanned<String>>>>,
 }
 
 /// One member of a pool.
@@ -115,6 +123,10 @@ pub struct RawMember {
     pub weight: i64,
     /// `host:port` probed instead of the served address.
     pub check: Option<String>,
+    /// Failover only: the member's tier (lowest first; default 1).
+    pub priority: Option<u32>,
+    /// Region only: the region the member serves.
+    pub region: Option<String>,
 }
 
 /// The `probe = { ... }` table of a pool.
@@ -182,6 +194,22 @@ config_words!(
         Aaaa = "AAAA",
         /// Alias targets.
         Cname = "CNAME",
+    }
+);
+
+config_words!(
+    /// A pool's selection policy.
+    PolicyName, "policy must be weighted, failover, hash, round-robin or region", {
+        /// A weighted random draw.
+        Weighted = "weighted",
+        /// Tiers by priority.
+        Failover = "failover",
+        /// Sticky by client network.
+        Hash = "hash",
+        /// Exact shares over short windows.
+        RoundRobin = "round-robin",
+        /// The client's region first.
+        Region = "region",
     }
 );
 

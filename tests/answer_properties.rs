@@ -81,7 +81,7 @@ fn check(
     seed: u64,
 ) -> Result<(), TestCaseError> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let a = resolve(snap, qname, qtype, &mut rng);
+    let a = resolve(snap, qname, qtype, &mut rng, &Default::default());
     match a.rcode {
         ResponseCode::Refused => {
             prop_assert!(a.answers.is_empty() && a.authority.is_empty() && !a.authoritative);
@@ -194,7 +194,13 @@ fn the_generator_reaches_every_kind_of_answer() {
             .new_tree(&mut runner)
             .unwrap()
             .current();
-        let a = resolve(&snap, &qname, qtype, &mut SmallRng::seed_from_u64(1));
+        let a = resolve(
+            &snap,
+            &qname,
+            qtype,
+            &mut SmallRng::seed_from_u64(1),
+            &Default::default(),
+        );
         let kind = match (a.rcode, a.authoritative, a.answers.is_empty()) {
             (ResponseCode::Refused, ..) => "refused",
             (ResponseCode::NXDomain, ..) => "nxdomain",

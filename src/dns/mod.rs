@@ -22,7 +22,7 @@ use hickory_server::proto::ProtoError;
 use hickory_server::proto::op::{
     Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
 };
-use hickory_server::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_server::proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -41,6 +41,7 @@ mod udp;
 pub use rrl::{RrlConfig, RrlStats};
 
 use crate::answer::{Answer, resolve};
+use crate::pool::{Client, Clients};
 use crate::snapshot::Snapshot;
 
 /// The UDP payload size we advertise and never exceed, as NSD and Knot do (DNS flag day 2020).
@@ -221,9 +222,16 @@ impl DnsHandler {
         // The name exactly as the client wrote it (0x20): answers for it carry it as their owner.
         let qname = Name::read(&mut BinDecoder::new(request.queries.as_bytes()))
             .unwrap_or_else(|_| q.name().clone().into());
+        let ecs = query_subnet(request);
+        let clients = Clients {
+            source: Some(Client::from_resolver(request.src().ip())),
+            ecs: ecs.map(|cs| Client::new(cs.addr(), cs.source_prefix())),
+        };
         let snapshot = self.snapshot.load();
-        let mut answer =
-            RNG.with(|rng| resolve(&snapshot, &qname, q.query_type(), &mut *rng.borrow_mut()));
+        let mut answer = RNG.with(|rng| {
+            let rng = &mut *rng.borrow_mut();
+            resolve(&snapshot, &qname, q.query_type(), rng, &clients)
+        });
         meta.response_code = answer.rcode;
         // An answer to QCLASS ANY is not authoritative for every class (NSD clears AA too).
         meta.authoritative = answer.authoritative && q.query_class() == DNSClass::IN;
@@ -240,15 +248,30 @@ impl DnsHandler {
                 answer.additional.clear();
             }
         }
-        let edns = self.opt(
+        let mut edns = self.opt(
             request.edns.as_ref(),
             refused.then_some(Ede::NotAuthoritative),
         );
-        let opt = match edns {
+        let mut opt = match edns {
             None => 0,
             Some(_) if refused => OPT_LEN + EDE_LEN,
             Some(_) => OPT_LEN,
         };
+        // RFC 7871: ECS comes back with the same family, source prefix and address, and the
+        // scope the answer depends on.
+        let with_subnet;
+        if let (Some(base), Some(cs)) = (edns, ecs) {
+            let mut e = base.clone();
+            let scope = answer.ecs_scope.min(cs.source_prefix());
+            e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
+                cs.addr(),
+                cs.source_prefix(),
+                scope,
+            )));
+            with_subnet = e;
+            edns = Some(&with_subnet);
+            opt += 8 + usize::from(cs.source_prefix().div_ceil(8));
+        }
         truncate(request, &mut answer, &mut meta, opt)?;
         let response = MessageResponseBuilder::new(&request.queries, edns).build(
             meta,
@@ -288,6 +311,16 @@ impl DnsHandler {
     }
 }
 
+/// The query's EDNS Client Subnet, if it has a valid one (RFC 7871): scope 0, and no address
+/// bits set beyond the source prefix.
+fn query_subnet(request: &Request) -> Option<ClientSubnet> {
+    let Some(EdnsOption::Subnet(cs)) = request.edns.as_ref()?.option(EdnsCode::Subnet) else {
+        return None;
+    };
+    let net = ipnet::IpNet::new(cs.addr(), cs.source_prefix()).ok()?;
+    (cs.scope_prefix() == 0 && net.network() == cs.addr()).then_some(*cs)
+}
+
 /// Extended DNS Errors we send (RFC 8914).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ede {
@@ -308,6 +341,14 @@ fn early_rcode(request: &Request) -> Option<(ResponseCode, Option<Ede>)> {
     }
     if request.queries.len() != 1 {
         return Some((ResponseCode::FormErr, None));
+    }
+    if request
+        .edns
+        .as_ref()
+        .is_some_and(|e| e.option(EdnsCode::Subnet).is_some())
+        && query_subnet(request).is_none()
+    {
+        return Some((ResponseCode::FormErr, None)); // RFC 7871 §7.1.1
     }
     let q = &request.queries.queries()[0];
     match (q.query_type(), request.protocol()) {

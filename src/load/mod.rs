@@ -11,6 +11,7 @@
 //! other zones serving go into the snapshot.
 
 mod cells;
+mod policy;
 mod pools;
 mod probes;
 mod settings;

@@ -15,7 +15,7 @@ use super::settings::Config;
 use crate::Problem;
 use crate::config::{AllDownMode, PoolType, RawMember, RawPool, parse_duration};
 use crate::health::ProbeSpec;
-use crate::pool::{AllDown, DEFAULT_TTL, Member, Policy, Pool};
+use crate::pool::{AllDown, DEFAULT_TTL, Member, Pool};
 
 /// Builds every pool of the config; each invalid one is a problem at its line.
 pub fn build_all(config: &Config, cells: &mut Cells, fatal: &mut Vec<Problem>) -> Vec<Arc<Pool>> {
@@ -77,12 +77,15 @@ fn build(
         }
         members.push(member);
     }
+    let labels: Vec<String> = members.iter().map(|m| m.label.clone()).collect();
+    let (policy, ecs) = super::policy::build(raw, &labels).map_err(at)?;
     Ok(Pool {
         name,
         rtype,
         ttl,
         answers,
-        policy: Policy::Weighted,
+        policy,
+        ecs,
         members: members.into_boxed_slice(),
         all_down: match raw.all_down {
             None | Some(AllDownMode::Open) => AllDown::Open,

@@ -22,7 +22,7 @@ use rand::Rng;
 use smallvec::SmallVec;
 
 pub use availability::{Availability, DrainedBy, State};
-pub use policy::Policy;
+pub use policy::{Client, Policy, Scope, seed as policy_seed};
 pub use select::{Candidate, Picks, select};
 
 use crate::health::{ProbeSpec, TargetHealth};
@@ -62,6 +62,8 @@ pub struct Pool {
     pub answers: usize,
     /// How members are chosen.
     pub policy: Policy,
+    /// Steer by EDNS Client Subnet when the query has it (hash and region).
+    pub ecs: bool,
     /// The members, in config order.
     pub members: Box<[Member]>,
     /// Behaviour when every member is down.
@@ -94,6 +96,15 @@ pub struct Member {
     pub state: Arc<MemberState>,
     /// Health of the probe target; `None` when the pool is not probed.
     pub health: Option<Arc<TargetHealth>>,
+}
+
+/// Who is asking, as far as a policy may steer by it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clients {
+    /// The resolver's network (/24 or /56), when known.
+    pub source: Option<Client>,
+    /// The query's EDNS Client Subnet, when it has one.
+    pub ecs: Option<Client>,
 }
 
 /// Per-member state that outlives a snapshot: what the admin set, and how often it was served.
@@ -198,20 +209,37 @@ impl Pool {
     }
 
     /// Draws this query's members; pushes their records onto `out`, counting each as served.
-    pub fn draw<'a, R: Rng + ?Sized>(&'a self, rng: &mut R, out: &mut impl Extend<&'a Record>) {
+    /// Returns the ECS scope prefix length the answer may be cached for (0 when the policy did
+    /// not use the query's ECS).
+    pub fn draw<'a, R: Rng + ?Sized>(
+        &'a self,
+        rng: &mut R,
+        clients: &Clients,
+        out: &mut impl Extend<&'a Record>,
+    ) -> Scope {
+        let (client, from_ecs) = match (self.ecs, clients.ecs) {
+            (true, Some(c)) => (Some(c), true),
+            _ => (clients.source, false),
+        };
+        let id = std::ptr::from_ref(self) as usize;
         let avail = self.availabilities();
         let candidates: SmallVec<[Candidate; 16]> = avail.iter().map(|a| a.candidate()).collect();
-        let mut picks = self.policy.pick(&candidates, self.answers, rng);
+        let (mut picks, mut scope) =
+            self.policy
+                .pick(id, &candidates, self.answers, rng, client.as_ref());
         if picks.is_empty() && self.all_down == AllDown::Open {
             let open: SmallVec<[Candidate; 16]> =
                 avail.iter().map(|a| a.fail_open_candidate()).collect();
-            picks = self.policy.pick(&open, self.answers, rng);
+            (picks, scope) = self
+                .policy
+                .pick(id, &open, self.answers, rng, client.as_ref());
         }
         out.extend(picks.into_iter().map(|i| {
             let m = &self.members[i];
             m.state.count_served();
             &m.record
         }));
+        if from_ecs { scope } else { 0 }
     }
 
     /// Whether every probed member is out now (unprobed members never are).
