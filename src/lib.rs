@@ -21,6 +21,7 @@ pub mod pool;
 pub mod problem;
 pub mod reload;
 pub mod scheduler;
+pub mod simulate;
 pub mod snapshot;
 pub mod state;
 pub mod zone;

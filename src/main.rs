@@ -21,7 +21,20 @@ enum Command {
     /// Serve DNS (the default).
     Serve,
     /// Load the config and every zone, print every problem, exit non-zero if there is one.
-    Check,
+    Check {
+        /// Draw answers for this pool name through the real selection code, and print shares.
+        #[arg(long, value_name = "NAME")]
+        simulate: Option<String>,
+        /// With --simulate: treat this member as down (repeatable).
+        #[arg(long, value_name = "ADDR", requires = "simulate")]
+        down: Vec<String>,
+        /// With --simulate: draw for this client, an address or a network (repeatable).
+        #[arg(long, value_name = "ADDR", requires = "simulate")]
+        client: Vec<String>,
+        /// With --simulate: draws per client.
+        #[arg(long, default_value_t = 10_000, requires = "simulate")]
+        queries: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -40,8 +53,44 @@ fn main() -> ExitCode {
     };
     let _log = dnslb::logging::init();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Check => check(&cli.config),
+        Command::Check { simulate: None, .. } => check(&cli.config),
+        Command::Check {
+            simulate: Some(name),
+            down,
+            client,
+            queries,
+        } => simulate(
+            &cli.config,
+            &dnslb::simulate::Simulation {
+                name,
+                down,
+                clients: client,
+                queries,
+            },
+        ),
         Command::Serve => serve(cli.config),
+    }
+}
+
+fn simulate(config: &std::path::Path, sim: &dnslb::simulate::Simulation) -> ExitCode {
+    let loaded = match dnslb::load::load(config, None) {
+        Ok(l) => l,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match dnslb::simulate::run(&loaded.snapshot, sim) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dnslb: {e}");
+            ExitCode::from(64)
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! Serving is thread-per-core: each thread has its own runtime, hickory `Server` and
 //! `SO_REUSEPORT` UDP socket, so a query never crosses threads (see [`DnsServer`]).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -248,30 +249,8 @@ impl DnsHandler {
                 answer.additional.clear();
             }
         }
-        let mut edns = self.opt(
-            request.edns.as_ref(),
-            refused.then_some(Ede::NotAuthoritative),
-        );
-        let mut opt = match edns {
-            None => 0,
-            Some(_) if refused => OPT_LEN + EDE_LEN,
-            Some(_) => OPT_LEN,
-        };
-        // RFC 7871: ECS comes back with the same family, source prefix and address, and the
-        // scope the answer depends on.
-        let with_subnet;
-        if let (Some(base), Some(cs)) = (edns, ecs) {
-            let mut e = base.clone();
-            let scope = answer.ecs_scope.min(cs.source_prefix());
-            e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
-                cs.addr(),
-                cs.source_prefix(),
-                scope,
-            )));
-            with_subnet = e;
-            edns = Some(&with_subnet);
-            opt += 8 + usize::from(cs.source_prefix().div_ceil(8));
-        }
+        let (edns, opt) = self.response_opt(request, refused, ecs, answer.ecs_scope);
+        let edns = edns.as_deref();
         truncate(request, &mut answer, &mut meta, opt)?;
         let response = MessageResponseBuilder::new(&request.queries, edns).build(
             meta,
@@ -281,6 +260,40 @@ impl DnsHandler {
             answer.additional.iter().copied(),
         );
         Ok(Some(handle.send_response(response).await?))
+    }
+
+    /// Our OPT record for this response, and its size: EDE 20 when `refused`; and RFC 7871's
+    /// ECS echo (same family, source prefix and address, with the scope the answer depends on)
+    /// when the query had ECS.
+    fn response_opt(
+        &self,
+        request: &Request,
+        refused: bool,
+        ecs: Option<ClientSubnet>,
+        scope: u8,
+    ) -> (Option<Cow<'_, Edns>>, usize) {
+        let edns = self.opt(
+            request.edns.as_ref(),
+            refused.then_some(Ede::NotAuthoritative),
+        );
+        let size = match edns {
+            None => 0,
+            Some(_) if refused => OPT_LEN + EDE_LEN,
+            Some(_) => OPT_LEN,
+        };
+        match (edns, ecs) {
+            (Some(base), Some(cs)) => {
+                let mut e = base.clone();
+                e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
+                    cs.addr(),
+                    cs.source_prefix(),
+                    scope.min(cs.source_prefix()),
+                )));
+                let ecs_size = 8 + usize::from(cs.source_prefix().div_ceil(8));
+                (Some(Cow::Owned(e)), size + ecs_size)
+            }
+            (edns, _) => (edns.map(Cow::Borrowed), size),
+        }
     }
 
     /// Response rate limiting: only over UDP, only when configured.

@@ -135,6 +135,80 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The share of first picks each member should get, for `dnslb check --simulate` and
+    /// `/status`: by weight, restricted to what the policy serves this client (the winning
+    /// member for `hash` with a client; the region's members for `region`; the tiers for
+    /// `failover`, with its trickle).
+    pub fn expected_first(&self, candidates: &[Candidate], client: Option<&Client>) -> Vec<f64> {
+        let shares = |keep: &dyn Fn(usize) -> bool| -> Vec<f64> {
+            let w = rank_weights(&only(candidates, keep));
+            let total: u64 = w.iter().sum();
+            w.iter()
+                .map(|&x| {
+                    if total == 0 {
+                        0.0
+                    } else {
+                        x as f64 / total as f64
+                    }
+                })
+                .collect()
+        };
+        match (self, client) {
+            (Policy::Failover { priority, trickle }, _) => {
+                let mut tiers: Vec<u32> = candidates
+                    .iter()
+                    .zip(priority.iter())
+                    .filter(|(c, _)| **c != Candidate::Unavailable)
+                    .map(|(_, p)| *p)
+                    .collect();
+                tiers.sort_unstable();
+                tiers.dedup();
+                let Some(&first) = tiers.first() else {
+                    return vec![0.0; candidates.len()];
+                };
+                let a = shares(&|i| priority[i] == first);
+                match tiers.get(1) {
+                    Some(&next) if *trickle > 0.0 => {
+                        let b = shares(&|i| priority[i] == next);
+                        a.iter()
+                            .zip(b)
+                            .map(|(x, y)| x * (1.0 - trickle) + y * trickle)
+                            .collect()
+                    }
+                    _ => a,
+                }
+            }
+            (Policy::Hash { seeds }, Some(c)) => {
+                let winner = rendezvous(candidates, seeds, c, 1);
+                (0..candidates.len())
+                    .map(|i| if winner.first() == Some(&i) { 1.0 } else { 0.0 })
+                    .collect()
+            }
+            (
+                Policy::Region {
+                    networks,
+                    member_region,
+                    ..
+                },
+                Some(c),
+            ) => {
+                let region = networks
+                    .iter()
+                    .find(|(net, _)| net.contains(&c.addr))
+                    .map(|(_, r)| *r);
+                let mine = shares(&|i| region.is_some() && member_region[i] == region);
+                if mine.iter().any(|x| *x > 0.0) {
+                    mine
+                } else {
+                    shares(&|_| true)
+                }
+            }
+            _ => shares(&|_| true),
+        }
+    }
+}
+
 /// Only the members `keep` says, the others unavailable.
 fn only(
     candidates: &[Candidate],

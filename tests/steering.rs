@@ -1,0 +1,409 @@
+//! Steering policies over real UDP, with and without EDNS Client Subnet: failover switch-over,
+//! switch-back and trickle; hash stickiness across a member's death and return; exact round-robin
+//! windows; regions for IPv4 and IPv6 with the no-match fallback; ECS echo and scope per policy;
+//! FORMERR for malformed ECS; `dnslb check --simulate`; the config errors.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use tokio::io::AsyncWriteExt;
+
+/// An agent-check target whose line the test sets; returns its port.
+async fn agent(line: Arc<Mutex<String>>) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let text = line.lock().unwrap().clone();
+            let _ = s.write_all(text.as_bytes()).await;
+        }
+    });
+    port
+}
+
+const AGENT: &str =
+    "{ kind = \"agent\", interval = \"100ms\", timeout = \"300ms\", rise = 1, fall = 1 }";
+
+/// A query for `name` A with ECS `subnet`/`prefix` (scope 0) when given.
+fn ecs_query(name: &str, subnet: Option<(&str, u8)>) -> Message {
+    let mut q = query_message(name, RecordType::A, Some(1232));
+    if let Some((addr, prefix)) = subnet {
+        let cs = ClientSubnet::new(addr.parse().unwrap(), prefix, 0);
+        q.edns
+            .as_mut()
+            .unwrap()
+            .options_mut()
+            .insert(EdnsOption::Subnet(cs));
+    }
+    q
+}
+
+/// The first address answered for `name`, asked with ECS `subnet` when given.
+async fn first(addr: SocketAddr, name: &str, subnet: Option<(&str, u8)>) -> String {
+    addresses(&udp_msg(addr, &ecs_query(name, subnet)).await)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// The ECS option of a response: (address, source prefix, scope prefix).
+fn echoed(r: &Message) -> Option<(IpAddr, u8, u8)> {
+    match r.edns.as_ref()?.option(EdnsCode::Subnet)? {
+        EdnsOption::Subnet(cs) => Some((cs.addr(), cs.source_prefix(), cs.scope_prefix())),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_switches_over_and_back_and_trickles() {
+    let primary = Arc::new(Mutex::new("up\n".to_string()));
+    let p1 = agent(primary.clone()).await;
+    let p2b = agent(Arc::new(Mutex::new("up\n".to_string()))).await;
+    let pools = format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"failover\"\nprobe = {AGENT}\n\
+         members = [ {{ address = \"192.0.2.10\", weight = 1, priority = 1, check = \"127.0.0.1:{p1}\" }}, \
+                     {{ address = \"192.0.2.20\", weight = 1, priority = 2, check = \"127.0.0.1:{p2b}\" }} ]\n\
+         [[pool]]\nname = \"trickle.example.com.\"\ntype = \"A\"\npolicy = \"failover\"\ntrickle = 0.2\n\
+         members = [ {{ address = \"192.0.2.11\", weight = 1, priority = 1 }}, \
+                     {{ address = \"192.0.2.21\", weight = 1, priority = 2 }} ]\n"
+    );
+    let s = start_dir(dir_with_config(&pools)).await;
+    let counts = draw_counts(s.addr, "www.example.com.", 50).await;
+    assert_eq!(
+        counts.get("192.0.2.10"),
+        Some(&50),
+        "the first tier only: {counts:?}"
+    );
+    *primary.lock().unwrap() = "down\n".into();
+    let over = wait_until(Duration::from_secs(3), || async {
+        draw_counts(s.addr, "www.example.com.", 20)
+            .await
+            .get("192.0.2.20")
+            == Some(&20)
+    })
+    .await;
+    assert!(over.is_some(), "switched over to the second tier");
+    *primary.lock().unwrap() = "up\n".into();
+    let back = wait_until(Duration::from_secs(3), || async {
+        draw_counts(s.addr, "www.example.com.", 20)
+            .await
+            .get("192.0.2.10")
+            == Some(&20)
+    })
+    .await;
+    assert!(back.is_some(), "switched back");
+
+    // trickle = 0.2 over 2,000 answers: 400 expected, binomial sd about 18.
+    let counts = draw_counts(s.addr, "trickle.example.com.", 2000).await;
+    let next = *counts.get("192.0.2.21").unwrap_or(&0);
+    assert!((330..=470).contains(&next), "{next} of 2000 trickled");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_keeps_each_subnet_on_its_member_and_moves_only_the_dead_members() {
+    let lines: Vec<Arc<Mutex<String>>> = (0..4)
+        .map(|_| Arc::new(Mutex::new("up\n".into())))
+        .collect();
+    let mut members = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let port = agent(line.clone()).await;
+        members.push(format!(
+            "{{ address = \"192.0.2.{}\", weight = 1, check = \"127.0.0.1:{port}\" }}",
+            10 + i
+        ));
+    }
+    let pools = format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"hash\"\nprobe = {AGENT}\nmembers = [ {} ]\n",
+        members.join(", ")
+    );
+    let s = start_dir(dir_with_config(&pools)).await;
+    let subnets: Vec<String> = (0..1000)
+        .map(|i| format!("10.{}.{}.0", i / 256, i % 256))
+        .collect();
+    let mut before = HashMap::new();
+    for n in &subnets {
+        let a = first(s.addr, "www.example.com.", Some((n, 24))).await;
+        assert_eq!(
+            a,
+            first(s.addr, "www.example.com.", Some((n, 24))).await,
+            "sticky"
+        );
+        before.insert(n.clone(), a);
+    }
+    let on_dead = before.values().filter(|a| *a == "192.0.2.11").count();
+    assert!(
+        (170..=330).contains(&on_dead),
+        "{on_dead} of 1000 subnets on one of 4"
+    );
+    *lines[1].lock().unwrap() = "down\n".into();
+    let probe_subnet = before
+        .iter()
+        .find(|(_, a)| *a == "192.0.2.11")
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    let down = wait_until(Duration::from_secs(3), || async {
+        first(s.addr, "www.example.com.", Some((&probe_subnet, 24))).await != "192.0.2.11"
+    })
+    .await;
+    assert!(down.is_some());
+    let mut moved = 0;
+    for n in &subnets {
+        let a = first(s.addr, "www.example.com.", Some((n, 24))).await;
+        if before[n] == "192.0.2.11" {
+            assert_ne!(a, "192.0.2.11");
+        } else if a != before[n] {
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 0, "only the dead member's subnets moved");
+    *lines[1].lock().unwrap() = "up\n".into();
+    let back = wait_until(Duration::from_secs(3), || async {
+        let mut same = true;
+        for n in subnets.iter().take(200) {
+            same &= first(s.addr, "www.example.com.", Some((n, 24))).await == before[n];
+        }
+        same
+    })
+    .await;
+    assert!(back.is_some(), "every subnet is back on its member");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_windows_hold_exact_shares() {
+    let pools = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"round-robin\"\n\
+                 members = [ { address = \"192.0.2.10\", weight = 5 }, { address = \"192.0.2.11\", weight = 3 }, \
+                             { address = \"192.0.2.12\", weight = 1 } ]\n";
+    let s = start_dir(dir_with_config(pools)).await;
+    // One socket: one source port, so one serving thread, so the exact sequence.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 1500];
+    for window in 0..5 {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for _ in 0..9 {
+            let q = query_message("www.example.com.", RecordType::A, None);
+            sock.send_to(&q.to_vec().unwrap(), s.addr).await.unwrap();
+            let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            let r = Message::from_vec(&buf[..n]).unwrap();
+            *counts.entry(addresses(&r)[0].clone()).or_default() += 1;
+        }
+        assert_eq!(
+            (
+                counts["192.0.2.10"],
+                counts["192.0.2.11"],
+                counts["192.0.2.12"]
+            ),
+            (5, 3, 1),
+            "window {window}"
+        );
+    }
+    s.stop().await;
+}
+
+const REGIONS: &str = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"region\"\n\
+    regions = { eu = [\"192.0.2.0/24\", \"2001:db8:1::/48\"], us = [\"198.51.100.0/24\"] }\n\
+    members = [ { address = \"192.0.2.10\", weight = 1, region = \"eu\" }, \
+                { address = \"192.0.2.20\", weight = 1, region = \"us\" } ]\n\
+    [[pool]]\nname = \"w.example.com.\"\ntype = \"A\"\n\
+    members = [ { address = \"192.0.2.30\", weight = 1 }, { address = \"192.0.2.31\", weight = 1 } ]\n\
+    [[pool]]\nname = \"h.example.com.\"\ntype = \"A\"\npolicy = \"hash\"\n\
+    members = [ { address = \"192.0.2.40\", weight = 1 }, { address = \"192.0.2.41\", weight = 1 } ]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_steer_ipv4_and_ipv6_clients_and_everyone_else_gets_everyone() {
+    let s = start_dir(dir_with_config(REGIONS)).await;
+    for _ in 0..20 {
+        assert_eq!(
+            first(s.addr, "www.example.com.", Some(("192.0.2.0", 24))).await,
+            "192.0.2.10"
+        );
+        assert_eq!(
+            first(s.addr, "www.example.com.", Some(("2001:db8:1::", 48))).await,
+            "192.0.2.10"
+        );
+        assert_eq!(
+            first(s.addr, "www.example.com.", Some(("198.51.100.0", 24))).await,
+            "192.0.2.20"
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..60 {
+        seen.insert(first(s.addr, "www.example.com.", Some(("203.0.113.0", 24))).await);
+    }
+    assert_eq!(seen.len(), 2, "no region: every member: {seen:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecs_is_echoed_with_the_scope_the_policy_used() {
+    let s = start_dir(dir_with_config(REGIONS)).await;
+    let ask = |name: &'static str, subnet: Option<(&'static str, u8)>| {
+        let addr = s.addr;
+        async move { udp_msg(addr, &ecs_query(name, subnet)).await }
+    };
+    let v4: IpAddr = "192.0.2.0".parse().unwrap();
+    // region: the matched network's prefix (at most the source's).
+    let r = ask("www.example.com.", Some(("192.0.2.0", 24))).await;
+    assert_eq!(echoed(&r), Some((v4, 24, 24)));
+    let r = ask("www.example.com.", Some(("2001:db8:1:2::", 64))).await;
+    assert_eq!(
+        echoed(&r),
+        Some(("2001:db8:1:2::".parse().unwrap(), 64, 48))
+    );
+    // hash: the whole source prefix.
+    let r = ask("h.example.com.", Some(("192.0.2.0", 24))).await;
+    assert_eq!(echoed(&r), Some((v4, 24, 24)));
+    // weighted, and static data: scope 0.
+    let r = ask("w.example.com.", Some(("192.0.2.0", 24))).await;
+    assert_eq!(echoed(&r), Some((v4, 24, 0)));
+    let r = ask("ns1.example.com.", Some(("192.0.2.0", 24))).await;
+    assert_eq!(echoed(&r), Some((v4, 24, 0)));
+    // No ECS asked, none given.
+    let r = ask("h.example.com.", None).await;
+    assert_eq!(echoed(&r), None);
+
+    // Malformed ECS: FORMERR. A scope in a query, address bits beyond the source prefix.
+    for (addr, source, scope) in [("192.0.2.0", 24u8, 8u8), ("192.0.2.1", 31, 0)] {
+        let mut q = query_message("h.example.com.", RecordType::A, Some(1232));
+        q.edns
+            .as_mut()
+            .unwrap()
+            .options_mut()
+            .insert(EdnsOption::Subnet(ClientSubnet::new(
+                addr.parse().unwrap(),
+                source,
+                scope,
+            )));
+        let r = udp_msg(s.addr, &q).await;
+        assert_eq!(
+            r.metadata.response_code,
+            ResponseCode::FormErr,
+            "{addr}/{source} scope {scope}"
+        );
+    }
+    s.stop().await;
+}
+
+#[test]
+fn simulate_prints_shares_beside_expected_shares() {
+    let dir = dir_with_config(&format!(
+        "{REGIONS}[[pool]]\nname = \"f.example.com.\"\ntype = \"A\"\npolicy = \"failover\"\ntrickle = 0.1\n\
+         members = [ {{ address = \"192.0.2.50\", weight = 3, priority = 1 }}, {{ address = \"192.0.2.51\", weight = 1, priority = 1 }}, \
+                     {{ address = \"192.0.2.52\", weight = 1, priority = 2 }} ]\n"
+    ));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnslb"))
+            .args(["check", "--config", "dnslb.toml", "--simulate"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run(&["f.example.com", "--queries", "20000"]);
+    assert!(out.contains("policy failover, 20000 draws"), "{out}");
+    let share = |out: &str, member: &str| -> (f64, f64) {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(member))
+            .unwrap();
+        let f: Vec<f64> = line
+            .split_whitespace()
+            .rev()
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (f[1], f[0])
+    };
+    for (m, want) in [
+        ("192.0.2.50", 0.675),
+        ("192.0.2.51", 0.225),
+        ("192.0.2.52", 0.1),
+    ] {
+        let (got, expected) = share(&out, m);
+        assert!(
+            (expected - want).abs() < 0.001,
+            "{m}: expected {expected}\n{out}"
+        );
+        assert!((got - want).abs() < 0.02, "{m}: share {got}\n{out}");
+    }
+    // The first tier down: the second takes everything.
+    let out = run(&[
+        "f.example.com",
+        "--down",
+        "192.0.2.50",
+        "--down",
+        "192.0.2.51",
+    ]);
+    assert_eq!(share(&out, "192.0.2.52"), (1.0, 1.0), "{out}");
+    // A region client.
+    let out = run(&["www.example.com", "--client", "198.51.100.7"]);
+    assert_eq!(share(&out, "192.0.2.20"), (1.0, 1.0), "{out}");
+}
+
+#[test]
+fn policy_keys_belong_to_their_policy() {
+    let member = "{ address = \"192.0.2.1\", weight = 1 }";
+    for (pool, needle) in [
+        (
+            "policy = \"weighted\"\nmembers = [ { address = \"192.0.2.1\", weight = 1, priority = 2 } ]".to_string(),
+            "member 192.0.2.1: `priority` is for policy = \"failover\"",
+        ),
+        (
+            format!("trickle = 0.1\nmembers = [ {member} ]"),
+            "`trickle` is for policy = \"failover\"",
+        ),
+        (
+            format!("policy = \"failover\"\ntrickle = 1.5\nmembers = [ {member} ]"),
+            "trickle must be at least 0 and below 1",
+        ),
+        (
+            "policy = \"hash\"\nmembers = [ { address = \"192.0.2.1\", weight = 1, region = \"eu\" } ]".to_string(),
+            "`region` is for policy = \"region\"",
+        ),
+        (
+            format!("policy = \"region\"\nmembers = [ {member} ]"),
+            "policy = \"region\" needs `regions",
+        ),
+        (
+            "policy = \"region\"\nregions = { eu = [\"192.0.2.0/24\"] }\nmembers = [ { address = \"192.0.2.1\", weight = 1, region = \"us\" } ]".to_string(),
+            "member 192.0.2.1: region `us` is not in `regions`",
+        ),
+        (
+            format!("ecs = false\nmembers = [ {member} ]"),
+            "`ecs` is for policy = \"hash\" or \"region\"",
+        ),
+        (
+            format!("policy = \"sticky\"\nmembers = [ {member} ]"),
+            "policy must be weighted, failover, hash, round-robin or region",
+        ),
+    ] {
+        let dir = dir_with_config(&format!(
+            "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\n{pool}\n"
+        ));
+        let problems = load_problems(&dir.path().join("dnslb.toml"));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("dnslb.toml:") && p.contains(needle)),
+            "{needle:?} in {problems:?}"
+        );
+    }
+}
