@@ -55,6 +55,11 @@ async fn dig_sees_authoritative_answers() {
 /// Unbound on loopback, forwarding nothing anywhere but dnslb: stub zones for our zones and for
 /// the root, so every query it makes stays on 127.0.0.1.
 async fn unbound(dnslb: SocketAddr) -> Daemon {
+    unbound_with(dnslb, "  module-config: \"iterator\"\n").await
+}
+
+/// [`unbound`] with `extra` server options (the module configuration among them).
+async fn unbound_with(dnslb: SocketAddr, extra: &str) -> Daemon {
     let stub = |zone: &str| {
         format!(
             "stub-zone:\n  name: \"{zone}\"\n  stub-addr: {}@{}\n",
@@ -81,7 +86,7 @@ async fn unbound(dnslb: SocketAddr) -> Daemon {
             "server:\n  interface: 127.0.0.1\n  port: {port}\n  outgoing-interface: 127.0.0.1\n  \
              do-not-query-localhost: no\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  \
              directory: \"{dir}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  \
-             num-threads: 1\n  so-reuseport: no\n  module-config: \"iterator\"\n  qname-minimisation: no\n  \
+             num-threads: 1\n  so-reuseport: no\n{extra}  qname-minimisation: no\n  \
              access-control: 127.0.0.0/8 allow\n  do-ip6: no\n  prefetch: no\n  verbosity: 1\n\
              {elsewhere}{}{}{}",
             stub("example.com"),
@@ -130,6 +135,80 @@ async fn unbound_resolves_through_dnslb() {
     let nx = dig(u.addr, &["x.b.c.example.com", "A"]).await;
     assert!(nx.contains("status: NXDOMAIN"), "{nx}");
 
+    u.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_with_client_subnet_caches_each_subnets_sticky_answer() {
+    if !have_tool("unbound") || !have_tool("dig") {
+        return;
+    }
+    let members: Vec<String> = (10..14)
+        .map(|i| format!("{{ address = \"192.0.2.{i}\", weight = 1 }}"))
+        .collect();
+    let pool = format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nttl = 300\npolicy = \"hash\"\nmembers = [ {} ]\n",
+        members.join(", ")
+    );
+    let s = start_dir(dir_with_config(&pool)).await;
+    // Two subnets that dnslb itself sends to different members.
+    let direct = |subnet: String| {
+        let addr = s.addr;
+        async move {
+            dig(
+                addr,
+                &[
+                    "www.example.com",
+                    "A",
+                    "+short",
+                    &format!("+subnet={subnet}/24"),
+                ],
+            )
+            .await
+            .trim()
+            .to_string()
+        }
+    };
+    let first_subnet = "10.0.1.0".to_string();
+    let first_answer = direct(first_subnet.clone()).await;
+    let mut other = None;
+    for i in 2..200 {
+        let subnet = format!("10.0.{i}.0");
+        let a = direct(subnet.clone()).await;
+        if a != first_answer {
+            other = Some((subnet, a));
+            break;
+        }
+    }
+    let (second_subnet, second_answer) = other.expect("two subnets with different members");
+
+    let u = unbound_with(
+        s.addr,
+        "  module-config: \"subnetcache iterator\"\n  send-client-subnet: 127.0.0.1\n  \
+         max-client-subnet-ipv4: 24\n",
+    )
+    .await;
+    for _ in 0..3 {
+        for (subnet, want) in [
+            (&first_subnet, &first_answer),
+            (&second_subnet, &second_answer),
+        ] {
+            let full = dig(
+                u.addr,
+                &["www.example.com", "A", &format!("+subnet={subnet}/24")],
+            )
+            .await;
+            assert!(
+                full.contains(&format!("\t{want}")),
+                "{subnet}: {want} in {full}"
+            );
+            assert!(
+                full.contains(&format!("CLIENT-SUBNET: {subnet}/24/24")),
+                "the scope comes back through Unbound: {full}"
+            );
+        }
+    }
     u.stop().await;
     s.stop().await;
 }

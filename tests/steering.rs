@@ -274,6 +274,23 @@ async fn ecs_is_echoed_with_the_scope_the_policy_used() {
     let r = ask("h.example.com.", None).await;
     assert_eq!(echoed(&r), None);
 
+    // /status: the policy, and how it spreads clients.
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["pools"][0]["policy"], "region");
+    assert_eq!(
+        v["pools"][0]["spread"],
+        serde_json::json!({ "eu": ["192.0.2.10"], "us": ["192.0.2.20"] })
+    );
+    assert_eq!(v["pools"][2]["policy"], "hash");
+    let shares: Vec<f64> = ["192.0.2.40", "192.0.2.41"]
+        .iter()
+        .map(|m| v["pools"][2]["spread"][m].as_f64().unwrap())
+        .collect();
+    assert!((shares[0] + shares[1] - 1.0).abs() < 1e-9, "{shares:?}");
+    assert!(shares.iter().all(|s| (0.4..0.6).contains(s)), "{shares:?}");
+    assert!(v["pools"][1]["spread"].is_null());
+
     // Malformed ECS: FORMERR. A scope in a query, address bits beyond the source prefix.
     for (addr, source, scope) in [("192.0.2.0", 24u8, 8u8), ("192.0.2.1", 31, 0)] {
         let mut q = query_message("h.example.com.", RecordType::A, Some(1232));

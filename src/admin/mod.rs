@@ -92,6 +92,60 @@ fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
     }
 }
 
+/// How a client policy spreads clients now: for `hash`, the share of 1,024 sample networks
+/// (10.0.0.0/24 to 10.3.255.0/24) each member gets; for `region`, each region's members. `null`
+/// for the other policies.
+fn spread(pool: &Pool) -> serde_json::Value {
+    use crate::pool::{Client, Policy};
+    let candidates: Vec<_> = pool
+        .availabilities()
+        .iter()
+        .map(|a| a.candidate())
+        .collect();
+    match &pool.policy {
+        Policy::Hash { .. } => {
+            let mut counts = vec![0u32; candidates.len()];
+            for i in 0u32..1024 {
+                let client =
+                    Client::new(std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8)).into(), 24);
+                let shares = pool.policy.expected_first(&candidates, Some(&client));
+                if let Some(w) = shares.iter().position(|s| *s > 0.0) {
+                    counts[w] += 1;
+                }
+            }
+            let map: serde_json::Map<String, serde_json::Value> = pool
+                .members
+                .iter()
+                .zip(counts)
+                .map(|(m, c)| (m.label.clone(), json!(f64::from(c) / 1024.0)))
+                .collect();
+            serde_json::Value::Object(map)
+        }
+        Policy::Region {
+            member_region,
+            names,
+            ..
+        } => {
+            let map: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .enumerate()
+                .map(|(r, name)| {
+                    let members: Vec<&str> = pool
+                        .members
+                        .iter()
+                        .zip(member_region.iter())
+                        .filter(|(_, mr)| **mr == u16::try_from(r).ok())
+                        .map(|(m, _)| m.label.as_str())
+                        .collect();
+                    (name.clone(), json!(members))
+                })
+                .collect();
+            serde_json::Value::Object(map)
+        }
+        _ => serde_json::Value::Null,
+    }
+}
+
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let snap = shared.snapshot.load();
     let zones: Vec<_> = snap
@@ -109,6 +163,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
                 "ttl": p.ttl,
                 "answers": p.answers,
                 "policy": p.policy.name(),
+                "spread": spread(p),
                 "all_down": p.all_down.as_str(),
                 "all_members_down": p.all_members_down(),
                 "probe": p.probe.as_ref().map(|s| s.kind.name()),
