@@ -430,6 +430,32 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the weights and whichever member dies, only the keys it held move, and they
+        /// come back when it returns.
+        #[test]
+        fn a_death_moves_only_the_dead_members_keys(
+            weights in proptest::collection::vec(1u32..10, 2..8),
+            dead in 0usize..8,
+        ) {
+            let dead = dead % weights.len();
+            let seeds: Vec<u64> = (0..weights.len()).map(|i| seed(&format!("m{i}"))).collect();
+            let all: Vec<Candidate> = weights.iter().map(|w| Weighted(*w)).collect();
+            let mut without = all.clone();
+            without[dead] = Unavailable;
+            for k in 0..300 {
+                let c = client(k);
+                let before = rendezvous(&all, &seeds, &c, 1)[0];
+                let after = rendezvous(&without, &seeds, &c, 1)[0];
+                if before != dead {
+                    proptest::prop_assert_eq!(before, after);
+                } else {
+                    proptest::prop_assert_ne!(after, dead);
+                }
+            }
+        }
+    }
+
     #[test]
     fn failover_serves_the_first_available_tier_and_trickles() {
         let priority = [1, 1, 2];
