@@ -520,7 +520,7 @@ async fn header_rules_are_nsds_and_each_malformed_message_is_counted_not_logged(
     for needle in [
         "dnslb_malformed_total{kind=\"unparseable\"} 2",
         "dnslb_malformed_total{kind=\"short\"} 1",
-        "dnslb_responses_total{rcode=\"Form Error\"} 2",
+        "dnslb_responses_total{rcode=\"FORMERR\"} 2",
     ] {
         assert!(metrics.contains(needle), "{needle} in {metrics}");
     }

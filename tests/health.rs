@@ -246,6 +246,10 @@ async fn a_hung_target_fails_at_the_timeout() {
             .contains("timed out"),
         "{m}"
     );
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    let line =
+        format!("dnslb_probe_failures_total{{target=\"127.0.0.1:{port}\",reason=\"timeout\"}} 1");
+    assert!(metrics.contains(&line), "{line} in {metrics}");
     s.stop().await;
 }
 
@@ -637,12 +641,16 @@ async fn admin_overrides_status_and_metrics_over_http() {
     let (st, text) = http(admin, "GET", "/metrics", "").await;
     assert_eq!(st, 200);
     for needle in [
-        "dnslb_responses_total{rcode=\"No Error\"}",
+        "dnslb_responses_total{rcode=\"NOERROR\"}",
         "dnslb_member_up{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.10\"} 1",
         "dnslb_member_effective_weight{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.10\"} 0",
         "dnslb_member_served_total{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.11\"}",
         "dnslb_probe_duration_seconds_bucket{",
         "dnslb_reload_failures_total 0",
+        "dnslb_member_state{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.10\",state=\"up\"} 1",
+        "dnslb_member_state{pool=\"www.example.com.\",type=\"A\",member=\"192.0.2.10\",state=\"down\"} 0",
+        "dnslb_queries_total{protocol=\"udp\",type=\"A\"}",
+        "dnslb_build_info{version=\"0.1.0\"} 1",
     ] {
         assert!(text.contains(needle), "{needle} in\n{text}");
     }

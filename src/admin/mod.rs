@@ -202,16 +202,28 @@ impl Collector for StateCollector {
                 .latency
                 .encode(e.encode_family(&[("target", t.addr.to_string())])?)?;
         }
+        let mut f = enc.encode_descriptor(
+            "dnslb_probe_failures",
+            "Failed probes, by target and reason (timeout, connect, http, agent, agent_down)",
+            None,
+            MetricType::Counter,
+        )?;
+        for t in &snap.targets {
+            for (reason, n) in t.health.failures_by_reason() {
+                let labels = [
+                    ("target", t.addr.to_string()),
+                    ("reason", reason.as_str().to_string()),
+                ];
+                ConstCounter::new(n).encode(f.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
 
-/// Responses, reloads, the generation and zone serials.
-fn encode_server(
-    enc: &mut DescriptorEncoder,
-    shared: &Shared,
-    snap: &Snapshot,
-) -> Result<(), fmt::Error> {
+/// What the DNS side counted: responses, queries, build, rate limiting, malformed messages,
+/// remote events and dropped log lines.
+fn encode_traffic(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), fmt::Error> {
     let mut m = enc.encode_descriptor(
         "dnslb_responses",
         "DNS responses sent, by rcode",
@@ -219,8 +231,27 @@ fn encode_server(
         MetricType::Counter,
     )?;
     for (rcode, n) in shared.stats.counts() {
-        ConstCounter::new(n).encode(m.encode_family(&[("rcode", rcode.to_str().to_string())])?)?;
+        ConstCounter::new(n)
+            .encode(m.encode_family(&[("rcode", crate::dns::rcode_name(rcode))])?)?;
     }
+    let mut q = enc.encode_descriptor(
+        "dnslb_queries",
+        "DNS queries answered, by transport and type",
+        None,
+        MetricType::Counter,
+    )?;
+    for (protocol, qtype, n) in shared.stats.query_counts() {
+        let labels = [("protocol", protocol.to_string()), ("type", qtype)];
+        ConstCounter::new(n).encode(q.encode_family(&labels)?)?;
+    }
+    let mut b = enc.encode_descriptor(
+        "dnslb_build_info",
+        "The running version (always 1)",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(1)
+        .encode(b.encode_family(&[("version", env!("CARGO_PKG_VERSION").to_string())])?)?;
     let (dropped, slipped) = shared.stats.rrl.counts();
     let mut r = enc.encode_descriptor(
         "dnslb_rrl_responses",
@@ -255,6 +286,16 @@ fn encode_server(
     for (kind, n) in crate::logging::remote_events() {
         ConstCounter::new(n).encode(e.encode_family(&[("kind", kind)])?)?;
     }
+    Ok(())
+}
+
+/// Responses, reloads, the generation and zone serials.
+fn encode_server(
+    enc: &mut DescriptorEncoder,
+    shared: &Shared,
+    snap: &Snapshot,
+) -> Result<(), fmt::Error> {
+    encode_traffic(enc, shared)?;
     ConstCounter::new(shared.reload_failures()).encode(enc.encode_descriptor(
         "dnslb_reload_failures",
         "Reloads that kept the running config or a zone's last good version",
@@ -292,6 +333,29 @@ fn encode_members(enc: &mut DescriptorEncoder, snap: &Snapshot) -> Result<(), fm
         MetricType::Gauge,
         |p, m| ConstGauge::new(i64::from(m.availability(p.slow_start).is_served())),
     )?;
+    {
+        let mut family = enc.encode_descriptor(
+            "dnslb_member_state",
+            "1 for the member's state (up, unprobed, down, drained), 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for p in &snap.pools {
+            for m in p.members.iter() {
+                let now = m.availability(p.slow_start).state.as_str();
+                for state in ["up", "unprobed", "down", "drained"] {
+                    let labels = [
+                        ("pool", p.name.to_string()),
+                        ("type", p.rtype.to_string()),
+                        ("member", m.label.clone()),
+                        ("state", state.to_string()),
+                    ];
+                    ConstGauge::new(i64::from(state == now))
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+    }
     per_member(
         enc,
         snap,

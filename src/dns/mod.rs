@@ -56,6 +56,37 @@ thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
 }
 
+/// The query types counted one by one in `dnslb_queries_total`; the rest are `other`.
+const QUERY_TYPES: [RecordType; 12] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::TXT,
+    RecordType::NS,
+    RecordType::SOA,
+    RecordType::SRV,
+    RecordType::PTR,
+    RecordType::DS,
+    RecordType::HTTPS,
+    RecordType::ANY,
+];
+
+/// The RFC name of an rcode (`NOERROR`, `NXDOMAIN`, ...), as Prometheus labels want it.
+pub fn rcode_name(rcode: ResponseCode) -> String {
+    let names = [
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+        "NXRRSET", "NOTAUTH", "NOTZONE",
+    ];
+    let code = u16::from(rcode);
+    match code {
+        16 => "BADVERS".to_string(),
+        c => names
+            .get(usize::from(c))
+            .map_or_else(|| format!("RCODE{c}"), ToString::to_string),
+    }
+}
+
 /// Messages that got no answer, or only a FORMERR, because of what they were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Malformed {
@@ -90,6 +121,8 @@ impl Malformed {
 #[derive(Debug, Default)]
 pub struct QueryStats {
     by_rcode: [AtomicU64; 24],
+    /// Queries answered, by transport (UDP, TCP) and type (`QUERY_TYPES`, then other).
+    queries: [[AtomicU64; QUERY_TYPES.len() + 1]; 2],
     malformed: [AtomicU64; 3],
     /// Responses rate limiting dropped or slipped.
     pub rrl: RrlStats,
@@ -108,6 +141,34 @@ impl QueryStats {
     fn count(&self, rcode: ResponseCode) {
         let i = usize::from(u16::from(rcode)).min(self.by_rcode.len() - 1);
         self.by_rcode[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a query by transport and type.
+    fn query(&self, protocol: Protocol, qtype: RecordType) {
+        let p = usize::from(protocol != Protocol::Udp);
+        let t = QUERY_TYPES
+            .iter()
+            .position(|t| *t == qtype)
+            .unwrap_or(QUERY_TYPES.len());
+        self.queries[p][t].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (protocol, type, count) for every pair seen at least once; types we do not list are
+    /// `other`.
+    pub fn query_counts(&self) -> Vec<(&'static str, String, u64)> {
+        let mut out = Vec::new();
+        for (p, name) in ["udp", "tcp"].into_iter().enumerate() {
+            for (t, c) in self.queries[p].iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n > 0 {
+                    let ty = QUERY_TYPES
+                        .get(t)
+                        .map_or("other".to_string(), ToString::to_string);
+                    out.push((name, ty, n));
+                }
+            }
+        }
+        out
     }
 
     /// (rcode, count) for every rcode seen at least once.
@@ -220,6 +281,7 @@ impl DnsHandler {
         }
 
         let q = &request.queries.queries()[0];
+        self.stats.query(request.protocol(), q.query_type());
         // The name exactly as the client wrote it (0x20): answers for it carry it as their owner.
         let qname = Name::read(&mut BinDecoder::new(request.queries.as_bytes()))
             .unwrap_or_else(|_| q.name().clone().into());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use super::probe::Outcome;
+use super::probe::{Failure, Outcome};
 use super::{Hysteresis, now_ms, unix_ms};
 
 /// "Not ramping" in `up_since_ms`.
@@ -40,6 +40,8 @@ pub struct TargetHealth {
     pub last_error: std::sync::Mutex<String>,
     /// Probe round-trip times, for the metrics.
     pub latency: Histogram,
+    /// Failed probes, by [`Failure`] reason (in `Failure::ALL` order).
+    failures_by_reason: [AtomicU64; 5],
 }
 
 impl Default for TargetHealth {
@@ -57,6 +59,7 @@ impl Default for TargetHealth {
             failures: AtomicU32::new(0),
             last_error: std::sync::Mutex::new(String::new()),
             latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            failures_by_reason: Default::default(),
         }
     }
 }
@@ -80,6 +83,16 @@ impl TargetHealth {
     /// Whether the agent asked for a drain.
     pub fn agent_drained(&self) -> bool {
         self.agent_drain.load(Ordering::Relaxed)
+    }
+
+    /// Failed probes so far, by reason.
+    pub fn failures_by_reason(&self) -> [(Failure, u64); 5] {
+        Failure::ALL.map(|f| {
+            (
+                f,
+                self.failures_by_reason[f as usize].load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// The rise/fall state as last recorded.
@@ -122,6 +135,9 @@ impl TargetHealth {
             let us = u64::try_from(outcome.rtt.as_micros()).unwrap_or(u64::MAX);
             self.rtt_us.store(us, Ordering::Relaxed);
             self.latency.observe(outcome.rtt.as_secs_f64());
+        }
+        if let Some(f) = outcome.failure {
+            self.failures_by_reason[f as usize].fetch_add(1, Ordering::Relaxed);
         }
         if let Ok(mut e) = self.last_error.lock() {
             e.clear();

@@ -58,6 +58,43 @@ impl ProbeKind {
     }
 }
 
+/// Why a probe failed, as `dnslb_probe_failures_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No verdict within the timeout.
+    Timeout,
+    /// The connection was refused, reset or unreachable.
+    Connect,
+    /// An HTTP error or an unexpected status.
+    Http,
+    /// The agent's line could not be read or understood.
+    Agent,
+    /// The agent said the target is down.
+    AgentDown,
+}
+
+impl Failure {
+    /// Every reason, in counter order.
+    pub const ALL: [Failure; 5] = [
+        Failure::Timeout,
+        Failure::Connect,
+        Failure::Http,
+        Failure::Agent,
+        Failure::AgentDown,
+    ];
+
+    /// The reason's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Connect => "connect",
+            Failure::Http => "http",
+            Failure::Agent => "agent",
+            Failure::AgentDown => "agent_down",
+        }
+    }
+}
+
 /// What one probe saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -69,6 +106,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// What an agent said.
     pub agent: Option<AgentReport>,
+    /// Why it failed, when it did.
+    pub failure: Option<Failure>,
 }
 
 impl Outcome {
@@ -83,22 +122,37 @@ pub async fn probe_once(spec: &ProbeSpec, addr: SocketAddr) -> Outcome {
     let start = tokio::time::Instant::now();
     let result = tokio::time::timeout(spec.timeout, spec.kind.run(addr)).await;
     let rtt = start.elapsed();
-    let (ok, error, agent) = match result {
+    let (error, agent, failure) = match result {
         Err(_) => (
-            false,
             Some(format!("timed out after {:?}", spec.timeout)),
             None,
+            Some(Failure::Timeout),
         ),
-        Ok(Err(e)) => (false, Some(e), None),
+        Ok(Err(e)) => {
+            // The kinds' messages start with what failed: `connect:`, `http`, `agent`.
+            let failure = if e.starts_with("connect") {
+                Failure::Connect
+            } else if e.starts_with("http") {
+                Failure::Http
+            } else {
+                Failure::Agent
+            };
+            (Some(e), None, Some(failure))
+        }
         Ok(Ok(agent)) => {
             let down = agent.is_some_and(|a| a.up == Some(false));
-            (!down, down.then(|| "agent reports down".to_string()), agent)
+            (
+                down.then(|| "agent reports down".to_string()),
+                agent,
+                down.then_some(Failure::AgentDown),
+            )
         }
     };
     Outcome {
-        ok,
+        ok: failure.is_none(),
         rtt,
         error,
         agent,
+        failure,
     }
 }
