@@ -13,6 +13,7 @@ pub mod admin;
 pub mod answer;
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod dns;
 pub mod health;
 pub mod load;

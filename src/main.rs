@@ -35,6 +35,39 @@ enum Command {
         #[arg(long, default_value_t = 10_000, requires = "simulate")]
         queries: usize,
     },
+    /// Print every pool and member of a running server (through its admin endpoint).
+    Status {
+        /// The admin endpoint, if not the config's.
+        #[arg(long, value_name = "ADDRESS")]
+        admin: Option<std::net::SocketAddr>,
+    },
+    /// Stop serving a member at once.
+    Drain(MemberArgs),
+    /// Serve a drained member again.
+    Undrain(MemberArgs),
+    /// Replace a member's configured weight, or go back to it with --clear.
+    Weight {
+        #[command(flatten)]
+        member: MemberArgs,
+        /// The new weight.
+        #[arg(required_unless_present = "clear")]
+        weight: Option<u32>,
+        /// Clear the override: back to the configured weight.
+        #[arg(long, conflicts_with = "weight")]
+        clear: bool,
+    },
+}
+
+/// A pool member, named as the admin endpoint names it.
+#[derive(clap::Args)]
+struct MemberArgs {
+    /// The pool's name (the trailing dot is optional).
+    pool: String,
+    /// The member's address or target, as the config writes it.
+    member: String,
+    /// The admin endpoint, if not the config's.
+    #[arg(long, value_name = "ADDRESS")]
+    admin: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +86,23 @@ fn main() -> ExitCode {
     };
     let _log = dnslb::logging::init();
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Status { admin } => {
+            control(&cli.config, admin, "GET", "/status".into(), String::new())
+        }
+        Command::Drain(m) => member_action(&cli.config, m, "POST", "drain", String::new()),
+        Command::Undrain(m) => member_action(&cli.config, m, "POST", "undrain", String::new()),
+        Command::Weight {
+            member,
+            clear: true,
+            ..
+        } => member_action(&cli.config, member, "DELETE", "weight", String::new()),
+        Command::Weight { member, weight, .. } => member_action(
+            &cli.config,
+            member,
+            "POST",
+            "weight",
+            weight.unwrap_or_default().to_string(),
+        ),
         Command::Check { simulate: None, .. } => check(&cli.config),
         Command::Check {
             simulate: Some(name),
@@ -69,6 +119,69 @@ fn main() -> ExitCode {
             },
         ),
         Command::Serve => serve(cli.config),
+    }
+}
+
+fn member_action(
+    config: &std::path::Path,
+    m: MemberArgs,
+    method: &str,
+    action: &str,
+    body: String,
+) -> ExitCode {
+    let path = format!("/pools/{}/members/{}/{action}", m.pool, m.member);
+    control(config, m.admin, method, path, body)
+}
+
+/// One request to the admin endpoint; `/status` is printed as a table, other answers as they
+/// come.
+fn control(
+    config: &std::path::Path,
+    admin: Option<std::net::SocketAddr>,
+    method: &str,
+    path: String,
+    body: String,
+) -> ExitCode {
+    let control = match dnslb::control::Control::from_config(config, admin) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dnslb: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dnslb: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(control.request(method, &path, &body)) {
+        Ok((200, text)) if path == "/status" => match dnslb::control::status_table(&text) {
+            Ok(table) => {
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("dnslb: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok((200, text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, text)) => {
+            eprintln!("dnslb: {status}: {text}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("dnslb: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

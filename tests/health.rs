@@ -712,3 +712,91 @@ async fn slow_start_ramps_from_ten_percent() {
     health.set_up(true, true);
     assert_eq!(member.candidate(None), Candidate::Weighted(100));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_reads_status_and_changes_members() {
+    let (_a, _b, s) = two_healthy_members().await;
+    let admin = s.admin().to_string();
+    let config = s.config();
+    let run = |args: Vec<String>| {
+        let config = config.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_dnslb"))
+                    .arg("--config")
+                    .arg(&config)
+                    .args(&args)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |list: &[&str]| -> Vec<String> {
+        list.iter()
+            .map(|a| a.to_string())
+            .chain(["--admin".into(), admin.clone()])
+            .collect()
+    };
+    let out = run(args(&["status"])).await;
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("POOL") && table.contains("LAST PROBE"),
+        "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.contains("192.0.2.11"))
+        .unwrap()
+        .to_string();
+    assert!(
+        row.contains("www.example.com.") && row.contains(" up ") && row.contains("ok "),
+        "{row}"
+    );
+
+    let out = run(args(&["drain", "www.example.com", "192.0.2.11"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!served(s.addr, "192.0.2.11").await);
+    let out = run(args(&["weight", "www.example.com", "192.0.2.10", "7"])).await;
+    assert!(out.status.success());
+    let out = run(args(&["status"])).await;
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = table
+        .lines()
+        .find(|l| l.contains("192.0.2.10"))
+        .unwrap()
+        .to_string();
+    assert!(row.contains("7*"), "an override is marked: {row}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("192.0.2.11"))
+        .unwrap()
+        .to_string();
+    assert!(row.contains("drained"), "{row}");
+    let out = run(args(&[
+        "weight",
+        "www.example.com",
+        "192.0.2.10",
+        "--clear",
+    ]))
+    .await;
+    assert!(out.status.success());
+    let out = run(args(&["undrain", "www.example.com", "192.0.2.11"])).await;
+    assert!(out.status.success());
+    assert!(served(s.addr, "192.0.2.11").await);
+    // Errors come back with the endpoint's reason and a failing exit.
+    let out = run(args(&["drain", "www.example.com", "192.0.2.99"])).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no member 192.0.2.99"));
+    s.stop().await;
+}

@@ -47,6 +47,18 @@ pub struct Previous<'a> {
     pub sources: &'a Sources,
 }
 
+/// The start-up settings of the config at `config_path`, without loading any zone (for the
+/// command-line tools that talk to a running server).
+pub fn read_settings(config_path: &Path) -> Result<Settings, Vec<Problem>> {
+    let mut fatal = Vec::new();
+    let config = settings::read(config_path, &mut fatal)?;
+    if fatal.is_empty() {
+        Ok(config.settings)
+    } else {
+        Err(fatal)
+    }
+}
+
 /// Builds a snapshot from the config at `config_path`, on top of `previous` when reloading.
 pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded, Vec<Problem>> {
     let mut fatal = Vec::new();
