@@ -106,8 +106,8 @@ pub fn status_table(json: &str) -> Result<String, String> {
     }
     let _ = writeln!(
         out,
-        "{:<28} {:<5} {:<11} {:<26} {:<9} {:>6} {:>9} {:>9}  {}",
-        "POOL", "TYPE", "POLICY", "MEMBER", "STATE", "WEIGHT", "EFFECTIVE", "SERVED", "LAST PROBE"
+        "{:<28} {:<5} {:<11} {:<26} {:<9} {:>6} {:>9} {:>9}  LAST PROBE",
+        "POOL", "TYPE", "POLICY", "MEMBER", "STATE", "WEIGHT", "EFFECTIVE", "SERVED"
     );
     for p in v["pools"].as_array().into_iter().flatten() {
         for m in p["members"].as_array().into_iter().flatten() {
