@@ -563,3 +563,34 @@ async fn creating_a_missing_include_file_is_noticed() {
     assert!(took.is_some(), "the new include file was noticed");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_that_hides_a_changed_configured_weight_is_flagged() {
+    let pool = |w: u32| {
+        format!(
+            "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ {{ address = \"192.0.2.10\", weight = {w} }} ]\n"
+        )
+    };
+    let dir = dir_with_config(&pool(1));
+    write_zone(dir.path(), &zone(1));
+    let s = start_dir(dir).await;
+    let flag = || async {
+        let (_, body) = http(s.admin(), "GET", "/status", "").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["pools"][0]["members"][0]["override_masks_config"].clone()
+    };
+    let member = "/pools/www.example.com./members/192.0.2.10/weight";
+    assert_eq!(http(s.admin(), "POST", member, "5").await.0, 200);
+    assert_eq!(flag().await, false);
+    let cfg = std::fs::read_to_string(s.config()).unwrap();
+    std::fs::write(s.config(), cfg.replace("weight = 1", "weight = 2")).unwrap();
+    assert_eq!(http(s.admin(), "POST", "/reload", "").await.0, 200);
+    assert_eq!(
+        flag().await,
+        true,
+        "configured 2, override 5 set when it was 1"
+    );
+    assert_eq!(http(s.admin(), "DELETE", member, "").await.0, 200);
+    assert_eq!(flag().await, false);
+    s.stop().await;
+}

@@ -56,6 +56,8 @@ struct MemberStatus {
     member: String,
     configured_weight: u32,
     weight_override: Option<u32>,
+    /// The override hides a configured weight that changed since it was set.
+    override_masks_config: bool,
     effective_weight: u32,
     /// `up`, `down`, `drained` or `unprobed` (no probe: always healthy).
     state: &'static str,
@@ -77,6 +79,7 @@ fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
         member: m.label.clone(),
         configured_weight: m.weight,
         weight_override: m.state.weight_override(),
+        override_masks_config: m.state.override_masks(m.weight),
         effective_weight: avail.effective_weight,
         state: avail.state.as_str(),
         drained: m.state.is_drained(),
@@ -480,7 +483,7 @@ async fn override_member(
         "drain" => m.state.drain(),
         "undrain" => m.state.undrain(),
         "weight" => match body.trim().parse::<u32>() {
-            Ok(w) => m.state.set_weight(w),
+            Ok(w) => m.state.set_weight(w, m.weight),
             Err(_) => return Err(AdminError::BadWeight(body.trim().into())),
         },
         _ => return Err(AdminError::UnknownAction(action)),

@@ -126,13 +126,19 @@ impl Shape<'_> {
             .map_err(|_| format!("weight {} must be a non-negative integer", m.weight))?;
         let (rdata, label, ip) = self.rdata(m)?;
         let check = self.check(m, &label, ip)?;
+        let state = cells.member(self.name, self.rtype, &label);
+        if state.override_masks(weight) {
+            tracing::warn!(pool = %self.name, member = %label, configured = weight,
+                override = ?state.weight_override(),
+                "the admin's weight override hides the changed configured weight; DELETE it to use the new one");
+        }
         let health = match (self.probe, check) {
             (Some(p), Some(addr)) => Some(cells.target(p, addr)),
             _ => None,
         };
         Ok(Member {
             record: Record::from_rdata(self.name.clone(), self.ttl, rdata),
-            state: cells.member(self.name, self.rtype, &label),
+            state,
             label,
             weight,
             check,

@@ -114,6 +114,8 @@ pub struct MemberState {
     drained: AtomicBool,
     /// The admin's weight; `NO_OVERRIDE` when none is set.
     weight_override: AtomicU64,
+    /// The configured weight when the override was set.
+    configured_then: AtomicU64,
 }
 
 /// `weight_override` when the admin has set none (weights are `u32`, so it cannot clash).
@@ -132,6 +134,7 @@ impl MemberState {
             served: AtomicU64::new(0),
             drained: AtomicBool::new(false),
             weight_override: AtomicU64::new(NO_OVERRIDE),
+            configured_then: AtomicU64::new(NO_OVERRIDE),
         }
     }
 
@@ -150,10 +153,18 @@ impl MemberState {
         self.drained.load(Ordering::Relaxed)
     }
 
-    /// Replaces the configured weight until cleared.
-    pub fn set_weight(&self, weight: u32) {
+    /// Replaces the configured weight (`configured` now) until cleared.
+    pub fn set_weight(&self, weight: u32, configured: u32) {
+        self.configured_then
+            .store(u64::from(configured), Ordering::Relaxed);
         self.weight_override
             .store(u64::from(weight), Ordering::Relaxed);
+    }
+
+    /// Whether an override hides a configured weight that changed since it was set.
+    pub fn override_masks(&self, configured: u32) -> bool {
+        self.weight_override().is_some()
+            && self.configured_then.load(Ordering::Relaxed) != u64::from(configured)
     }
 
     /// Goes back to the configured weight.
