@@ -101,10 +101,17 @@ async fn failover_switches_over_and_back_and_trickles() {
     .await;
     assert!(back.is_some(), "switched back");
 
-    // trickle = 0.2 over 2,000 answers: 400 expected, binomial sd about 18.
+    // trickle = 0.2 over 2,000 answers: chi-square against 400 : 1,600, one degree of freedom,
+    // critical value 10.83 at p = 0.001.
     let counts = draw_counts(s.addr, "trickle.example.com.", 2000).await;
-    let next = *counts.get("192.0.2.21").unwrap_or(&0);
-    assert!((330..=470).contains(&next), "{next} of 2000 trickled");
+    let next = *counts.get("192.0.2.21").unwrap_or(&0) as f64;
+    let first = *counts.get("192.0.2.11").unwrap_or(&0) as f64;
+    assert_eq!(next + first, 2000.0);
+    let chi2 = (next - 400.0).powi(2) / 400.0 + (first - 1600.0).powi(2) / 1600.0;
+    assert!(
+        chi2 < 10.83,
+        "{next} of 2000 trickled: chi-square {chi2:.2}"
+    );
     s.stop().await;
 }
 
