@@ -219,9 +219,19 @@ fn pool_config_errors_are_clear() {
         ),
         "the name has a CNAME",
     );
-    assert_problem(
+    assert_problem_at(
         &a("p.example.com.", "{ address = \"192.0.2.1\", weight = -1 }"),
+        3,
         "weight -1 must be a non-negative integer",
+    );
+    // One member a line: the problem names the member's own line.
+    assert_problem_at(
+        &a(
+            "p.example.com.",
+            "\n  { address = \"192.0.2.1\", weight = 1 },\n  { address = \"192.0.2.2\", weight = -2 },\n",
+        ),
+        5,
+        "weight -2 must be a non-negative integer",
     );
     assert_problem_at(
         &a(
@@ -231,18 +241,20 @@ fn pool_config_errors_are_clear() {
         3,
         "invalid type: floating point `2.5`, expected i64",
     );
-    assert_problem(
+    assert_problem_at(
         &a(
             "p.example.com.",
             "{ address = \"2001:db8::1\", weight = 1 }",
         ),
+        3,
         "2001:db8::1 is not an A address",
     );
-    assert_problem(
+    assert_problem_at(
         &a(
             "p.example.com.",
             "{ address = \"192.0.2.1\", weight = 1 }, { address = \"192.0.2.1\", weight = 2 }",
         ),
+        3,
         "member 192.0.2.1 is listed twice",
     );
     assert_problem(&a("p.example.com.", ""), "the pool has no members");
@@ -251,8 +263,9 @@ fn pool_config_errors_are_clear() {
         2,
         "type must be A, AAAA or CNAME",
     );
-    assert_problem(
+    assert_problem_at(
         "name = \"c.example.com.\"\ntype = \"CNAME\"\nprobe = { kind = \"tcp\", port = 80 }\nmembers = [ { target = \"x.example.net.\", weight = 1 } ]\n",
+        4,
         "member x.example.net. of a CNAME pool needs `check = \"host:port\"` to be probed",
     );
     assert_problem(

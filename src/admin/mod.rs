@@ -466,7 +466,12 @@ fn find_member<'s>(
         .find_map(|p| {
             p.members
                 .iter()
-                .find(|m| m.label.eq_ignore_ascii_case(member))
+                .find(|m| {
+                    // Names with or without their trailing dot, as for the pool.
+                    m.label
+                        .trim_end_matches('.')
+                        .eq_ignore_ascii_case(member.trim_end_matches('.'))
+                })
                 .map(|m| (&***p, m))
         })
         .ok_or_else(|| AdminError::NoMember(name, member.into()))

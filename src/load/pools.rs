@@ -22,30 +22,36 @@ pub fn build_all(config: &Config, cells: &mut Cells, fatal: &mut Vec<Problem>) -
     let mut pools = Vec::new();
     for spanned in &config.raw.pool {
         let line = crate::problem::line_of(&config.text, spanned.span().start);
-        match build(spanned.get_ref(), config.path().to_path_buf(), line, cells) {
+        match build(config, spanned.get_ref(), line, cells) {
             Ok(p) => pools.push(Arc::new(p)),
-            Err(msg) => fatal.push(Problem::line(config.path(), line, msg)),
+            // A member's problem is at the member's own line; the others at the pool's.
+            Err((at, msg)) => fatal.push(Problem::line(config.path(), at.unwrap_or(line), msg)),
         }
     }
     pools
 }
 
-/// Validates one raw pool.
+/// Validates one raw pool; an error says the line of the member it is about, when it is.
 fn build(
+    config: &Config,
     raw: &RawPool,
-    config_file: PathBuf,
     config_line: usize,
     cells: &mut Cells,
-) -> Result<Pool, String> {
-    let mut name = Name::from_ascii(&raw.name)
-        .map_err(|e| format!("pool `{}` is not a domain name: {e}", raw.name))?;
+) -> Result<Pool, (Option<usize>, String)> {
+    let config_file: PathBuf = config.path().to_path_buf();
+    let mut name = Name::from_ascii(&raw.name).map_err(|e| {
+        (
+            None,
+            format!("pool `{}` is not a domain name: {e}", raw.name),
+        )
+    })?;
     name.set_fqdn(true);
     let rtype = match raw.rtype {
         PoolType::A => RecordType::A,
         PoolType::Aaaa => RecordType::AAAA,
         PoolType::Cname => RecordType::CNAME,
     };
-    let at = |e: String| format!("pool {name}: {e}");
+    let at = |e: String| (None, format!("pool {name}: {e}"));
     let answers = answers(raw.answers, rtype).map_err(at)?;
     if raw.members.is_empty() {
         return Err(at("the pool has no members".into()));
@@ -71,9 +77,14 @@ fn build(
     };
     let mut members: Vec<Member> = Vec::with_capacity(raw.members.len());
     for m in &raw.members {
-        let member = shape.member(m.get_ref(), cells).map_err(at)?;
+        let line = crate::problem::line_of(&config.text, m.span().start);
+        let at_member = |e: String| (Some(line), format!("pool {name}: {e}"));
+        let member = shape.member(m.get_ref(), cells).map_err(at_member)?;
         if members.iter().any(|x| x.record.data == member.record.data) {
-            return Err(at(format!("member {} is listed twice", member.label)));
+            return Err(at_member(format!(
+                "member {} is listed twice",
+                member.label
+            )));
         }
         members.push(member);
     }
