@@ -190,11 +190,19 @@ async fn on_sighup(tx: mpsc::Sender<ReloadRequest>, shutdown: CancellationToken)
             s = hup.recv() => if s.is_none() { return },
         }
         info!("SIGHUP: reloading");
+        // systemd (Type=notify) hears of the reload and of its end.
+        let mut reloading = vec![sd_notify::NotifyState::Reloading];
+        reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+        let _ = sd_notify::notify(&reloading);
+        let (reply, done) = tokio::sync::oneshot::channel();
         let request = ReloadRequest {
             cause: ReloadCause::Signal,
-            reply: None,
+            reply: Some(reply),
         };
-        let _ = tx.send(request).await;
+        if tx.send(request).await.is_ok() {
+            let _ = done.await;
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     }
 }
 

@@ -260,8 +260,11 @@ fn serve(config: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // systemd (Type=notify): serving, after the first probe round and the binds.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         signals.next().await;
         tracing::info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         // Stopping is bounded: a second signal, or STOP_LIMIT, ends the process at once.
         tokio::select! {
             () = running.stop() => ExitCode::SUCCESS,

@@ -598,3 +598,37 @@ async fn rate_limiting_drops_and_slips_one_source_and_answers_another() {
     );
     s.stop().await;
 }
+
+#[test]
+fn systemd_hears_ready_reloading_and_stopping() {
+    let dir = dir_with_config("");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dnslb"))
+        .args(["--config", "dnslb.toml"])
+        .current_dir(dir.path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut bin = Binary { child };
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
+    };
+    assert_eq!(next(), "READY=1");
+    bin.signal("HUP");
+    let reloading = next();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert_eq!(next(), "READY=1", "the reload ended");
+    bin.signal("TERM");
+    assert_eq!(next(), "STOPPING=1");
+    assert!(bin.wait(Duration::from_secs(2)).is_some());
+}
