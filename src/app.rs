@@ -71,6 +71,9 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     for p in &loaded.snapshot.problems {
         warn!(problem = %p, "zone not served");
     }
+    for w in &loaded.warnings {
+        warn!(warning = %w, "check the config");
+    }
     for z in loaded.snapshot.zones() {
         info!(zone = %z.origin, serial = z.serial, names = z.node_count(), "zone loaded");
     }

@@ -22,6 +22,9 @@ enum Command {
     Serve,
     /// Load the config and every zone, print every problem, exit non-zero if there is one.
     Check {
+        /// Fail on warnings too.
+        #[arg(long)]
+        strict: bool,
         /// Draw answers for this pool name through the real selection code, and print shares.
         #[arg(long, value_name = "NAME")]
         simulate: Option<String>,
@@ -103,12 +106,17 @@ fn main() -> ExitCode {
             "weight",
             weight.unwrap_or_default().to_string(),
         ),
-        Command::Check { simulate: None, .. } => check(&cli.config),
+        Command::Check {
+            simulate: None,
+            strict,
+            ..
+        } => check(&cli.config, strict),
         Command::Check {
             simulate: Some(name),
             down,
             client,
             queries,
+            ..
         } => simulate(
             &cli.config,
             &dnslb::simulate::Simulation {
@@ -207,8 +215,15 @@ fn simulate(config: &std::path::Path, sim: &dnslb::simulate::Simulation) -> Exit
     }
 }
 
-fn check(config: &std::path::Path) -> ExitCode {
-    match dnslb::load::load(config, None) {
+fn check(config: &std::path::Path, strict: bool) -> ExitCode {
+    let loaded = dnslb::load::load(config, None);
+    if let Ok(l) = &loaded {
+        for w in &l.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    match loaded {
+        Ok(loaded) if strict && !loaded.warnings.is_empty() => ExitCode::FAILURE,
         Ok(loaded) if loaded.snapshot.problems.is_empty() => {
             let snap = &loaded.snapshot;
             for z in snap.zones() {

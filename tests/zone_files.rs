@@ -300,3 +300,25 @@ async fn start_up_fails_when_no_zone_loads() {
         "{text}"
     );
 }
+
+#[test]
+fn check_warns_of_what_is_probably_not_meant_and_strict_fails_on_it() {
+    let pool = "[[pool]]\nname = \"www.ok.test.\"\ntype = \"A\"\nanswers = 3\n\
+                probe = { kind = \"tcp\", port = 80, interval = \"1s\", timeout = \"2s\" }\n\
+                members = [ { address = \"192.0.2.1\", weight = 1 }, { address = \"192.0.2.2\", weight = 1 } ]\n";
+    let dir = dir_with_zones(pool, &[("ok.test.zone", SOA), ("forgotten.zon", SOA)]);
+    let out = dnslb(&["check", "--config", "dnslb.toml"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "warnings alone pass: {err}");
+    assert!(
+        err.contains("warning: ") && err.contains("dnslb.toml:8: pool www.ok.test.: probe timeout 2s is not shorter than its interval 1s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("answers = 3 but the pool has 2 members"),
+        "{err}"
+    );
+    assert!(err.contains("forgotten.zon: not named NAME.zone"), "{err}");
+    let out = dnslb(&["check", "--strict", "--config", "dnslb.toml"], dir.path());
+    assert!(!out.status.success(), "--strict fails on warnings");
+}

@@ -16,6 +16,7 @@ mod pools;
 mod probes;
 mod settings;
 mod sources;
+mod warnings;
 mod zones;
 
 use std::path::Path;
@@ -35,6 +36,8 @@ pub struct Loaded {
     pub sources: Sources,
     /// The start-up settings the config gives.
     pub settings: Settings,
+    /// What loads but is probably not meant (`dnslb check --strict` fails on it).
+    pub warnings: Vec<Problem>,
 }
 
 /// The generation a reload builds on.
@@ -87,7 +90,9 @@ pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded
         zones::log_changes(prev.snapshot, &zones);
     }
     let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
+    let warnings = warnings::of(&pools, &sources.zones_dir);
     Ok(Loaded {
+        warnings,
         snapshot: Snapshot::new(generation, zones, pools, problems),
         sources,
         settings: config.settings,

@@ -1,0 +1,51 @@
+//! Things that load but are probably not what the operator meant: said by `dnslb check` (an
+//! error with `--strict`) and logged at start-up and reload.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::Problem;
+use crate::pool::Pool;
+
+/// The warnings of a load's pools and zone directory.
+pub fn of(pools: &[Arc<Pool>], zones_dir: &Path) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for p in pools {
+        let at = |message: String| Problem::line(&p.config_file, p.config_line, message);
+        if let Some(spec) = &p.probe
+            && spec.timeout >= spec.interval
+        {
+            out.push(at(format!(
+                "pool {}: probe timeout {:?} is not shorter than its interval {:?}: a hung target \
+                 is probed again before the last probe gave up",
+                p.name, spec.timeout, spec.interval
+            )));
+        }
+        if p.answers > p.members.len() {
+            out.push(at(format!(
+                "pool {}: answers = {} but the pool has {} members: answers carry at most {}",
+                p.name,
+                p.answers,
+                p.members.len(),
+                p.members.len()
+            )));
+        }
+    }
+    let skipped = std::fs::read_dir(zones_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "zone"));
+    for path in skipped {
+        // Files a zone includes are read through it; they are not skipped, only not zones.
+        if path.extension().is_some_and(|x| x == "inc" || x == "tmp~") {
+            continue;
+        }
+        out.push(Problem::file(
+            &path,
+            "not named NAME.zone: not loaded as a zone (an $INCLUDE may still read it)",
+        ));
+    }
+    out.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    out
+}
