@@ -84,7 +84,17 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     let mut reloader = Reloader::new(shared.clone(), shutdown.clone());
     reloader.install(loaded, None).await;
 
-    let handler = DnsHandler::new(shared.snapshot.clone(), shared.stats.clone(), settings.rrl);
+    let explain_allow = settings
+        .admin
+        .as_ref()
+        .map(|a| a.allow.clone())
+        .unwrap_or_default();
+    let handler = DnsHandler::with_explain(
+        shared.snapshot.clone(),
+        shared.stats.clone(),
+        settings.rrl,
+        explain_allow,
+    );
     let dns = DnsServer::bind(handler, &settings.listen, settings.tcp_max)
         .map_err(|e| bind_error(&settings.listen, e))?;
     let dns_addrs = dns.local_addrs.clone();

@@ -212,3 +212,57 @@ async fn unbound_with_client_subnet_caches_each_subnets_sticky_answer() {
     u.stop().await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_explains_a_pool() {
+    if !have_tool("dig") {
+        return;
+    }
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let _accept = tokio::spawn(async move { while up.accept().await.is_ok() {} });
+    let pool = format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\n\
+         probe = {{ kind = \"tcp\", interval = \"10s\", timeout = \"300ms\" }}\n\
+         members = [ {{ address = \"192.0.2.10\", weight = 1, check = \"127.0.0.1:{up_port}\" }}, \
+                     {{ address = \"192.0.2.11\", weight = 1, check = \"127.0.0.1:{}\" }} ]\n",
+        closed_port()
+    );
+    let s = start_dir(dir_with_config(&pool)).await;
+    let (st, _) = http(
+        s.admin(),
+        "POST",
+        "/pools/www.example.com./members/192.0.2.10/weight",
+        "7",
+    )
+    .await;
+    assert_eq!(st, 200);
+    let out = dig(
+        s.addr,
+        &["-c", "CH", "-t", "TXT", "explain.www.example.com", "+short"],
+    )
+    .await;
+    assert!(
+        out.contains("\"pool www.example.com. A policy weighted answers 1 ttl 30 all_down open\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"member 192.0.2.10 weight 1 effective 7 up: weight set to 7 by the admin\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"member 192.0.2.11 weight 1 effective 0 down: down since ")
+            && out.contains("connect: "),
+        "{out}"
+    );
+    let not_a_pool = dig(
+        s.addr,
+        &["-c", "CH", "-t", "TXT", "explain.ns1.example.com", "+short"],
+    )
+    .await;
+    assert!(
+        not_a_pool.contains("ns1.example.com. is not a pool"),
+        "{not_a_pool}"
+    );
+    s.stop().await;
+}

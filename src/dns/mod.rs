@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 mod exchange;
+mod explain;
 pub mod rrl;
 mod tcp;
 mod udp;
@@ -200,6 +201,8 @@ pub struct DnsHandler {
     no_queries: Arc<Queries>,
     /// Response rate limiting over UDP, when configured.
     rrl: Option<RrlConfig>,
+    /// Who may ask `CH TXT explain.NAME` besides loopback (the admin's `allow`).
+    explain_allow: Arc<[ipnet::IpNet]>,
 }
 
 impl DnsHandler {
@@ -208,6 +211,16 @@ impl DnsHandler {
         snapshot: Arc<ArcSwap<Snapshot>>,
         stats: Arc<QueryStats>,
         rrl: Option<RrlConfig>,
+    ) -> Self {
+        Self::with_explain(snapshot, stats, rrl, Vec::new())
+    }
+
+    /// [`DnsHandler::new`], with the networks (besides loopback) that may ask `explain.`.
+    pub fn with_explain(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        stats: Arc<QueryStats>,
+        rrl: Option<RrlConfig>,
+        explain_allow: Vec<ipnet::IpNet>,
     ) -> Self {
         let opts = [None, Some(Ede::NotAuthoritative), Some(Ede::NotSupported)].map(|ede| {
             [false, true].map(|dnssec_ok| {
@@ -230,6 +243,7 @@ impl DnsHandler {
             stats,
             opts,
             rrl,
+            explain_allow: explain_allow.into(),
             no_queries: Arc::new(
                 Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
             ),
@@ -267,6 +281,20 @@ impl DnsHandler {
         let mut meta = Metadata::response_from_request(&request.metadata);
         meta.checking_disabled = false; // as NSD and Knot answer
         let none = std::iter::empty::<&Record>;
+        if let Some(explained) = self.explain(request) {
+            let (rcode, records) = match explained {
+                Some(records) => (ResponseCode::NoError, records),
+                None => (ResponseCode::Refused, Vec::new()),
+            };
+            meta.response_code = rcode;
+            meta.authoritative = rcode == ResponseCode::NoError;
+            let builder = MessageResponseBuilder::new(
+                &request.queries,
+                self.opt(request.edns.as_ref(), None),
+            );
+            let response = builder.build(meta, records.iter(), none(), none(), none());
+            return Ok(Some(handle.send_response(response).await?));
+        }
         if let Some((rcode, ede)) = early_rcode(request) {
             meta.response_code = rcode;
             // A FORMERR for several questions echoes none of them.
@@ -356,6 +384,24 @@ impl DnsHandler {
             }
             (edns, _) => (edns.map(Cow::Borrowed), size),
         }
+    }
+
+    /// A `CH TXT explain.NAME` question: `Some(Some(records))` for a client allowed to ask,
+    /// `Some(None)` for one that is not, `None` for any other question.
+    fn explain(&self, request: &Request) -> Option<Option<Vec<Record>>> {
+        let q = request.queries.queries().first()?;
+        if request.queries.len() != 1
+            || q.query_class() != DNSClass::CH
+            || q.query_type() != RecordType::TXT
+        {
+            return None;
+        }
+        let qname = Name::read(&mut BinDecoder::new(request.queries.as_bytes())).ok()?;
+        let name = explain::asked_about(&qname)?;
+        if !explain::allowed(request.src().ip(), &self.explain_allow) {
+            return Some(None);
+        }
+        Some(Some(explain::records(&self.snapshot.load(), &qname, &name)))
     }
 
     /// Response rate limiting: only over UDP, only when configured.
