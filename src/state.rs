@@ -79,6 +79,8 @@ pub struct Shared {
     pub stats: Arc<QueryStats>,
     /// What was read at start-up.
     pub settings: Settings,
+    /// When the server started.
+    pub started: std::time::SystemTime,
     reload_failures: AtomicU64,
     /// Problems of the last reload that kept the running config, until one succeeds. Written
     /// by the reloader, read by `/status`; never touched by queries.
@@ -93,6 +95,7 @@ impl Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             stats: Arc::new(QueryStats::default()),
             settings,
+            started: std::time::SystemTime::now(),
             reload_failures: AtomicU64::new(0),
             failed_reload: Mutex::new(Vec::new()),
             reloads,

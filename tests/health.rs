@@ -430,12 +430,20 @@ async fn slow_start_from_the_config_ramps_a_recovered_member() {
     .await;
     assert!(up.is_some(), "the member comes back");
     // A minute's ramp from 10 %: a few seconds in, it is drawn with far less than its weight.
-    let w: u64 = member_field(&s, 0, "effective_weight")
+    let w: f64 = member_field(&s, 0, "effective_weight")
         .await
         .parse()
         .unwrap();
-    assert!((10..=20).contains(&w), "effective weight {w} of 100");
-    assert_eq!(member_field(&s, 1, "effective_weight").await, "100");
+    assert!((10.0..=20.0).contains(&w), "effective weight {w} of 100");
+    assert_eq!(member_field(&s, 1, "effective_weight").await, "100.0");
+    let ramping: f64 = member_field(&s, 0, "slow_start_percent")
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        (10.0..=20.0).contains(&ramping),
+        "slow start at {ramping} %"
+    );
     s.stop().await;
 }
 
@@ -568,7 +576,7 @@ async fn admin_overrides_status_and_metrics_over_http() {
     .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("\"weight_override\":null"), "{body}");
-    assert!(body.contains("\"effective_weight\":1"), "{body}");
+    assert!(body.contains("\"effective_weight\":1.0"), "{body}");
     assert!(served(s.addr, "192.0.2.10").await);
     let (st, body) = http(
         admin,
@@ -631,7 +639,32 @@ async fn admin_overrides_status_and_metrics_over_http() {
     let m0 = &v["pools"][0]["members"][0];
     assert_eq!(m0["configured_weight"], 1);
     assert_eq!(m0["weight_override"], 0);
-    assert_eq!(m0["effective_weight"], 0);
+    assert_eq!(m0["effective_weight"].as_f64(), Some(0.0));
+    // Typed and stable: probe settings as fields, RFC 3339 times, null where nothing is known.
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["uptime_seconds"].as_u64().is_some());
+    let probe = &v["pools"][0]["probe"];
+    assert_eq!(
+        (
+            &probe["kind"],
+            &probe["interval"],
+            &probe["timeout"],
+            &probe["rise"],
+            &probe["fall"]
+        ),
+        (
+            &serde_json::json!("tcp"),
+            &serde_json::json!("100ms"),
+            &serde_json::json!("200ms"),
+            &serde_json::json!(2),
+            &serde_json::json!(2)
+        )
+    );
+    assert!(m0["last_probe"].as_str().unwrap().ends_with('Z'), "{m0}");
+    assert!(m0["last_change"].as_str().unwrap().ends_with('Z'), "{m0}");
+    assert_eq!(m0["rise_fall"]["rise"], 2);
+    assert!(m0["agent_percent"].is_null(), "not an agent probe: {m0}");
+    assert!(m0["slow_start_percent"].is_null());
     assert_eq!(m0["state"], "up");
     assert!(m0["rtt_ms"].as_f64().is_some());
     let m1 = &v["pools"][0]["members"][1];

@@ -51,6 +51,7 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         ))
 }
 
+/// One member in `/status`: `null` wherever nothing is known.
 #[derive(Serialize)]
 struct MemberStatus {
     member: String,
@@ -58,41 +59,113 @@ struct MemberStatus {
     weight_override: Option<u32>,
     /// The override hides a configured weight that changed since it was set.
     override_masks_config: bool,
-    effective_weight: u32,
+    /// The weight as health scales it (agent %, slow start), unrounded; 0 when not served.
+    effective_weight: f64,
     /// `up`, `down`, `drained` or `unprobed` (no probe: always healthy).
     state: &'static str,
+    /// While ramping up after recovery: the share of its weight it gets now.
+    slow_start_percent: Option<f64>,
     drained: bool,
     check: Option<String>,
+    last_probe: Option<String>,
     last_probe_ok: Option<bool>,
     last_probe_error: Option<String>,
+    /// Round-trip time of the last probe, when it succeeded and the target is up.
     rtt_ms: Option<f64>,
+    /// Agent probes only.
     agent_percent: Option<f64>,
-    last_change_unix_ms: Option<u64>,
+    /// When the target last went up or down (RFC 3339).
+    last_change: Option<String>,
+    seconds_in_state: Option<u64>,
+    rise_fall: Option<RiseFall>,
     served: u64,
+}
+
+/// Progress towards the next flip.
+#[derive(Serialize)]
+struct RiseFall {
+    successes: u32,
+    failures: u32,
+    rise: u32,
+    fall: u32,
+}
+
+/// RFC 3339 of Unix milliseconds (`None` for 0: never).
+fn rfc3339(unix_ms: u64) -> Option<String> {
+    (unix_ms > 0).then(|| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms),
+        )
+        .to_string()
+    })
 }
 
 fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
     let avail = m.availability(pool.slow_start);
     let h = m.health.as_deref();
     let probed = h.filter(|h| h.is_probed());
+    let changed = probed.map(|h| h.last_change_unix_ms.load(Ordering::Relaxed));
+    let agent = matches!(
+        pool.probe.as_ref().map(|p| &p.kind),
+        Some(crate::health::ProbeKind::Agent)
+    );
+    let ramp = h.and_then(|h| h.weight_factor(pool.slow_start).map(|f| (h, f)));
     MemberStatus {
         member: m.label.clone(),
         configured_weight: m.weight,
         weight_override: m.state.weight_override(),
         override_masks_config: m.state.override_masks(m.weight),
-        effective_weight: avail.effective_weight,
+        effective_weight: avail.exact_weight(),
         state: avail.state.as_str(),
+        slow_start_percent: ramp
+            .filter(|(h, f)| *f < h.agent_permille())
+            .map(|(h, f)| f64::from(f) * 100.0 / f64::from(h.agent_permille().max(1))),
         drained: m.state.is_drained(),
         check: m.check.map(|c| c.to_string()),
+        last_probe: probed.and_then(|h| rfc3339(h.last_probe_unix_ms.load(Ordering::Relaxed))),
         last_probe_ok: probed.map(|h| h.last_ok.load(Ordering::Relaxed)),
         last_probe_error: probed
             .and_then(|h| h.last_error.lock().ok().map(|e| e.clone()))
             .filter(|e| !e.is_empty()),
-        rtt_ms: probed.map(|h| h.rtt_us.load(Ordering::Relaxed) as f64 / 1000.0),
-        agent_percent: h.map(|h| f64::from(h.agent_permille()) / 10.0),
-        last_change_unix_ms: h.map(|h| h.last_change_unix_ms.load(Ordering::Relaxed)),
+        rtt_ms: probed
+            .filter(|h| h.is_up() && h.last_ok.load(Ordering::Relaxed))
+            .map(|h| h.rtt_us.load(Ordering::Relaxed) as f64 / 1000.0),
+        agent_percent: h
+            .filter(|_| agent)
+            .map(|h| f64::from(h.agent_permille()) / 10.0),
+        last_change: changed.and_then(rfc3339),
+        seconds_in_state: changed.map(|c| crate::health::unix_ms().saturating_sub(c) / 1000),
+        rise_fall: probed.zip(pool.probe.as_ref()).map(|(h, spec)| RiseFall {
+            successes: h.successes.load(Ordering::Relaxed),
+            failures: h.failures.load(Ordering::Relaxed),
+            rise: spec.rise,
+            fall: spec.fall,
+        }),
         served: m.state.served(),
     }
+}
+
+/// A pool's probe settings, as fields.
+fn probe_status(spec: &crate::health::ProbeSpec) -> serde_json::Value {
+    let mut v = json!({
+        "kind": spec.kind.name(),
+        "port": spec.port,
+        "interval": humantime::format_duration(spec.interval).to_string(),
+        "timeout": humantime::format_duration(spec.timeout).to_string(),
+        "rise": spec.rise,
+        "fall": spec.fall,
+    });
+    if let crate::health::ProbeKind::Http { path, host, expect } = &spec.kind {
+        v["path"] = json!(path);
+        v["host"] = json!(host);
+        v["expect"] = json!(
+            expect
+                .iter()
+                .map(|r| format!("{}-{}", r.start(), r.end()))
+                .collect::<Vec<_>>()
+        );
+    }
+    v
 }
 
 /// How a client policy spreads clients now: for `hash`, the share of 1,024 sample networks
@@ -169,13 +242,18 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
                 "spread": spread(p),
                 "all_down": p.all_down.as_str(),
                 "all_members_down": p.all_members_down(),
-                "probe": p.probe.as_ref().map(|s| s.kind.name()),
+                "probe": p.probe.as_ref().map(probe_status),
                 "members": p.members.iter().map(|m| member_status(p, m)).collect::<Vec<_>>(),
             })
         })
         .collect();
     let problems = shared.problems();
+    let uptime = shared.started.elapsed().map_or(0, |d| d.as_secs());
     axum::Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started": humantime::format_rfc3339_seconds(shared.started).to_string(),
+        "uptime_seconds": uptime,
+        "listen": shared.settings.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "generation": snap.generation,
         "zones": zones,
         "pools": pools,

@@ -31,6 +31,8 @@ pub struct TargetHealth {
     pub probed: AtomicBool,
     /// Unix milliseconds of the last up/down change.
     pub last_change_unix_ms: AtomicU64,
+    /// Unix milliseconds of the last probe (0: none yet).
+    pub last_probe_unix_ms: AtomicU64,
     /// Successes in a row.
     pub successes: AtomicU32,
     /// Failures in a row.
@@ -55,6 +57,7 @@ impl Default for TargetHealth {
             last_ok: AtomicBool::new(false),
             probed: AtomicBool::new(false),
             last_change_unix_ms: AtomicU64::new(unix_ms()),
+            last_probe_unix_ms: AtomicU64::new(0),
             successes: AtomicU32::new(0),
             failures: AtomicU32::new(0),
             last_error: std::sync::Mutex::new(String::new()),
@@ -128,6 +131,7 @@ impl TargetHealth {
     /// when the target comes up.
     pub fn record(&self, outcome: &Outcome, h: Hysteresis, ramp: bool) {
         self.probed.store(true, Ordering::Relaxed);
+        self.last_probe_unix_ms.store(unix_ms(), Ordering::Relaxed);
         self.last_ok.store(outcome.ok, Ordering::Relaxed);
         self.successes.store(h.successes, Ordering::Relaxed);
         self.failures.store(h.failures, Ordering::Relaxed);

@@ -47,6 +47,9 @@ pub struct Availability {
     pub base_weight: u32,
     /// The weight it is drawn with now: 0 when it is not served, or served only as a stand-in.
     pub effective_weight: u32,
+    /// The share of its base weight health allows, in permille (agent %, slow start); 0 when it
+    /// is not served.
+    pub permille: u32,
 }
 
 impl Availability {
@@ -61,18 +64,18 @@ impl Availability {
         health_factor: Option<Option<u32>>,
         target_up: bool,
     ) -> Self {
-        let (state, effective_weight) = if admin_drained {
-            (State::Drained(DrainedBy::Admin), 0)
+        let (state, effective_weight, permille) = if admin_drained {
+            (State::Drained(DrainedBy::Admin), 0, 0)
         } else {
             match health_factor {
-                None => (State::Unprobed, base_weight),
-                Some(None) if target_up => (State::Drained(DrainedBy::Agent), 0),
-                Some(None) => (State::Down, 0),
-                Some(Some(_)) if base_weight == 0 => (State::Up, 0),
-                Some(Some(0)) => (State::Drained(DrainedBy::Agent), 0),
-                Some(Some(permille)) => {
-                    let w = (u64::from(base_weight) * u64::from(permille)).div_ceil(1000);
-                    (State::Up, u32::try_from(w).unwrap_or(u32::MAX).max(1))
+                None => (State::Unprobed, base_weight, 1000),
+                Some(None) if target_up => (State::Drained(DrainedBy::Agent), 0, 0),
+                Some(None) => (State::Down, 0, 0),
+                Some(Some(p)) if base_weight == 0 => (State::Up, 0, p),
+                Some(Some(0)) => (State::Drained(DrainedBy::Agent), 0, 0),
+                Some(Some(p)) => {
+                    let w = (u64::from(base_weight) * u64::from(p)).div_ceil(1000);
+                    (State::Up, u32::try_from(w).unwrap_or(u32::MAX).max(1), p)
                 }
             }
         };
@@ -80,7 +83,13 @@ impl Availability {
             state,
             base_weight,
             effective_weight,
+            permille,
         }
+    }
+
+    /// The weight as health scales it, unrounded (slow start on a weight-1 member shows here).
+    pub fn exact_weight(&self) -> f64 {
+        f64::from(self.base_weight) * f64::from(self.permille) / 1000.0
     }
 
     /// Whether the member may be served (as a weighted member or as a stand-in).
