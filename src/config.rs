@@ -259,13 +259,32 @@ pub fn read(path: &Path) -> Result<(RawConfig, String), Problem> {
     match toml::from_str::<RawConfig>(&text) {
         Ok(raw) => Ok((raw, text)),
         Err(e) => {
-            let message = e.message().trim().to_string();
+            let mut message = e.message().trim().to_string();
+            // A type or value error names no field: take it from the line (`weight = "5"`).
+            if let Some(key) = e.span().and_then(|span| key_before(&text, span.start))
+                && !message.contains(&format!("`{key}`"))
+            {
+                message = format!("`{key}`: {message}");
+            }
             Err(match e.span() {
                 Some(span) => Problem::at(path, &text, span, message),
                 None => Problem::file(path, message),
             })
         }
     }
+}
+
+/// The key whose value starts at `offset`: the word before the last `=` on the same line.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let line = before.rsplit('\n').next()?;
+    let (left, _) = line.rsplit_once('=')?;
+    let key = left
+        .rsplit(|c: char| c == '{' || c == ',' || c.is_whitespace())
+        .find(|w| !w.is_empty())?;
+    key.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        .then_some(key)
 }
 
 /// Parses a duration as people write it (`"500ms"`, `"2s"`, `"1m"`).

@@ -224,6 +224,22 @@ fn pool_config_errors_are_clear() {
         3,
         "weight -1 must be a non-negative integer",
     );
+    assert_problem_at(
+        &a(
+            "p.example.com.",
+            "{ address = \"192.0.2.1\", weight = 99999999999 }",
+        ),
+        3,
+        "weight 99999999999 is too big (at most 4294967295)",
+    );
+    assert_problem_at(
+        &a(
+            "p.example.com.",
+            "{ address = \"192.0.2.1\", weight = \"5\" }",
+        ),
+        3,
+        "`weight`: invalid type: string \"5\", expected i64",
+    );
     // One member a line: the problem names the member's own line.
     assert_problem_at(
         &a(

@@ -133,8 +133,10 @@ struct Shape<'a> {
 impl Shape<'_> {
     /// Validates one member; its cells come from `cells`.
     fn member(&self, m: &RawMember, cells: &mut Cells) -> Result<Member, String> {
-        let weight = u32::try_from(m.weight)
-            .map_err(|_| format!("weight {} must be a non-negative integer", m.weight))?;
+        let weight = u32::try_from(m.weight).map_err(|_| match m.weight {
+            w if w < 0 => format!("weight {w} must be a non-negative integer"),
+            w => format!("weight {w} is too big (at most {})", u32::MAX),
+        })?;
         let (rdata, label, ip) = self.rdata(m)?;
         let check = self.check(m, &label, ip)?;
         let state = cells.member(self.name, self.rtype, &label);

@@ -182,7 +182,14 @@ impl Reader {
         let rdata_tokens = &entry.tokens[entry.tokens.len() - tokens.count()..];
         check_generic(rtype, rdata_tokens)?;
         let (owner, rdata) = scan::record(&owner_text, &cursor.origin, rtype, rdata_tokens)
-            .map_err(|e| format!("bad {} record: {e}", type_name(rtype)))?;
+            .map_err(|e| {
+                let written: Vec<String> = rdata_tokens.iter().map(Token::written).collect();
+                format!(
+                    "bad {} record `{}`: {e}",
+                    type_name(rtype),
+                    written.join(" ")
+                )
+            })?;
         cursor.last_owner = Some(owner.clone());
         if !self.zone_origin.zone_of(&owner) {
             return Err(format!(
