@@ -37,6 +37,7 @@ use crate::state::Shared;
 /// The admin routes over `shared`, behind the access rules.
 pub fn router(shared: Arc<Shared>, access: Access) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload))
@@ -78,6 +79,8 @@ struct MemberStatus {
     last_change: Option<String>,
     seconds_in_state: Option<u64>,
     rise_fall: Option<RiseFall>,
+    /// The last (up to 20) probe results, oldest first.
+    history: Vec<bool>,
     served: u64,
 }
 
@@ -141,6 +144,7 @@ fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
             rise: spec.rise,
             fall: spec.fall,
         }),
+        history: probed.map_or_else(Vec::new, |h| h.history(20)),
         served: m.state.served(),
     }
 }
@@ -220,6 +224,18 @@ fn spread(pool: &Pool) -> serde_json::Value {
         }
         _ => serde_json::Value::Null,
     }
+}
+
+/// The status page: one HTML file, served by dnslb itself, that polls `/status` every second.
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        include_str!("status.html"),
+    )
+        .into_response()
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {

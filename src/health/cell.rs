@@ -33,6 +33,10 @@ pub struct TargetHealth {
     pub last_change_unix_ms: AtomicU64,
     /// Unix milliseconds of the last probe (0: none yet).
     pub last_probe_unix_ms: AtomicU64,
+    /// The last probes' results, newest in bit 0 (1: ok).
+    history: AtomicU64,
+    /// Probes so far, for how many bits of `history` mean something.
+    probes: AtomicU64,
     /// Successes in a row.
     pub successes: AtomicU32,
     /// Failures in a row.
@@ -58,6 +62,8 @@ impl Default for TargetHealth {
             probed: AtomicBool::new(false),
             last_change_unix_ms: AtomicU64::new(unix_ms()),
             last_probe_unix_ms: AtomicU64::new(0),
+            history: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
             successes: AtomicU32::new(0),
             failures: AtomicU32::new(0),
             last_error: std::sync::Mutex::new(String::new()),
@@ -86,6 +92,14 @@ impl TargetHealth {
     /// Whether the agent asked for a drain.
     pub fn agent_drained(&self) -> bool {
         self.agent_drain.load(Ordering::Relaxed)
+    }
+
+    /// The results of the last `n` probes (at most 64), oldest first.
+    pub fn history(&self, n: usize) -> Vec<bool> {
+        let known = usize::try_from(self.probes.load(Ordering::Relaxed)).unwrap_or(64);
+        let n = n.min(known).min(64);
+        let bits = self.history.load(Ordering::Relaxed);
+        (0..n).rev().map(|i| bits >> i & 1 == 1).collect()
     }
 
     /// Failed probes so far, by reason.
@@ -132,6 +146,10 @@ impl TargetHealth {
     pub fn record(&self, outcome: &Outcome, h: Hysteresis, ramp: bool) {
         self.probed.store(true, Ordering::Relaxed);
         self.last_probe_unix_ms.store(unix_ms(), Ordering::Relaxed);
+        let bit = u64::from(outcome.ok);
+        let old = self.history.load(Ordering::Relaxed);
+        self.history.store((old << 1) | bit, Ordering::Relaxed);
+        self.probes.fetch_add(1, Ordering::Relaxed);
         self.last_ok.store(outcome.ok, Ordering::Relaxed);
         self.successes.store(h.successes, Ordering::Relaxed);
         self.failures.store(h.failures, Ordering::Relaxed);
