@@ -833,3 +833,44 @@ async fn the_command_line_reads_status_and_changes_members() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no member 192.0.2.99"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool() {
+    if !have_tool("promtool") {
+        return;
+    }
+    let (_a, _b, s) = two_healthy_members().await;
+    draw_counts(s.addr, "www.example.com.", 10).await;
+    tcp(s.addr, "www.example.com.", RecordType::A).await;
+    let (st, text) = http(s.admin(), "GET", "/metrics", "").await;
+    assert_eq!(st, 200);
+    let mut child = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("promtool finishes")
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{text}"
+    );
+    assert!(
+        text.contains("# TYPE dnslb_responses_total counter"),
+        "{text}"
+    );
+    s.stop().await;
+}
