@@ -251,26 +251,67 @@ fn default_true() -> bool {
     true
 }
 
-/// Reads and parses the config file into raw structs; syntax errors and unknown keys are reported
-/// with their line.
-pub fn read(path: &Path) -> Result<(RawConfig, String), Problem> {
+/// Reads and parses the config file into raw structs; syntax errors, unknown keys and bad
+/// values are reported with their line. A syntax error stops the reading (nothing after it can
+/// be trusted); otherwise every `[[pool]]` is read on its own too, so that a problem in one does
+/// not hide the problems of the others.
+pub fn read(path: &Path) -> Result<(RawConfig, String), Vec<Problem>> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Problem::file(path, format!("cannot read the config: {e}")))?;
-    match toml::from_str::<RawConfig>(&text) {
-        Ok(raw) => Ok((raw, text)),
-        Err(e) => {
-            let mut message = e.message().trim().to_string();
-            // A type or value error names no field: take it from the line (`weight = "5"`).
-            if let Some(key) = e.span().and_then(|span| key_before(&text, span.start))
-                && !message.contains(&format!("`{key}`"))
+        .map_err(|e| vec![Problem::file(path, format!("cannot read the config: {e}"))])?;
+    let first = match toml::from_str::<RawConfig>(&text) {
+        Ok(raw) => return Ok((raw, text)),
+        Err(e) => problem(path, &text, &e),
+    };
+    let mut problems = vec![first];
+    // The syntax was fine if it reads as plain tables: read each pool by itself, and say its
+    // problem at the pool's line (the first problem keeps its exact line).
+    if let Ok(loose) = toml::from_str::<LooseConfig>(&text) {
+        let lines: Vec<usize> = loose
+            .pool
+            .iter()
+            .map(|p| crate::problem::line_of(&text, p.span().start))
+            .collect();
+        for (i, pool) in loose.pool.iter().enumerate() {
+            let (start, end) = (lines[i], lines.get(i + 1).copied().unwrap_or(usize::MAX));
+            if problems
+                .iter()
+                .any(|p| p.line.is_some_and(|l| (start..end).contains(&l)))
             {
-                message = format!("`{key}`: {message}");
+                continue;
             }
-            Err(match e.span() {
-                Some(span) => Problem::at(path, &text, span, message),
-                None => Problem::file(path, message),
-            })
+            let Ok(alone) = toml::to_string(pool.get_ref()) else {
+                continue;
+            };
+            if let Err(e) = toml::from_str::<RawPool>(&alone) {
+                let mut p = problem(path, &alone, &e);
+                p.line = Some(start);
+                problems.push(p);
+            }
         }
+    }
+    problems.sort_by_key(|p| p.line);
+    Err(problems)
+}
+
+/// The config with its pools as plain tables, to read each pool on its own.
+#[derive(Debug, Deserialize)]
+struct LooseConfig {
+    #[serde(default)]
+    pool: Vec<Spanned<toml::Table>>,
+}
+
+/// A problem from a TOML error at its line, with the key named when the message does not.
+fn problem(path: &Path, text: &str, e: &toml::de::Error) -> Problem {
+    let mut message = e.message().trim().to_string();
+    // A type or value error names no field: take it from the line (`weight = "5"`).
+    if let Some(key) = e.span().and_then(|span| key_before(text, span.start))
+        && !message.contains(&format!("`{key}`"))
+    {
+        message = format!("`{key}`: {message}");
+    }
+    match e.span() {
+        Some(span) => Problem::at(path, text, span, message),
+        None => Problem::file(path, message),
     }
 }
 
@@ -300,7 +341,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dnslb.toml");
         std::fs::write(&path, text).unwrap();
-        read(&path).map(|(raw, _)| raw)
+        read(&path).map(|(raw, _)| raw).map_err(|mut p| p.remove(0))
     }
 
     #[test]

@@ -325,3 +325,22 @@ fn check_warns_of_what_is_probably_not_meant_and_strict_fails_on_it() {
     let out = dnslb(&["check", "--strict", "--config", "dnslb.toml"], dir.path());
     assert!(!out.status.success(), "--strict fails on warnings");
 }
+
+#[test]
+fn check_reports_the_problems_of_every_pool_not_just_the_first() {
+    let pools = "[[pool]]\nname = \"a.ok.test.\"\ntype = \"A\"\nmembers = [ { address = \"192.0.2.1\", weight = 1, colour = \"red\" } ]\n\n\
+                 [[pool]]\nname = \"b.ok.test.\"\ntype = \"A\"\nmembers = [ { address = \"192.0.2.2\", weight = \"heavy\" } ]\n";
+    let dir = dir_with_zones(pools, &[("ok.test.zone", SOA)]);
+    let out = dnslb(&["check", "--config", "dnslb.toml"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("dnslb.toml:11: unknown field `colour`"),
+        "{err}"
+    );
+    // The second pool's problem is said at its own [[pool]] line.
+    assert!(
+        err.contains("dnslb.toml:13: `weight`: invalid type: string \"heavy\""),
+        "{err}"
+    );
+}

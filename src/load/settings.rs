@@ -69,7 +69,7 @@ impl Config {
 
 /// Reads the config file; problems with addresses go to `fatal`.
 pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem>> {
-    let (raw, text) = config::read(path).map_err(|e| vec![e])?;
+    let (raw, text) = config::read(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let zones_dir = base.join(&raw.server.zones);
     let mut config = Config {
