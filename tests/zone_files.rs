@@ -290,6 +290,14 @@ async fn start_up_serves_the_valid_zones_and_skips_a_broken_one() {
     s.stop().await;
 }
 
+#[test]
+fn an_empty_zone_directory_says_there_is_nothing_to_serve() {
+    let dir = dir_with(&[]);
+    let problems = load_problems(&dir.path().join("dnslb.toml"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("no zone loaded: nothing to serve"), "{problems:?}");
+}
+
 #[tokio::test]
 async fn start_up_fails_when_no_zone_loads() {
     let dir = dir_with(&[("example.com.zone", "garbage here\n")]);
@@ -299,7 +307,7 @@ async fn start_up_fails_when_no_zone_loads() {
         .expect("fails");
     let text = err.to_string();
     assert!(
-        text.contains("example.com.zone:1:") && text.contains("no zone loaded"),
+        text.contains("cannot be served") && text.contains("example.com.zone:1:"),
         "{text}"
     );
 }

@@ -80,10 +80,14 @@ pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded
     }
     let (zones, mut problems) = zones::build(&mut sources, &pools);
     if zones.is_empty() {
-        problems.push(Problem::file(
-            &sources.zones_dir,
-            "no zone loaded: nothing to serve",
-        ));
+        // Said only when nothing else explains it (an empty zone directory): not as a
+        // follow-on of the zone problems above.
+        if problems.is_empty() {
+            problems.push(Problem::file(
+                &sources.zones_dir,
+                "no zone loaded: nothing to serve",
+            ));
+        }
         return Err(problems);
     }
     if let Some(prev) = previous {
