@@ -271,7 +271,7 @@ pub fn read(path: &Path) -> Result<(RawConfig, String), Vec<Problem>> {
             .iter()
             .map(|p| crate::problem::line_of(&text, p.span().start))
             .collect();
-        for (i, pool) in loose.pool.iter().enumerate() {
+        for i in 0..loose.pool.len() {
             let (start, end) = (lines[i], lines.get(i + 1).copied().unwrap_or(usize::MAX));
             if problems
                 .iter()
@@ -279,18 +279,28 @@ pub fn read(path: &Path) -> Result<(RawConfig, String), Vec<Problem>> {
             {
                 continue;
             }
-            let Ok(alone) = toml::to_string(pool.get_ref()) else {
-                continue;
-            };
-            if let Err(e) = toml::from_str::<RawPool>(&alone) {
-                let mut p = problem(path, &alone, &e);
-                p.line = Some(start);
+            // The pool's own lines: from its header to the next table header.
+            let (body, first_line) = pool_lines(&text, start);
+            if let Err(e) = toml::from_str::<RawPool>(&body) {
+                let mut p = problem(path, &body, &e);
+                p.line = Some(p.line.map_or(start, |l| l + first_line - 1));
                 problems.push(p);
             }
         }
     }
     problems.sort_by_key(|p| p.line);
     Err(problems)
+}
+
+/// The text of the `[[pool]]` whose header is at 1-based line `header`: its lines up to the
+/// next table header, and the line the first of them is.
+fn pool_lines(text: &str, header: usize) -> (String, usize) {
+    let body: Vec<&str> = text
+        .lines()
+        .skip(header)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .collect();
+    (body.join("\n"), header + 1)
 }
 
 /// The config with its pools as plain tables, to read each pool on its own.

@@ -295,7 +295,10 @@ fn an_empty_zone_directory_says_there_is_nothing_to_serve() {
     let dir = dir_with(&[]);
     let problems = load_problems(&dir.path().join("dnslb.toml"));
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("no zone loaded: nothing to serve"), "{problems:?}");
+    assert!(
+        problems[0].contains("no zone loaded: nothing to serve"),
+        "{problems:?}"
+    );
 }
 
 #[tokio::test]
@@ -346,9 +349,9 @@ fn check_reports_the_problems_of_every_pool_not_just_the_first() {
         err.contains("dnslb.toml:11: unknown field `colour`"),
         "{err}"
     );
-    // The second pool's problem is said at its own [[pool]] line.
+    // The second pool's problem too, at its member's own line.
     assert!(
-        err.contains("dnslb.toml:13: `weight`: invalid type: string \"heavy\""),
+        err.contains("dnslb.toml:16: `weight`: invalid type: string \"heavy\""),
         "{err}"
     );
 }
