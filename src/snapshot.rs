@@ -28,6 +28,8 @@ pub struct Snapshot {
     /// Problems of this generation's load that left it serving (zones kept at their last good
     /// version, or not served).
     pub problems: Vec<Problem>,
+    /// When this generation was loaded (every zone of it was built then).
+    pub loaded_at: Option<std::time::SystemTime>,
 }
 
 impl Snapshot {
@@ -47,6 +49,7 @@ impl Snapshot {
             pools,
             targets,
             problems,
+            loaded_at: Some(std::time::SystemTime::now()),
         }
     }
 

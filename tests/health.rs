@@ -642,6 +642,11 @@ async fn admin_overrides_status_and_metrics_over_http() {
     assert_eq!(m0["effective_weight"].as_f64(), Some(0.0));
     // Typed and stable: probe settings as fields, RFC 3339 times, null where nothing is known.
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        v["zones"][0]["loaded"].as_str().unwrap().ends_with('Z'),
+        "{}",
+        v["zones"]
+    );
     assert!(v["uptime_seconds"].as_u64().is_some());
     let probe = &v["pools"][0]["probe"];
     assert_eq!(

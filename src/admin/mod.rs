@@ -243,7 +243,15 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let zones: Vec<_> = snap
         .zones()
         .iter()
-        .map(|z| json!({"origin": z.origin.to_string(), "serial": z.serial, "file": z.file, "names": z.node_count()}))
+        .map(|z| {
+            json!({
+                "origin": z.origin.to_string(),
+                "serial": z.serial,
+                "file": z.file,
+                "names": z.node_count(),
+                "loaded": snap.loaded_at.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            })
+        })
         .collect();
     let pools: Vec<_> = snap
         .pools
