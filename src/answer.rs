@@ -38,6 +38,13 @@ pub struct Answer<'a> {
 }
 
 impl<'a> Answer<'a> {
+    /// Drops every record, for a truncated (TC) response: no partial RRsets.
+    pub fn clear_records(&mut self) {
+        self.answers.clear();
+        self.authority.clear();
+        self.additional.clear();
+    }
+
     fn refused() -> Self {
         Self {
             rcode: ResponseCode::Refused,

@@ -295,7 +295,8 @@ impl DnsHandler {
             let response = builder.build(meta, records.iter(), none(), none(), none());
             return Ok(Some(handle.send_response(response).await?));
         }
-        if let Some((rcode, ede)) = early_rcode(request) {
+        let ecs = query_subnet(request);
+        if let Some((rcode, ede)) = early_rcode(request, ecs.is_err()) {
             meta.response_code = rcode;
             // A FORMERR for several questions echoes none of them.
             let queries = match rcode {
@@ -313,7 +314,7 @@ impl DnsHandler {
         // The name exactly as the client wrote it (0x20): answers for it carry it as their owner.
         let qname = Name::read(&mut BinDecoder::new(request.queries.as_bytes()))
             .unwrap_or_else(|_| q.name().clone().into());
-        let ecs = query_subnet(request);
+        let ecs = ecs.ok().flatten();
         let clients = Clients {
             source: Some(Client::from_resolver(request.src().ip())),
             ecs: ecs.map(|cs| Client::new(cs.addr(), cs.source_prefix())),
@@ -334,9 +335,7 @@ impl DnsHandler {
             rrl::Verdict::Drop => return Ok(None),
             rrl::Verdict::Slip => {
                 meta.truncation = true;
-                answer.answers.clear();
-                answer.authority.clear();
-                answer.additional.clear();
+                answer.clear_records();
             }
         }
         let (edns, opt) = self.response_opt(request, refused, ecs, answer.ecs_scope);
@@ -434,13 +433,28 @@ impl DnsHandler {
 
 /// The query's EDNS Client Subnet, if it has a valid one (RFC 7871): scope 0, and no address
 /// bits set beyond the source prefix.
-fn query_subnet(request: &Request) -> Option<ClientSubnet> {
-    let Some(EdnsOption::Subnet(cs)) = request.edns.as_ref()?.option(EdnsCode::Subnet) else {
-        return None;
+fn query_subnet(request: &Request) -> Result<Option<ClientSubnet>, MalformedSubnet> {
+    let option = request
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(EdnsCode::Subnet));
+    let Some(option) = option else {
+        return Ok(None);
     };
-    let net = ipnet::IpNet::new(cs.addr(), cs.source_prefix()).ok()?;
-    (cs.scope_prefix() == 0 && net.network() == cs.addr()).then_some(*cs)
+    let EdnsOption::Subnet(cs) = option else {
+        return Err(MalformedSubnet);
+    };
+    let net = ipnet::IpNet::new(cs.addr(), cs.source_prefix()).map_err(|_| MalformedSubnet)?;
+    if cs.scope_prefix() == 0 && net.network() == cs.addr() {
+        Ok(Some(*cs))
+    } else {
+        Err(MalformedSubnet)
+    }
 }
+
+/// An ECS option that breaks RFC 7871 §7.1.1 (answered FORMERR).
+#[derive(Debug, Clone, Copy)]
+struct MalformedSubnet;
 
 /// Extended DNS Errors we send (RFC 8914).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,7 +467,7 @@ enum Ede {
 
 /// The rcode (and Extended DNS Error) of a request answered without looking at our zones, if it
 /// is one.
-fn early_rcode(request: &Request) -> Option<(ResponseCode, Option<Ede>)> {
+fn early_rcode(request: &Request, subnet_malformed: bool) -> Option<(ResponseCode, Option<Ede>)> {
     if request.metadata.op_code != OpCode::Query {
         return Some((ResponseCode::NotImp, None));
     }
@@ -463,12 +477,7 @@ fn early_rcode(request: &Request) -> Option<(ResponseCode, Option<Ede>)> {
     if request.queries.len() != 1 {
         return Some((ResponseCode::FormErr, None));
     }
-    if request
-        .edns
-        .as_ref()
-        .is_some_and(|e| e.option(EdnsCode::Subnet).is_some())
-        && query_subnet(request).is_none()
-    {
+    if subnet_malformed {
         return Some((ResponseCode::FormErr, None)); // RFC 7871 §7.1.1
     }
     let q = &request.queries.queries()[0];
@@ -550,9 +559,7 @@ fn truncate(
         Fit::AdditionalTrimmed => {}
         Fit::No => {
             meta.truncation = true;
-            answer.answers.clear();
-            answer.authority.clear();
-            answer.additional.clear();
+            answer.clear_records();
         }
     }
     Ok(())

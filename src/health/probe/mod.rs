@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-pub use agent::{AgentReport, parse as parse_agent};
+pub use agent::AgentReport;
 
 use super::ProbeSpec;
 
