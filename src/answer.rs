@@ -35,6 +35,9 @@ pub struct Answer<'a> {
     /// The ECS scope prefix length (RFC 7871): how much of the client's subnet the answer
     /// depends on (0: nothing).
     pub ecs_scope: u8,
+    /// Some record was drawn from a pool: the answer differs from one query to the next, so it
+    /// cannot be prepared ahead ([`crate::prepare`]).
+    pub drawn: bool,
 }
 
 impl<'a> Answer<'a> {
@@ -151,7 +154,10 @@ fn node_answer<'a, R: Rng + ?Sized>(
 
     if node.has_cname() && qtype != RecordType::CNAME {
         match node.pool(RecordType::CNAME) {
-            Some(pool) => scope = pool.draw(rng, clients, &mut picked),
+            Some(pool) => {
+                ans.drawn = true;
+                scope = pool.draw(rng, clients, &mut picked);
+            }
             None => picked.extend(
                 node.rrset(RecordType::CNAME)
                     .into_iter()
@@ -169,11 +175,13 @@ fn node_answer<'a, R: Rng + ?Sized>(
     } else if qtype == RecordType::ANY {
         // RFC 8482: one RRset is a complete answer; pools first, as the name's purpose.
         if let Some(pool) = node.pools.first() {
+            ans.drawn = true;
             scope = pool.draw(rng, clients, &mut picked);
         } else if let Some(set) = node.rrsets.first() {
             picked.extend(&set.records);
         }
     } else if let Some(pool) = node.pool(qtype) {
+        ans.drawn = true;
         scope = pool.draw(rng, clients, &mut picked);
     } else if let Some(set) = node.rrset(qtype) {
         picked.extend(&set.records);

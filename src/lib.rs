@@ -19,6 +19,7 @@ pub mod health;
 pub mod load;
 pub mod logging;
 pub mod pool;
+pub mod prepare;
 pub mod problem;
 pub mod reload;
 pub mod scheduler;

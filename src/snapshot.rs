@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::Problem;
 use crate::pool::Pool;
+use crate::prepare::Prepared;
 use crate::scheduler::{self, ProbeTarget};
 use crate::zone::Zone;
 
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub problems: Vec<Problem>,
     /// When this generation was loaded (every zone of it was built then).
     pub loaded_at: Option<std::time::SystemTime>,
+    /// The answers the UDP fast path copies, prepared from the zones and pools above.
+    pub prepared: Prepared,
 }
 
 impl Snapshot {
@@ -42,7 +45,7 @@ impl Snapshot {
     ) -> Self {
         let max_origin_labels = zones.keys().map(Name::num_labels).max().unwrap_or(0);
         let targets = scheduler::targets(&pools);
-        Self {
+        let mut snapshot = Self {
             generation,
             zones,
             max_origin_labels,
@@ -50,7 +53,17 @@ impl Snapshot {
             targets,
             problems,
             loaded_at: Some(std::time::SystemTime::now()),
-        }
+            prepared: Prepared::default(),
+        };
+        let started = std::time::Instant::now();
+        snapshot.prepared = Prepared::build(&snapshot);
+        tracing::debug!(
+            names = snapshot.prepared.name_count(),
+            octets = snapshot.prepared.body_octets(),
+            elapsed = ?started.elapsed(),
+            "answers prepared"
+        );
+        snapshot
     }
 
     /// The zone that `name` falls in: the one with the longest matching origin.

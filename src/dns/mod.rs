@@ -36,6 +36,7 @@ use tracing::debug;
 
 mod exchange;
 mod explain;
+pub mod fast;
 pub mod rrl;
 mod tcp;
 mod udp;
@@ -55,6 +56,13 @@ const EDE_LEN: usize = 6;
 
 thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
+}
+
+/// Seeds this thread's RNG, so that a test can make two paths draw alike.
+#[doc(hidden)]
+pub fn seed_thread_rng(seed: u64) {
+    use rand::SeedableRng;
+    RNG.with(|rng| *rng.borrow_mut() = SmallRng::seed_from_u64(seed));
 }
 
 /// The query types counted one by one in `dnslb_queries_total`; the rest are `other`.
@@ -127,9 +135,50 @@ pub struct QueryStats {
     malformed: [AtomicU64; 3],
     /// Responses rate limiting dropped or slipped.
     pub rrl: RrlStats,
+    /// The fast path's counters, one per serving thread (each written by its thread alone).
+    shards: std::sync::Mutex<Vec<Arc<Shard>>>,
+}
+
+/// One UDP thread's counters: its thread alone writes them (a load and a store, no atomic
+/// read-modify-write, no shared cache line); scrapes add them up.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Shard {
+    by_rcode: [AtomicU64; 24],
+    queries: [AtomicU64; QUERY_TYPES.len() + 1],
+}
+
+impl Shard {
+    /// Counts a UDP query of `qtype` answered with `rcode`.
+    pub(crate) fn count(&self, qtype: u16, rcode: u8) {
+        let t = QUERY_TYPES
+            .iter()
+            .position(|t| u16::from(*t) == qtype)
+            .unwrap_or(QUERY_TYPES.len());
+        bump(&self.queries[t]);
+        bump(&self.by_rcode[usize::from(rcode).min(23)]);
+    }
+}
+
+/// Adds one to a counter that only this thread writes.
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 impl QueryStats {
+    /// A new shard of counters for one serving thread.
+    pub fn shard(&self) -> Arc<Shard> {
+        let shard = Arc::new(Shard::default());
+        if let Ok(mut shards) = self.shards.lock() {
+            shards.push(shard.clone());
+        }
+        shard
+    }
+
+    fn shards(&self) -> Vec<Arc<Shard>> {
+        self.shards.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     fn malformed(&self, kind: Malformed) {
         self.malformed[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -158,9 +207,17 @@ impl QueryStats {
     /// `other`.
     pub fn query_counts(&self) -> Vec<(&'static str, String, u64)> {
         let mut out = Vec::new();
+        let shards = self.shards();
         for (p, name) in ["udp", "tcp"].into_iter().enumerate() {
             for (t, c) in self.queries[p].iter().enumerate() {
-                let n = c.load(Ordering::Relaxed);
+                let fast: u64 = match p {
+                    0 => shards
+                        .iter()
+                        .map(|s| s.queries[t].load(Ordering::Relaxed))
+                        .sum(),
+                    _ => 0,
+                };
+                let n = c.load(Ordering::Relaxed) + fast;
                 if n > 0 {
                     let ty = QUERY_TYPES
                         .get(t)
@@ -174,11 +231,16 @@ impl QueryStats {
 
     /// (rcode, count) for every rcode seen at least once.
     pub fn counts(&self) -> Vec<(ResponseCode, u64)> {
+        let shards = self.shards();
         self.by_rcode
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
-                let n = c.load(Ordering::Relaxed);
+                let fast: u64 = shards
+                    .iter()
+                    .map(|s| s.by_rcode[i].load(Ordering::Relaxed))
+                    .sum();
+                let n = c.load(Ordering::Relaxed) + fast;
                 (n > 0).then(|| {
                     (
                         <ResponseCode as From<u16>>::from(u16::try_from(i).unwrap_or(0)),
@@ -203,6 +265,8 @@ pub struct DnsHandler {
     rrl: Option<RrlConfig>,
     /// Who may ask `CH TXT explain.NAME` besides loopback (the admin's `allow`).
     explain_allow: Arc<[ipnet::IpNet]>,
+    /// Counters of [`DnsHandler::answer_fast`] (the serving threads have their own).
+    shard: Arc<Shard>,
 }
 
 impl DnsHandler {
@@ -239,6 +303,7 @@ impl DnsHandler {
             })
         });
         Self {
+            shard: stats.shard(),
             snapshot,
             stats,
             opts,
@@ -250,10 +315,23 @@ impl DnsHandler {
         }
     }
 
-    /// The response to one message from `peer` over UDP (or TCP), as the serving loops send it;
-    /// `None` when nothing is sent. For tests and fuzzing, which drive the packet path without
-    /// sockets.
+    /// The response to one message from `peer` over UDP (or TCP), as the serving loops send it
+    /// (over UDP, the fast path first); `None` when nothing is sent. For tests and fuzzing, which
+    /// drive the packet path without sockets.
     pub async fn answer_message(
+        &self,
+        message: &[u8],
+        peer: SocketAddr,
+        tcp: bool,
+    ) -> Option<Vec<u8>> {
+        if !tcp && let Some(fast) = self.answer_fast(message, peer) {
+            return fast;
+        }
+        self.answer_general(message, peer, tcp).await
+    }
+
+    /// The general path's response to one message (what the fast path must equal).
+    pub async fn answer_general(
         &self,
         message: &[u8],
         peer: SocketAddr,
@@ -261,6 +339,17 @@ impl DnsHandler {
     ) -> Option<Vec<u8>> {
         let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
         exchange::exchange(self, message, peer, protocol).await
+    }
+
+    /// The fast path's response to one UDP message: `None` when it leaves the message to the
+    /// general path, `Some(None)` when it sends nothing (rate limited).
+    pub fn answer_fast(&self, message: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
+        let mut out = [0u8; fast::RESPONSE_BUFFER];
+        match self.fast(message, peer, &mut out, &self.shard) {
+            fast::Outcome::Send(n) => Some(Some(out[..n].to_vec())),
+            fast::Outcome::Drop => Some(None),
+            fast::Outcome::Fallback => None,
+        }
     }
 
     /// Our OPT record for a query that had `theirs` (none when it had none).
@@ -427,7 +516,14 @@ impl DnsHandler {
             ResponseCode::NXDomain => (rrl::Kind::NxDomain, authority_owner),
             _ => (rrl::Kind::Error, qname),
         };
-        rrl.check(&self.stats.rrl, request.src().ip(), kind, name, qtype)
+        let name = crate::prepare::wire_lower(name);
+        rrl.check(
+            &self.stats.rrl,
+            request.src().ip(),
+            kind,
+            &name,
+            u16::from(qtype),
+        )
     }
 }
 
@@ -654,6 +750,8 @@ fn size_bound(r: &Record) -> usize {
 /// hand-over between workers. The first thread also serves TCP.
 pub struct DnsServer {
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// UDP serving threads per address.
+    cores: usize,
     shutdown: CancellationToken,
     /// The addresses actually bound (port 0 resolved).
     pub local_addrs: Vec<SocketAddr>,
@@ -697,12 +795,14 @@ impl DnsServer {
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
         for (i, udps) in per_thread.into_iter().enumerate() {
-            let handler = handler.clone();
-            let token = shutdown.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("dns-{i}"))
-                .spawn(move || serve_thread(handler, udps, token))?;
-            handles.push(handle);
+            for (j, udp) in udps.into_iter().enumerate() {
+                let handler = handler.clone();
+                let token = shutdown.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("dns-udp-{i}-{j}"))
+                    .spawn(move || udp::serve(handler, udp, token))?;
+                handles.push(handle);
+            }
         }
         let cap = tcp::effective_cap(tcp_max);
         let token = shutdown.clone();
@@ -712,14 +812,16 @@ impl DnsServer {
         handles.push(handle);
         Ok(Self {
             threads: handles,
+            cores: threads,
             shutdown,
             local_addrs,
         })
     }
 
-    /// How many threads serve UDP (one per core for a fixed port, one for port 0).
+    /// How many threads serve UDP on each address (one per core for a fixed port, one for
+    /// port 0).
     pub fn threads(&self) -> usize {
-        self.threads.len() - 1
+        self.cores
     }
 
     /// Stops every DNS thread and waits for them (each gives in-flight work at most a second).
@@ -784,25 +886,6 @@ fn tcp_thread(
             })
             .collect();
         tcp::serve(handler, listeners, cap, token).await;
-    });
-}
-
-/// One UDP thread: a single-threaded runtime serving its sockets until `token` is cancelled.
-fn serve_thread(handler: DnsHandler, udps: Vec<std::net::UdpSocket>, token: CancellationToken) {
-    let Some(runtime) = thread_runtime() else {
-        return;
-    };
-    runtime.block_on(async move {
-        let mut tasks = tokio::task::JoinSet::new();
-        for udp in udps {
-            match tokio::net::UdpSocket::from_std(udp) {
-                Ok(u) => {
-                    tasks.spawn(udp::serve(handler.clone(), u, token.clone()));
-                }
-                Err(e) => tracing::error!(error = %e, "cannot serve a UDP socket"),
-            }
-        }
-        while tasks.join_next().await.is_some() {}
     });
 }
 

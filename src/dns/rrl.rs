@@ -13,7 +13,6 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use hickory_server::proto::rr::{Name, RecordType};
 use rustc_hash::{FxHashMap, FxHasher};
 
 /// `[server.rrl]`, validated.
@@ -100,14 +99,15 @@ thread_local! {
 }
 
 impl RrlConfig {
-    /// Decides a response of `kind` about `name` (and `qtype`, for answers) to `client`.
+    /// Decides a response of `kind` about `name` (lower-cased wire form; and `qtype`, for
+    /// answers) to `client`.
     pub fn check(
         &self,
         stats: &RrlStats,
         client: IpAddr,
         kind: Kind,
-        name: &Name,
-        qtype: RecordType,
+        name: &[u8],
+        qtype: u16,
     ) -> Verdict {
         let key = self.key(client, kind, name, qtype);
         let verdict = TABLE.with(|t| {
@@ -132,7 +132,7 @@ impl RrlConfig {
         verdict
     }
 
-    fn key(&self, client: IpAddr, kind: Kind, name: &Name, qtype: RecordType) -> u64 {
+    fn key(&self, client: IpAddr, kind: Kind, name: &[u8], qtype: u16) -> u64 {
         let mut h = FxHasher::default();
         match client {
             IpAddr::V4(v4) => {
@@ -148,10 +148,10 @@ impl RrlConfig {
         }
         kind.hash(&mut h);
         if kind != Kind::Error {
-            name.hash(&mut h); // case-insensitive
+            h.write(name);
         }
         if kind == Kind::Answer {
-            u16::from(qtype).hash(&mut h);
+            qtype.hash(&mut h);
         }
         h.finish()
     }
@@ -225,8 +225,8 @@ mod tests {
             ipv4_prefix: 24,
             ipv6_prefix: 56,
         };
-        let name = Name::from_ascii("www.example.com.").unwrap();
-        let k = |ip: &str| cfg.key(ip.parse().unwrap(), Kind::Answer, &name, RecordType::A);
+        let name = b"\x03www\x07example\x03com\x00";
+        let k = |ip: &str| cfg.key(ip.parse().unwrap(), Kind::Answer, name, 1);
         assert_eq!(k("192.0.2.1"), k("192.0.2.200"));
         assert_ne!(k("192.0.2.1"), k("192.0.3.1"));
         assert_eq!(k("2001:db8:0:1::1"), k("2001:db8:0:ff::2"));

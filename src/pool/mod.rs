@@ -228,6 +228,20 @@ impl Pool {
         clients: &Clients,
         out: &mut impl Extend<&'a Record>,
     ) -> Scope {
+        let mut picks = SmallVec::<[usize; 8]>::new();
+        let scope = self.draw_members(rng, clients, &mut picks);
+        out.extend(picks.into_iter().map(|i| &self.members[i].record));
+        scope
+    }
+
+    /// [`Pool::draw`], giving the drawn members' indexes (for the UDP fast path, which holds
+    /// each member's record encoded ahead).
+    pub fn draw_members<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        clients: &Clients,
+        out: &mut impl Extend<usize>,
+    ) -> Scope {
         let (client, from_ecs) = match (self.ecs, clients.ecs) {
             (true, Some(c)) => (Some(c), true),
             _ => (clients.source, false),
@@ -245,10 +259,8 @@ impl Pool {
                 .policy
                 .pick(id, &open, self.answers, rng, client.as_ref());
         }
-        out.extend(picks.into_iter().map(|i| {
-            let m = &self.members[i];
-            m.state.count_served();
-            &m.record
+        out.extend(picks.into_iter().inspect(|&i| {
+            self.members[i].state.count_served();
         }));
         if from_ecs { scope } else { 0 }
     }

@@ -177,6 +177,11 @@ impl Zone {
         self.nodes.len()
     }
 
+    /// Every node: names that exist (empty non-terminals too), in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
+        self.nodes.iter()
+    }
+
     /// The node at exactly `name`, if it exists and is authoritative.
     pub fn node(&self, name: &Name) -> Option<&Node> {
         self.nodes.get(name)

@@ -1,0 +1,422 @@
+//! The UDP fast path: a query answered from [`crate::prepare`]'s bodies, as NSD's `query.c`
+//! answers from its precompiled data. It reads the header, the question (lower-casing the name
+//! into a stack buffer) and at most an OPT record with no option but ECS; finds the prepared
+//! body; and writes header, question (as sent), body and OPT into the caller's buffer. No
+//! allocation, no lock, no log line.
+//!
+//! Anything else — another opcode or class, several questions, a compression pointer in the
+//! question, other EDNS options or versions, a response that would need truncating, a name we
+//! have nothing prepared for — is [`Outcome::Fallback`]: the general path answers it, so
+//! correctness never depends on this file.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use smallvec::SmallVec;
+
+use super::rrl::{Kind, Verdict};
+use super::{DnsHandler, MAX_UDP_PAYLOAD, RNG, Shard};
+use crate::pool::{Client, Clients};
+use crate::prepare::{Body, Found, relocate};
+
+/// What the fast path did with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send the first `n` octets of the buffer.
+    Send(usize),
+    /// Send nothing (rate limited).
+    Drop,
+    /// Not for the fast path: the general path answers it.
+    Fallback,
+}
+
+/// The buffer a response is written into: the largest UDP response we send.
+pub const RESPONSE_BUFFER: usize = MAX_UDP_PAYLOAD as usize;
+
+/// A query's EDNS Client Subnet (RFC 7871), well formed.
+#[derive(Debug, Clone, Copy)]
+struct Subnet {
+    family: u16,
+    source: u8,
+    addr: IpAddr,
+}
+
+/// What the fast path reads of a query.
+struct Query<'m> {
+    /// The ID and the flags octet holding RD.
+    id_flags: [u8; 3],
+    /// The question as sent: name, type, class.
+    question: &'m [u8],
+    /// Octets of the name in `question`.
+    name_len: usize,
+    qtype: u16,
+    /// The name, lower-cased.
+    key: [u8; 255],
+    /// Where each label of the name starts.
+    labels: SmallVec<[u8; 16]>,
+    /// The query's OPT: (DO, the payload size it allows), if it had one.
+    edns: Option<(bool, u16)>,
+    subnet: Option<Subnet>,
+}
+
+impl Query<'_> {
+    /// The largest response the client takes over UDP.
+    fn limit(&self) -> usize {
+        match self.edns {
+            Some((_, payload)) => usize::from(payload.clamp(512, MAX_UDP_PAYLOAD)),
+            None => 512,
+        }
+    }
+
+    /// Octets of our OPT record in the response (ECS echo included).
+    fn opt_len(&self) -> usize {
+        match (self.edns, self.subnet) {
+            (None, _) => 0,
+            (Some(_), None) => 11,
+            (Some(_), Some(s)) => 11 + 8 + usize::from(s.source.div_ceil(8)),
+        }
+    }
+
+    /// Whether the client spelled the name in lower case, as it was prepared.
+    fn spelled_as_prepared(&self) -> bool {
+        self.question[..self.name_len] == self.key[..self.name_len]
+    }
+}
+
+/// Reads what the fast path needs; `None` for anything it leaves to the general path.
+fn parse(msg: &[u8]) -> Option<Query<'_>> {
+    let header = msg.get(..12)?;
+    // QR clear, opcode QUERY; one question, no answer or authority, at most an OPT.
+    if header[2] & 0xf8 != 0 || header[4..10] != [0, 1, 0, 0, 0, 0] || header[10] != 0 {
+        return None;
+    }
+    let additional = header[11];
+    let mut key = [0u8; 255];
+    let mut labels = SmallVec::new();
+    let mut at = 12;
+    loop {
+        let len = usize::from(*msg.get(at)?);
+        let offset = at - 12;
+        if offset + 1 + len > 255 || len & 0xc0 != 0 {
+            return None;
+        }
+        key[offset] = len as u8;
+        if len == 0 {
+            break;
+        }
+        labels.push(offset as u8);
+        let label = msg.get(at + 1..at + 1 + len)?;
+        for (k, b) in key[offset + 1..offset + 1 + len].iter_mut().zip(label) {
+            *k = b.to_ascii_lowercase();
+        }
+        at += 1 + len;
+    }
+    let name_len = at + 1 - 12;
+    let tail = msg.get(at + 1..at + 5)?;
+    let qtype = u16::from_be_bytes([tail[0], tail[1]]);
+    if tail[2..4] != [0, 1] {
+        return None; // class IN only
+    }
+    let question = &msg[12..at + 5];
+    let rest = &msg[at + 5..];
+    let (edns, subnet) = match additional {
+        0 if rest.is_empty() => (None, None),
+        1 => {
+            let (edns, subnet) = parse_opt(rest)?;
+            (Some(edns), subnet)
+        }
+        _ => return None,
+    };
+    Some(Query {
+        id_flags: [header[0], header[1], header[2]],
+        question,
+        name_len,
+        qtype,
+        key,
+        labels,
+        edns,
+        subnet,
+    })
+}
+
+/// Reads an OPT record that is all of `rest`: version 0, no extended rcode, and no option but
+/// a well-formed ECS.
+fn parse_opt(rest: &[u8]) -> Option<((bool, u16), Option<Subnet>)> {
+    let fixed = rest.get(..11)?;
+    if fixed[0] != 0 || fixed[1..3] != [0, 41] || fixed[5] != 0 || fixed[6] != 0 {
+        return None;
+    }
+    let payload = u16::from_be_bytes([fixed[3], fixed[4]]);
+    let dnssec_ok = fixed[7] & 0x80 != 0;
+    let rdlen = usize::from(u16::from_be_bytes([fixed[9], fixed[10]]));
+    let options = &rest[11..];
+    if options.len() != rdlen {
+        return None;
+    }
+    if options.is_empty() {
+        return Some(((dnssec_ok, payload), None));
+    }
+    // One option: ECS (code 8).
+    let code = u16::from_be_bytes([*options.first()?, *options.get(1)?]);
+    let len = usize::from(u16::from_be_bytes([*options.get(2)?, *options.get(3)?]));
+    if code != 8 || options.len() != 4 + len || len < 4 {
+        return None;
+    }
+    let ecs = &options[4..];
+    let family = u16::from_be_bytes([ecs[0], ecs[1]]);
+    let (source, scope, addr) = (ecs[2], ecs[3], &ecs[4..]);
+    if scope != 0 || addr.len() != usize::from(source.div_ceil(8)) {
+        return None;
+    }
+    let ip = match family {
+        1 if source <= 32 => {
+            let mut a = [0u8; 4];
+            a[..addr.len()].copy_from_slice(addr);
+            IpAddr::V4(Ipv4Addr::from(a))
+        }
+        2 if source <= 128 => {
+            let mut a = [0u8; 16];
+            a[..addr.len()].copy_from_slice(addr);
+            IpAddr::V6(Ipv6Addr::from(a))
+        }
+        _ => return None,
+    };
+    // No address bits beyond the source prefix (else FORMERR, which the general path sends).
+    if source % 8 != 0 && addr.last().is_some_and(|b| b & (0xff >> (source % 8)) != 0) {
+        return None;
+    }
+    Some((
+        (dnssec_ok, payload),
+        Some(Subnet {
+            family,
+            source,
+            addr: ip,
+        }),
+    ))
+}
+
+impl DnsHandler {
+    /// Answers `msg` from `peer` into `out` if the fast path can; counts into `shard`.
+    pub(crate) fn fast(
+        &self,
+        msg: &[u8],
+        peer: SocketAddr,
+        out: &mut [u8; RESPONSE_BUFFER],
+        shard: &Shard,
+    ) -> Outcome {
+        let Some(q) = parse(msg) else {
+            return Outcome::Fallback;
+        };
+        let snapshot = self.snapshot.load();
+        let key = &q.key[..q.name_len];
+        let Some(found) = snapshot.prepared.find(key, &q.labels, q.qtype) else {
+            return Outcome::Fallback;
+        };
+        let outcome = match found {
+            Found::Body(body) => self.static_answer(&q, body, 0, peer, out),
+            Found::Pool(pool) => {
+                // The largest answer the draw could give must fit: a truncated pool answer is
+                // the general path's to make.
+                let most = pool.records.iter().map(|r| r.len()).max().unwrap_or(0) + q.name_len;
+                let bound = 12 + q.question.len() + most * pool.pool.answers + q.opt_len();
+                if bound > q.limit() {
+                    return Outcome::Fallback;
+                }
+                let clients = Clients {
+                    source: Some(Client::from_resolver(peer.ip())),
+                    ecs: q.subnet.map(|s| Client::new(s.addr, s.source)),
+                };
+                let mut picks = SmallVec::<[usize; 8]>::new();
+                let scope = RNG.with(|rng| {
+                    pool.pool
+                        .draw_members(&mut *rng.borrow_mut(), &clients, &mut picks)
+                });
+                if picks.is_empty() {
+                    self.static_answer(&q, &pool.nodata, scope, peer, out)
+                } else {
+                    self.pool_answer(&q, &pool.records, &picks, scope, peer, out)
+                }
+            }
+        };
+        if let Outcome::Send(n) = outcome {
+            shard.count(q.qtype, out[3] & 0x0f);
+            debug_assert!(n <= q.limit());
+        }
+        outcome
+    }
+
+    /// A response from a prepared body.
+    fn static_answer(
+        &self,
+        q: &Query<'_>,
+        body: &Body,
+        scope: u8,
+        peer: SocketAddr,
+        out: &mut [u8; RESPONSE_BUFFER],
+    ) -> Outcome {
+        let as_prepared = q.spelled_as_prepared();
+        if !as_prepared && !body.case_free {
+            return Outcome::Fallback;
+        }
+        let question_len = q.question.len();
+        let total = 12 + question_len + body.bytes.len() + q.opt_len();
+        if total > q.limit() {
+            return Outcome::Fallback;
+        }
+        let kind = match body.rcode {
+            0 if !body.authoritative => Kind::Referral,
+            0 if body.counts[0] == 0 => Kind::NoData,
+            0 => Kind::Answer,
+            3 => Kind::NxDomain,
+            _ => Kind::Error,
+        };
+        let rrl_name = match kind {
+            Kind::Referral | Kind::NxDomain => body.authority_owner.as_deref(),
+            _ => None,
+        };
+        let counts = match self.rate_limit(q, kind, rrl_name, peer) {
+            Verdict::Drop => return Outcome::Drop,
+            Verdict::Slip => None,
+            Verdict::Send => Some(body.counts),
+        };
+        let at = header(q, body.authoritative, body.rcode, counts.is_none(), out);
+        let Some(counts) = counts else {
+            set_counts(out, [0, 0, 0]);
+            return Outcome::Send(append_opt(q, scope, at, out));
+        };
+        set_counts(out, counts);
+        let end = at + body.bytes.len();
+        out[at..end].copy_from_slice(&body.bytes);
+        if body.owner_first && !as_prepared {
+            out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
+        }
+        let delta = question_len as isize - body.question_len as isize;
+        if delta != 0 {
+            relocate(&mut out[at..end], &body.relocs, delta);
+        }
+        Outcome::Send(append_opt(q, scope, end, out))
+    }
+
+    /// A response of the drawn members of a pool: the first owned by the name as sent, the
+    /// others pointing at it.
+    fn pool_answer(
+        &self,
+        q: &Query<'_>,
+        records: &[Box<[u8]>],
+        picks: &[usize],
+        scope: u8,
+        peer: SocketAddr,
+        out: &mut [u8; RESPONSE_BUFFER],
+    ) -> Outcome {
+        let slip = match self.rate_limit(q, Kind::Answer, None, peer) {
+            Verdict::Drop => return Outcome::Drop,
+            Verdict::Slip => true,
+            Verdict::Send => false,
+        };
+        let mut at = header(q, true, 0, slip, out);
+        if slip {
+            set_counts(out, [0, 0, 0]);
+            return Outcome::Send(append_opt(q, scope, at, out));
+        }
+        set_counts(out, [picks.len() as u16, 0, 0]);
+        let owner = at;
+        for (i, &m) in picks.iter().enumerate() {
+            if i == 0 {
+                out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
+                at += q.name_len;
+            } else {
+                out[at..at + 2].copy_from_slice(&(0xc000 | owner as u16).to_be_bytes());
+                at += 2;
+            }
+            let record = &records[m];
+            out[at..at + record.len()].copy_from_slice(record);
+            at += record.len();
+        }
+        Outcome::Send(append_opt(q, scope, at, out))
+    }
+
+    /// Response rate limiting, as the general path applies it (when configured).
+    fn rate_limit(
+        &self,
+        q: &Query<'_>,
+        kind: Kind,
+        name: Option<&[u8]>,
+        peer: SocketAddr,
+    ) -> Verdict {
+        match &self.rrl {
+            None => Verdict::Send,
+            Some(rrl) => {
+                let name = name.unwrap_or(&q.key[..q.name_len]);
+                rrl.check(&self.stats.rrl, peer.ip(), kind, name, q.qtype)
+            }
+        }
+    }
+}
+
+/// Writes the header (counts left to the caller) and the question as sent; returns where the
+/// body starts.
+fn header(
+    q: &Query<'_>,
+    authoritative: bool,
+    rcode: u8,
+    truncated: bool,
+    out: &mut [u8; RESPONSE_BUFFER],
+) -> usize {
+    // The ID and RD are the query's; QR, AA, TC and the rcode ours; RA, AD and CD clear.
+    out[..2].copy_from_slice(&q.id_flags[..2]);
+    out[2] =
+        0x80 | (u8::from(authoritative) << 2) | (u8::from(truncated) << 1) | (q.id_flags[2] & 1);
+    out[3] = rcode;
+    out[4..6].copy_from_slice(&[0, 1]);
+    let end = 12 + q.question.len();
+    out[12..end].copy_from_slice(q.question);
+    end
+}
+
+fn set_counts(out: &mut [u8; RESPONSE_BUFFER], counts: [u16; 3]) {
+    for (i, c) in counts.iter().enumerate() {
+        out[6 + 2 * i..8 + 2 * i].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Appends our OPT record (with the ECS echo) at `at` when the query had one; returns the
+/// response's length.
+fn append_opt(q: &Query<'_>, scope: u8, at: usize, out: &mut [u8; RESPONSE_BUFFER]) -> usize {
+    let Some((dnssec_ok, _)) = q.edns else {
+        return at;
+    };
+    let additional = u16::from_be_bytes([out[10], out[11]]) + 1;
+    out[10..12].copy_from_slice(&additional.to_be_bytes());
+    let payload = MAX_UDP_PAYLOAD.to_be_bytes();
+    let fixed = [
+        0, // root
+        0,
+        41, // OPT
+        payload[0],
+        payload[1],
+        0, // extended rcode
+        0, // version
+        if dnssec_ok { 0x80 } else { 0 },
+        0,
+    ];
+    out[at..at + 9].copy_from_slice(&fixed);
+    let mut end = at + 11;
+    if let Some(s) = q.subnet {
+        let addr_len = usize::from(s.source.div_ceil(8));
+        let len = (4 + addr_len) as u16;
+        out[end..end + 2].copy_from_slice(&8u16.to_be_bytes());
+        out[end + 2..end + 4].copy_from_slice(&len.to_be_bytes());
+        out[end + 4..end + 6].copy_from_slice(&s.family.to_be_bytes());
+        out[end + 6] = s.source;
+        out[end + 7] = scope.min(s.source);
+        let mut octets = [0u8; 16];
+        match s.addr {
+            IpAddr::V4(a) => octets[..4].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => octets = a.octets(),
+        }
+        out[end + 8..end + 8 + addr_len].copy_from_slice(&octets[..addr_len]);
+        end += 8 + addr_len;
+    }
+    let rdlen = (end - at - 11) as u16;
+    out[at + 9..at + 11].copy_from_slice(&rdlen.to_be_bytes());
+    end
+}

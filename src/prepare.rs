@@ -1,0 +1,575 @@
+//! Answers prepared when a snapshot is built, as NSD precompiles them: the UDP fast path
+//! ([`crate::dns`]) answers a query by finding the lower-cased question name here and copying
+//! bytes, without decoding the message or encoding a record.
+//!
+//! Every prepared body is made by the general path itself: [`resolve`] gives the sections and
+//! hickory-proto's encoder writes them exactly as the general path's response would hold them
+//! (same compression, same order), so a prepared response equals the general one byte for byte
+//! (a property test checks it). What a body cannot hold ahead (a pool's draw, a wildcard, a
+//! CNAME chain into a pool, DNAME substitution) is either a [`PoolBody`], whose members' records
+//! are encoded ahead and appended after the draw, or left to the general path.
+//!
+//! A body is the response after the question: answer, authority and additional records. Two
+//! things in it depend on the question name:
+//! - its length, which moves every compression pointer: bodies used for more than one name
+//!   (negative answers and referrals) keep the places of their pointers (`relocs`), which the
+//!   fast path moves by the difference in length;
+//! - its case (0x20): an answer owned by the question name starts with the name as the client
+//!   wrote it. A body whose other names share no suffix with the question name is
+//!   `case_free`: the client's spelling is copied over the owner. Others are used only for a
+//!   question spelled as it was prepared (lower case).
+
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+use crate::answer::{Answer, resolve};
+use crate::pool::{Clients, Pool};
+use crate::snapshot::Snapshot;
+use crate::zone::{Node, Zone};
+
+/// A type the zone never holds, asked to learn a node's answer for types it lacks.
+const ABSENT_TYPE: RecordType = RecordType::Unknown(65_280);
+
+/// What the fast path finds for a question.
+#[derive(Debug, Clone, Copy)]
+pub enum Found<'p> {
+    /// A prepared body.
+    Body(&'p Body),
+    /// A pool: draw, then append the members' records.
+    Pool(&'p PoolBody),
+}
+
+/// The prepared answers of one snapshot.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// By lower-cased wire name (with its root label).
+    names: FxHashMap<Box<[u8]>, Entries>,
+    bodies: Vec<Body>,
+    pools: Vec<PoolBody>,
+}
+
+/// What is prepared at one name.
+#[derive(Debug, Default)]
+struct Entries {
+    /// The types answered differently from `other`.
+    types: SmallVec<[(u16, Entry); 2]>,
+    /// Any other ordinary type (never ANY or a meta type); `None` where the answer depends on the
+    /// type (a CNAME, which is chased).
+    other: Entry,
+    /// A name below this one that does not exist: the zone's NXDOMAIN, or this cut's referral;
+    /// `None` below a wildcard or a DNAME.
+    below: Entry,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Entry {
+    #[default]
+    None,
+    Body(u32),
+    Pool(u32),
+}
+
+/// One prepared response body.
+#[derive(Debug, Clone)]
+pub struct Body {
+    /// The records after the question, as the general path encodes them.
+    pub bytes: Box<[u8]>,
+    /// Where compression pointers stand in `bytes` (they move with the question's length).
+    pub relocs: Box<[u16]>,
+    /// The question length (name, type, class) that `bytes` was encoded after.
+    pub question_len: u16,
+    /// AA.
+    pub authoritative: bool,
+    /// The response code.
+    pub rcode: u8,
+    /// Answer, authority and additional counts.
+    pub counts: [u16; 3],
+    /// `bytes` starts with the question name (the first answer's owner).
+    pub owner_first: bool,
+    /// The client's spelling of the name may be copied over that owner (no other name of the
+    /// body could have been compressed against it).
+    pub case_free: bool,
+    /// The owner of the first authority record, lower-cased wire form (the name response rate
+    /// limiting counts a referral or an NXDOMAIN under).
+    pub authority_owner: Option<Box<[u8]>>,
+}
+
+/// A pool prepared for the fast path: each member's record after its owner, encoded.
+#[derive(Debug)]
+pub struct PoolBody {
+    /// The pool (its members' health cells and its policy).
+    pub pool: Arc<Pool>,
+    /// Per member: type, class, TTL, RDLENGTH and RDATA.
+    pub records: Box<[Box<[u8]>]>,
+    /// The zone's NODATA, for a draw that gives no member (`all_down = "empty"`).
+    pub nodata: Body,
+}
+
+impl Prepared {
+    /// Prepares every answer of `snap` that does not depend on the client.
+    pub fn build(snap: &Snapshot) -> Self {
+        let mut out = Prepared::default();
+        for zone in snap.zones() {
+            out.add_zone(snap, zone);
+        }
+        out.names.shrink_to_fit();
+        out
+    }
+
+    /// How many names have prepared answers.
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Octets of prepared bodies (their records, not the tables around them).
+    pub fn body_octets(&self) -> usize {
+        self.bodies.iter().map(|b| b.bytes.len()).sum::<usize>()
+            + self
+                .pools
+                .iter()
+                .map(|p| p.records.iter().map(|r| r.len()).sum::<usize>())
+                .sum::<usize>()
+    }
+
+    /// The prepared answer for `qname` (lower-cased wire form) and `qtype`, if there is one.
+    /// `labels` are the offsets of `qname`'s labels, to walk up to the closest encloser.
+    pub fn find(&self, qname: &[u8], labels: &[u8], qtype: u16) -> Option<Found<'_>> {
+        if let Some(entries) = self.names.get(qname) {
+            let entry = entries
+                .types
+                .iter()
+                .find(|(t, _)| *t == qtype)
+                .map(|(_, e)| *e)
+                .or_else(|| ordinary(qtype).then_some(entries.other))?;
+            return self.entry(entry);
+        }
+        // Not a name of ours: the closest existing ancestor says what lies below it.
+        for &at in &labels[1..] {
+            if let Some(entries) = self.names.get(&qname[usize::from(at)..]) {
+                return self.entry(entries.below);
+            }
+        }
+        None
+    }
+
+    fn entry(&self, entry: Entry) -> Option<Found<'_>> {
+        match entry {
+            Entry::None => None,
+            Entry::Body(i) => self.bodies.get(i as usize).map(Found::Body),
+            Entry::Pool(i) => self.pools.get(i as usize).map(Found::Pool),
+        }
+    }
+
+    fn push_body(&mut self, body: Body) -> Entry {
+        self.bodies.push(body);
+        Entry::Body(u32::try_from(self.bodies.len() - 1).expect("fewer than 2^32 bodies"))
+    }
+
+    fn add_zone(&mut self, snap: &Snapshot, zone: &Zone) {
+        let negative = negative_bodies(zone);
+        let (nodata, nxdomain) = match &negative {
+            Some((nodata, nxdomain)) => (
+                self.push_body(nodata.clone()),
+                self.push_body(nxdomain.clone()),
+            ),
+            None => (Entry::None, Entry::None),
+        };
+        for (name, node) in zone.nodes() {
+            // A name that a deeper zone of ours answers is that zone's to prepare.
+            if snap.find_zone(name).map(|z| &z.origin) != Some(&zone.origin) {
+                continue;
+            }
+            let mut entries = Entries::default();
+            if node.cut && *name != zone.origin {
+                let referral = self.referral(snap, name);
+                entries.other = referral;
+                entries.below = referral;
+                self.add_types(snap, name, [RecordType::DS], &mut entries);
+            } else {
+                self.node_entries(snap, name, node, nodata, negative.as_ref(), &mut entries);
+                let dname = node.rrset(RecordType::DNAME).is_some();
+                if !dname && !node.wildcard_child {
+                    entries.below = nxdomain;
+                }
+                if *name == zone.origin {
+                    self.add_types(snap, name, [RecordType::DS], &mut entries);
+                }
+            }
+            self.names.insert(wire_lower(name), entries);
+        }
+    }
+
+    /// The entries of a node that is not a cut.
+    fn node_entries(
+        &mut self,
+        snap: &Snapshot,
+        name: &Name,
+        node: &Node,
+        nodata: Entry,
+        negative: Option<&(Body, Body)>,
+        entries: &mut Entries,
+    ) {
+        if node.has_cname() {
+            // The answer is chased per type: the usual address types, and the CNAME itself
+            // (which minimal ANY answers too).
+            if node.pool(RecordType::CNAME).is_none() {
+                let types = [RecordType::CNAME, RecordType::A, RecordType::AAAA];
+                self.add_types(snap, name, types, entries);
+                if let Some(&(_, cname)) = entries.types.first() {
+                    entries.types.push((u16::from(RecordType::ANY), cname));
+                }
+            }
+            return;
+        }
+        entries.other = nodata;
+        for pool in &node.pools {
+            if let (Some(negative), Some(records)) = (negative, pool_records(pool)) {
+                self.pools.push(PoolBody {
+                    pool: pool.clone(),
+                    records,
+                    nodata: negative.0.clone(),
+                });
+                let i = u32::try_from(self.pools.len() - 1).expect("fewer than 2^32 pools");
+                entries.types.push((u16::from(pool.rtype), Entry::Pool(i)));
+            }
+        }
+        let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
+        self.add_types(snap, name, types, entries);
+        // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
+        let first = match node.pools.first() {
+            Some(pool) => Some(pool.rtype),
+            None => node.rrsets.first().map(|s| s.rtype),
+        };
+        let any = match first {
+            Some(t) => entries
+                .types
+                .iter()
+                .find(|(ty, _)| *ty == u16::from(t))
+                .map(|(_, e)| *e),
+            None => Some(nodata),
+        };
+        if let Some(any) = any {
+            entries.types.push((u16::from(RecordType::ANY), any));
+        }
+    }
+
+    /// Prepares the answers of `name` for `types` (those that are not drawn).
+    fn add_types(
+        &mut self,
+        snap: &Snapshot,
+        name: &Name,
+        types: impl IntoIterator<Item = RecordType>,
+        entries: &mut Entries,
+    ) {
+        let question = question(name);
+        for t in types {
+            let code = u16::from(t);
+            if entries.types.iter().any(|(c, _)| *c == code) {
+                continue;
+            }
+            let Some(answer) = resolved(snap, name, t) else {
+                continue;
+            };
+            let Some(body) = exact_body(&question, name, &answer) else {
+                continue;
+            };
+            let entry = self.push_body(body);
+            entries.types.push((code, entry));
+        }
+    }
+
+    /// The referral for names at and below the cut `cut` (relocatable).
+    fn referral(&mut self, snap: &Snapshot, cut: &Name) -> Entry {
+        let body = relocatable(|label| {
+            let below = cut.prepend_label(label).ok()?;
+            let answer = resolved(snap, &below, ABSENT_TYPE)?;
+            let is_referral = !answer.authoritative
+                && answer.rcode == ResponseCode::NoError
+                && answer.answers.is_empty();
+            if !is_referral {
+                return None;
+            }
+            Encoded::new(&below, &answer_sections(&answer))
+        });
+        match body {
+            Some(mut body) => {
+                body.authoritative = false;
+                self.push_body(body)
+            }
+            None => Entry::None,
+        }
+    }
+}
+
+/// Whether `qtype` is an ordinary type, answered by a node's `other` entry when it has none of
+/// its own (not ANY, not a meta type, not OPT, not 0).
+fn ordinary(qtype: u16) -> bool {
+    !matches!(qtype, 0 | 41 | 128..=255)
+}
+
+/// The lower-cased wire form of `name`.
+pub fn wire_lower(name: &Name) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(name.len() + 1);
+    for label in name.iter() {
+        out.push(u8::try_from(label.len()).expect("a label is at most 63 octets"));
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    out.into_boxed_slice()
+}
+
+/// The question section for `name`, type `ABSENT_TYPE`'s place filled later: the name in wire
+/// form (as given: lower case).
+fn question(name: &Name) -> Vec<u8> {
+    let mut q = wire_lower(name).into_vec();
+    q.extend_from_slice(&[0, 0, 0, 1]);
+    q
+}
+
+/// The general path's answer for a question of class IN, if it is the same for every client and
+/// every query (no draw) and is ours (not REFUSED).
+fn resolved<'s>(snap: &'s Snapshot, name: &Name, qtype: RecordType) -> Option<Answer<'s>> {
+    // Any seed: an answer that used the RNG is drawn, and not kept.
+    let mut rng = SmallRng::seed_from_u64(0);
+    let answer = resolve(snap, name, qtype, &mut rng, &Clients::default());
+    (!answer.drawn && answer.rcode != ResponseCode::Refused).then_some(answer)
+}
+
+/// The three sections of an answer, as records.
+struct Sections<'a> {
+    answers: Vec<&'a Record>,
+    authority: Vec<&'a Record>,
+    additional: Vec<&'a Record>,
+}
+
+fn answer_sections<'a>(answer: &'a Answer<'_>) -> Sections<'a> {
+    Sections {
+        answers: answer.answers.iter().map(AsRef::as_ref).collect(),
+        authority: answer.authority.to_vec(),
+        additional: answer.additional.to_vec(),
+    }
+}
+
+/// Encodes `sections` after a header and `question` as the general path's encoder does (the
+/// question copied raw, with one compression entry for all of it). Returns the body: what
+/// follows the question.
+fn encode(question: &[u8], sections: &Sections<'_>) -> Option<Vec<u8>> {
+    let mut buf = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.emit_vec(&[0; 12]).ok()?;
+    let start = encoder.offset();
+    encoder.emit_vec(question).ok()?;
+    encoder.store_label_pointer(start, encoder.offset());
+    for section in [&sections.answers, &sections.authority, &sections.additional] {
+        for record in section {
+            record.emit(&mut encoder).ok()?;
+        }
+    }
+    buf.drain(..12 + question.len());
+    Some(buf)
+}
+
+/// The body of an answer to exactly `name` (prepared with `question`).
+fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Body> {
+    let sections = answer_sections(answer);
+    let mut bytes = encode(question, &sections)?;
+    // The client's spelling may replace the owner only if no other name could have been
+    // compressed against it: every record is owned by the name and holds no name.
+    let owner_first = sections.answers.first().is_some_and(|r| r.name == *name);
+    let case_free = sections
+        .answers
+        .iter()
+        .chain(&sections.authority)
+        .chain(&sections.additional)
+        .all(|r| r.name == *name && !holds_name(&r.data))
+        || !sections.answers.iter().any(|r| r.name == *name);
+    if owner_first {
+        // The owner as the general path writes it for a lower-case question.
+        let wire = wire_lower(name);
+        if bytes.get(..wire.len()) != Some(&wire[..]) {
+            return None;
+        }
+    }
+    bytes.shrink_to_fit();
+    Some(Body {
+        bytes: bytes.into_boxed_slice(),
+        relocs: Box::new([]),
+        question_len: u16::try_from(question.len()).ok()?,
+        authoritative: answer.authoritative,
+        rcode: u8::try_from(u16::from(answer.rcode)).ok()?,
+        counts: counts(&sections)?,
+        owner_first,
+        case_free,
+        authority_owner: sections.authority.first().map(|r| wire_lower(&r.name)),
+    })
+}
+
+fn counts(sections: &Sections<'_>) -> Option<[u16; 3]> {
+    Some([
+        u16::try_from(sections.answers.len()).ok()?,
+        u16::try_from(sections.authority.len()).ok()?,
+        u16::try_from(sections.additional.len()).ok()?,
+    ])
+}
+
+/// Whether the record's data holds a name that the encoder may compress.
+fn holds_name(data: &RData) -> bool {
+    matches!(
+        data,
+        RData::NS(_)
+            | RData::CNAME(_)
+            | RData::PTR(_)
+            | RData::MX(_)
+            | RData::SOA(_)
+            | RData::SRV(_)
+    )
+}
+
+/// A body encoded after one question: what [`relocatable`] compares.
+struct Encoded {
+    question_len: usize,
+    bytes: Vec<u8>,
+    counts: [u16; 3],
+    authority_owner: Option<Box<[u8]>>,
+}
+
+impl Encoded {
+    fn new(name: &Name, sections: &Sections<'_>) -> Option<Self> {
+        let question = question(name);
+        Some(Self {
+            question_len: question.len(),
+            bytes: encode(&question, sections)?,
+            counts: counts(sections)?,
+            authority_owner: sections.authority.first().map(|r| wire_lower(&r.name)),
+        })
+    }
+}
+
+/// A body for any name of some subtree: `make(label)` encodes the answer for a name below the
+/// subtree's top (with `label` prepended). Encoded after questions of three lengths; the
+/// pointers that move with the length are found from the first two and checked against the
+/// third.
+fn relocatable(make: impl Fn(&str) -> Option<Encoded>) -> Option<Body> {
+    let labels = ["a", "dnslb-prepare-1", "dnslb-prepare-relocation-check-22"];
+    let made: Vec<Encoded> = labels.iter().map(|l| make(l)).collect::<Option<_>>()?;
+    let [first, second, third] = &made[..] else {
+        return None;
+    };
+    let relocs = pointers_moved(
+        &first.bytes,
+        &second.bytes,
+        second.question_len - first.question_len,
+    )?;
+    // Check: moving the first body's pointers gives the third.
+    let mut moved = first.bytes.clone();
+    relocate(
+        &mut moved,
+        &relocs,
+        third.question_len as isize - first.question_len as isize,
+    );
+    if moved != third.bytes || first.counts != third.counts {
+        return None;
+    }
+    let first = made.into_iter().next()?;
+    Some(Body {
+        bytes: first.bytes.into_boxed_slice(),
+        relocs: relocs.into_boxed_slice(),
+        question_len: u16::try_from(first.question_len).ok()?,
+        authoritative: true,
+        rcode: 0,
+        counts: first.counts,
+        owner_first: false,
+        case_free: true,
+        authority_owner: first.authority_owner,
+    })
+}
+
+/// The places of the compression pointers that differ between `a` and `b` (encoded after
+/// questions `delta` octets apart) by exactly `delta`; `None` when anything else differs.
+fn pointers_moved(a: &[u8], b: &[u8], delta: usize) -> Option<Vec<u16>> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut relocs = Vec::new();
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] == b[i] {
+            i += 1;
+            continue;
+        }
+        // The low octet of a pointer differs (and maybe its high octet, on a carry).
+        let at = if i + 1 < a.len() && a[i + 1] != b[i + 1] {
+            i
+        } else {
+            i.checked_sub(1)?
+        };
+        let pa = u16::from_be_bytes([a[at], a[at + 1]]);
+        let pb = u16::from_be_bytes([b[at], b[at + 1]]);
+        if pa & 0xc000 != 0xc000 || usize::from(pb.wrapping_sub(pa)) != delta {
+            return None;
+        }
+        relocs.push(u16::try_from(at).ok()?);
+        i = at + 2;
+    }
+    Some(relocs)
+}
+
+/// Moves the pointers at `relocs` in `bytes` by `delta`.
+pub fn relocate(bytes: &mut [u8], relocs: &[u16], delta: isize) {
+    for &at in relocs {
+        let at = usize::from(at);
+        let p = u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+        let moved = (p as isize + delta) as u16;
+        bytes[at..at + 2].copy_from_slice(&moved.to_be_bytes());
+    }
+}
+
+/// The zone's NODATA and NXDOMAIN bodies: its negative SOA in the authority section, for any
+/// name (relocatable).
+fn negative_bodies(zone: &Zone) -> Option<(Body, Body)> {
+    let soa = zone.negative_soa();
+    let nodata = relocatable(|label| {
+        let name = zone.origin.prepend_label(label).ok()?;
+        let sections = Sections {
+            answers: Vec::new(),
+            authority: vec![soa],
+            additional: Vec::new(),
+        };
+        Encoded::new(&name, &sections)
+    })?;
+    let mut nxdomain = nodata.clone();
+    nxdomain.rcode = u8::try_from(u16::from(ResponseCode::NXDomain)).ok()?;
+    Some((nodata, nxdomain))
+}
+
+/// Each member's record after its owner, as the encoder writes it; `None` for a pool the fast
+/// path does not draw (CNAME pools, whose targets the encoder compresses).
+fn pool_records(pool: &Pool) -> Option<Box<[Box<[u8]>]>> {
+    if !matches!(pool.rtype, RecordType::A | RecordType::AAAA) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(pool.members.len());
+    for m in &pool.members {
+        let r = &m.record;
+        if r.dns_class != DNSClass::IN {
+            return None;
+        }
+        let mut rdata = Vec::new();
+        r.data.emit(&mut BinEncoder::new(&mut rdata)).ok()?;
+        let mut bytes = Vec::with_capacity(10 + rdata.len());
+        bytes.extend_from_slice(&u16::from(r.record_type()).to_be_bytes());
+        bytes.extend_from_slice(&u16::from(r.dns_class).to_be_bytes());
+        bytes.extend_from_slice(&r.ttl.to_be_bytes());
+        bytes.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+        bytes.extend_from_slice(&rdata);
+        out.push(bytes.into_boxed_slice());
+    }
+    Some(out.into_boxed_slice())
+}
