@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rand::Rng;
 use smallvec::SmallVec;
 
-use crate::pool::Clients;
+use crate::pool::{Clients, Pool};
 use crate::snapshot::Snapshot;
 use crate::zone::{Lookup, Node, Zone};
 
@@ -65,6 +65,43 @@ pub fn resolve<'a, R: Rng + ?Sized>(
     rng: &mut R,
     clients: &Clients,
 ) -> Answer<'a> {
+    resolve_with(snap, qname, qtype, &mut Draw::Yes { rng, clients })
+}
+
+/// [`resolve`] for an answer that draws from no pool: `None` when it would draw (nothing is
+/// drawn, no member counted as served, no policy state moved). What [`crate::prepare`] asks.
+pub fn resolve_undrawn<'a>(snap: &'a Snapshot, qname: &Name, qtype: RecordType) -> Option<Answer<'a>> {
+    let answer = resolve_with(snap, qname, qtype, &mut Draw::<rand::rngs::SmallRng>::No);
+    (!answer.drawn).then_some(answer)
+}
+
+/// Whether pools are drawn.
+enum Draw<'r, R: Rng + ?Sized> {
+    /// Yes, with this RNG for these clients.
+    Yes {
+        rng: &'r mut R,
+        clients: &'r Clients,
+    },
+    /// No: a pool marks the answer drawn and adds nothing.
+    No,
+}
+
+impl<R: Rng + ?Sized> Draw<'_, R> {
+    /// Draws from `pool` into `out`; returns the ECS scope.
+    fn pool<'a>(&mut self, pool: &'a Pool, out: &mut SmallVec<[&'a Record; 8]>) -> u8 {
+        match self {
+            Draw::Yes { rng, clients } => pool.draw(*rng, clients, out),
+            Draw::No => 0,
+        }
+    }
+}
+
+fn resolve_with<'a, R: Rng + ?Sized>(
+    snap: &'a Snapshot,
+    qname: &Name,
+    qtype: RecordType,
+    draw: &mut Draw<'_, R>,
+) -> Answer<'a> {
     let Some(mut zone) = snap.find_zone(qname) else {
         return Answer::refused();
     };
@@ -111,7 +148,7 @@ pub fn resolve<'a, R: Rng + ?Sized>(
             Lookup::Node { node, wildcard } => {
                 let first = ans.answers.is_empty();
                 let owner = (first || wildcard).then_some(&*name);
-                let next = node_answer(zone, node, qtype, owner, rng, clients, &mut ans);
+                let next = node_answer(zone, node, qtype, owner, draw, &mut ans);
                 let Some(target) = next else { break };
                 let Some(next) = follow(snap, &ans.answers, target) else {
                     break;
@@ -143,8 +180,7 @@ fn node_answer<'a, R: Rng + ?Sized>(
     node: &'a Node,
     qtype: RecordType,
     owner: Option<&Name>,
-    rng: &mut R,
-    clients: &Clients,
+    draw: &mut Draw<'_, R>,
     ans: &mut Answer<'a>,
 ) -> Option<Name> {
     let start = ans.answers.len();
@@ -156,7 +192,7 @@ fn node_answer<'a, R: Rng + ?Sized>(
         match node.pool(RecordType::CNAME) {
             Some(pool) => {
                 ans.drawn = true;
-                scope = pool.draw(rng, clients, &mut picked);
+                scope = draw.pool(pool, &mut picked);
             }
             None => picked.extend(
                 node.rrset(RecordType::CNAME)
@@ -176,13 +212,13 @@ fn node_answer<'a, R: Rng + ?Sized>(
         // RFC 8482: one RRset is a complete answer; pools first, as the name's purpose.
         if let Some(pool) = node.pools.first() {
             ans.drawn = true;
-            scope = pool.draw(rng, clients, &mut picked);
+            scope = draw.pool(pool, &mut picked);
         } else if let Some(set) = node.rrsets.first() {
             picked.extend(&set.records);
         }
     } else if let Some(pool) = node.pool(qtype) {
         ans.drawn = true;
-        scope = pool.draw(rng, clients, &mut picked);
+        scope = draw.pool(pool, &mut picked);
     } else if let Some(set) = node.rrset(qtype) {
         picked.extend(&set.records);
     }

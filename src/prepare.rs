@@ -24,13 +24,11 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use crate::answer::{Answer, resolve};
-use crate::pool::{Clients, Pool};
+use crate::answer::{Answer, resolve_undrawn};
+use crate::pool::Pool;
 use crate::snapshot::Snapshot;
 use crate::zone::{Node, Zone};
 
@@ -53,6 +51,8 @@ pub struct Prepared {
     names: FxHashMap<Box<[u8]>, Entries>,
     bodies: Vec<Body>,
     pools: Vec<PoolBody>,
+    /// The answers of wildcards (`types` and `other`), for names they synthesise.
+    wildcards: Vec<Entries>,
 }
 
 /// What is prepared at one name.
@@ -68,12 +68,25 @@ struct Entries {
     below: Entry,
 }
 
+impl Entries {
+    /// The entry for a question of `qtype`, if one is prepared.
+    fn answer(&self, qtype: u16) -> Option<Entry> {
+        self.types
+            .iter()
+            .find(|(t, _)| *t == qtype)
+            .map(|(_, e)| *e)
+            .or_else(|| ordinary(qtype).then_some(self.other))
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Entry {
     #[default]
     None,
     Body(u32),
     Pool(u32),
+    /// Below a closest encloser with a wildcard child: the wildcard's entries.
+    Wildcard(u32),
 }
 
 /// One prepared response body.
@@ -93,6 +106,9 @@ pub struct Body {
     pub counts: [u16; 3],
     /// `bytes` starts with the question name (the first answer's owner).
     pub owner_first: bool,
+    /// The question name, as the client wrote it, goes before `bytes` (a wildcard's answer:
+    /// the first answer's owner is whatever name was asked).
+    pub owner_synthesized: bool,
     /// The client's spelling of the name may be copied over that owner (no other name of the
     /// body could have been compressed against it).
     pub case_free: bool,
@@ -142,18 +158,20 @@ impl Prepared {
     /// `labels` are the offsets of `qname`'s labels, to walk up to the closest encloser.
     pub fn find(&self, qname: &[u8], labels: &[u8], qtype: u16) -> Option<Found<'_>> {
         if let Some(entries) = self.names.get(qname) {
-            let entry = entries
-                .types
-                .iter()
-                .find(|(t, _)| *t == qtype)
-                .map(|(_, e)| *e)
-                .or_else(|| ordinary(qtype).then_some(entries.other))?;
-            return self.entry(entry);
+            return self.entry(entries.answer(qtype)?);
         }
         // Not a name of ours: the closest existing ancestor says what lies below it.
-        for &at in &labels[1..] {
-            if let Some(entries) = self.names.get(&qname[usize::from(at)..]) {
-                return self.entry(entries.below);
+        let ancestors = labels.iter().skip(1).map(|&at| usize::from(at));
+        let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
+        for at in ancestors.chain(root) {
+            if let Some(entries) = self.names.get(&qname[at..]) {
+                return match entries.below {
+                    Entry::Wildcard(i) => {
+                        let wildcard = self.wildcards.get(i as usize)?;
+                        self.entry(wildcard.answer(qtype)?)
+                    }
+                    below => self.entry(below),
+                };
             }
         }
         None
@@ -161,7 +179,7 @@ impl Prepared {
 
     fn entry(&self, entry: Entry) -> Option<Found<'_>> {
         match entry {
-            Entry::None => None,
+            Entry::None | Entry::Wildcard(_) => None,
             Entry::Body(i) => self.bodies.get(i as usize).map(Found::Body),
             Entry::Pool(i) => self.pools.get(i as usize).map(Found::Pool),
         }
@@ -197,6 +215,8 @@ impl Prepared {
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
                     entries.below = nxdomain;
+                } else if !dname {
+                    entries.below = self.wildcard(snap, zone, name, nodata, negative.as_ref());
                 }
                 if *name == zone.origin {
                     self.add_types(snap, name, [RecordType::DS], &mut entries);
@@ -229,17 +249,7 @@ impl Prepared {
             return;
         }
         entries.other = nodata;
-        for pool in &node.pools {
-            if let (Some(negative), Some(records)) = (negative, pool_records(pool)) {
-                self.pools.push(PoolBody {
-                    pool: pool.clone(),
-                    records,
-                    nodata: negative.0.clone(),
-                });
-                let i = u32::try_from(self.pools.len() - 1).expect("fewer than 2^32 pools");
-                entries.types.push((u16::from(pool.rtype), Entry::Pool(i)));
-            }
-        }
+        self.add_pools(node, negative, entries);
         let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
         self.add_types(snap, name, types, entries);
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
@@ -285,9 +295,90 @@ impl Prepared {
         }
     }
 
+    /// The answers a wildcard `*.<encloser>` gives the names it synthesises: its RRsets with
+    /// the asked name as owner (when they hold no name that could be compressed against it),
+    /// its pools, NODATA for other types. `Entry::None` for a wildcard CNAME (chased per name).
+    fn wildcard(
+        &mut self,
+        snap: &Snapshot,
+        zone: &Zone,
+        encloser: &Name,
+        nodata: Entry,
+        negative: Option<&(Body, Body)>,
+    ) -> Entry {
+        let Ok(star) = encloser.prepend_label("*") else {
+            return Entry::None;
+        };
+        let Some(node) = zone.node(&star) else {
+            return Entry::None;
+        };
+        if node.has_cname() || node.cut {
+            return Entry::None;
+        }
+        let mut entries = Entries {
+            other: nodata,
+            ..Entries::default()
+        };
+        self.add_pools(node, negative, &mut entries);
+        for set in &node.rrsets {
+            let t = set.rtype;
+            if entries.types.iter().any(|(c, _)| *c == u16::from(t)) {
+                continue;
+            }
+            let body = relocatable(true, |label| {
+                let name = encloser.prepend_label(label).ok()?;
+                let answer = resolved(snap, &name, t)?;
+                let sections = answer_sections(&answer);
+                let plain = !sections.answers.is_empty()
+                    && sections.authority.is_empty()
+                    && sections.additional.is_empty()
+                    && sections
+                        .answers
+                        .iter()
+                        .all(|r| r.name == name && !holds_name(&r.data));
+                if !plain {
+                    return None;
+                }
+                Encoded::new(&name, &sections)
+            });
+            if let Some(body) = body {
+                let entry = self.push_body(body);
+                entries.types.push((u16::from(t), entry));
+            }
+        }
+        let first = match node.pools.first() {
+            Some(pool) => Some(pool.rtype),
+            None => node.rrsets.first().map(|s| s.rtype),
+        };
+        if let Some(t) = first {
+            match entries.types.iter().find(|(ty, _)| *ty == u16::from(t)) {
+                Some(&(_, any)) => entries.types.push((u16::from(RecordType::ANY), any)),
+                // The first RRset is not prepared: ANY is not either (not `other`).
+                None => entries.types.push((u16::from(RecordType::ANY), Entry::None)),
+            }
+        }
+        self.wildcards.push(entries);
+        Entry::Wildcard(u32::try_from(self.wildcards.len() - 1).expect("fewer than 2^32"))
+    }
+
+    /// Pool entries for the A and AAAA pools of `node`.
+    fn add_pools(&mut self, node: &Node, negative: Option<&(Body, Body)>, entries: &mut Entries) {
+        for pool in &node.pools {
+            if let (Some(negative), Some(records)) = (negative, pool_records(pool)) {
+                self.pools.push(PoolBody {
+                    pool: pool.clone(),
+                    records,
+                    nodata: negative.0.clone(),
+                });
+                let i = u32::try_from(self.pools.len() - 1).expect("fewer than 2^32 pools");
+                entries.types.push((u16::from(pool.rtype), Entry::Pool(i)));
+            }
+        }
+    }
+
     /// The referral for names at and below the cut `cut` (relocatable).
     fn referral(&mut self, snap: &Snapshot, cut: &Name) -> Entry {
-        let body = relocatable(|label| {
+        let body = relocatable(false, |label| {
             let below = cut.prepend_label(label).ok()?;
             let answer = resolved(snap, &below, ABSENT_TYPE)?;
             let is_referral = !answer.authoritative
@@ -336,10 +427,7 @@ fn question(name: &Name) -> Vec<u8> {
 /// The general path's answer for a question of class IN, if it is the same for every client and
 /// every query (no draw) and is ours (not REFUSED).
 fn resolved<'s>(snap: &'s Snapshot, name: &Name, qtype: RecordType) -> Option<Answer<'s>> {
-    // Any seed: an answer that used the RNG is drawn, and not kept.
-    let mut rng = SmallRng::seed_from_u64(0);
-    let answer = resolve(snap, name, qtype, &mut rng, &Clients::default());
-    (!answer.drawn && answer.rcode != ResponseCode::Refused).then_some(answer)
+    resolve_undrawn(snap, name, qtype).filter(|a| a.rcode != ResponseCode::Refused)
 }
 
 /// The three sections of an answer, as records.
@@ -406,6 +494,7 @@ fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Body>
         rcode: u8::try_from(u16::from(answer.rcode)).ok()?,
         counts: counts(&sections)?,
         owner_first,
+        owner_synthesized: false,
         case_free,
         authority_owner: sections.authority.first().map(|r| wire_lower(&r.name)),
     })
@@ -434,6 +523,8 @@ fn holds_name(data: &RData) -> bool {
 
 /// A body encoded after one question: what [`relocatable`] compares.
 struct Encoded {
+    /// The question name's wire form.
+    name: Box<[u8]>,
     question_len: usize,
     bytes: Vec<u8>,
     counts: [u16; 3],
@@ -444,6 +535,7 @@ impl Encoded {
     fn new(name: &Name, sections: &Sections<'_>) -> Option<Self> {
         let question = question(name);
         Some(Self {
+            name: wire_lower(name),
             question_len: question.len(),
             bytes: encode(&question, sections)?,
             counts: counts(sections)?,
@@ -456,9 +548,20 @@ impl Encoded {
 /// subtree's top (with `label` prepended). Encoded after questions of three lengths; the
 /// pointers that move with the length are found from the first two and checked against the
 /// third.
-fn relocatable(make: impl Fn(&str) -> Option<Encoded>) -> Option<Body> {
+///
+/// With `owner`, each body must start with the question name (a wildcard's synthesised owner),
+/// which is cut off: the fast path writes the name as asked in its place.
+fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Body> {
     let labels = ["a", "dnslb-prepare-1", "dnslb-prepare-relocation-check-22"];
-    let made: Vec<Encoded> = labels.iter().map(|l| make(l)).collect::<Option<_>>()?;
+    let mut made: Vec<Encoded> = labels.iter().map(|l| make(l)).collect::<Option<_>>()?;
+    if owner {
+        for m in &mut made {
+            if !m.bytes.starts_with(&m.name) {
+                return None;
+            }
+            m.bytes.drain(..m.name.len());
+        }
+    }
     let [first, second, third] = &made[..] else {
         return None;
     };
@@ -486,6 +589,7 @@ fn relocatable(make: impl Fn(&str) -> Option<Encoded>) -> Option<Body> {
         rcode: 0,
         counts: first.counts,
         owner_first: false,
+        owner_synthesized: owner,
         case_free: true,
         authority_owner: first.authority_owner,
     })
@@ -535,7 +639,7 @@ pub fn relocate(bytes: &mut [u8], relocs: &[u16], delta: isize) {
 /// name (relocatable).
 fn negative_bodies(zone: &Zone) -> Option<(Body, Body)> {
     let soa = zone.negative_soa();
-    let nodata = relocatable(|label| {
+    let nodata = relocatable(false, |label| {
         let name = zone.origin.prepend_label(label).ok()?;
         let sections = Sections {
             answers: Vec::new(),

@@ -17,6 +17,7 @@ use super::rrl::{Kind, Verdict};
 use super::{DnsHandler, MAX_UDP_PAYLOAD, RNG, Shard};
 use crate::pool::{Client, Clients};
 use crate::prepare::{Body, Found, relocate};
+use crate::snapshot::Snapshot;
 
 /// What the fast path did with a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,22 @@ struct Subnet {
     addr: IpAddr,
 }
 
+/// Room a serving thread lends the fast path for each query, so that nothing is allocated or
+/// moved per query: the lower-cased name and where its labels start.
+pub struct Scratch {
+    key: [u8; 255],
+    labels: [u8; 128],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            key: [0; 255],
+            labels: [0; 128],
+        }
+    }
+}
+
 /// What the fast path reads of a query.
 struct Query<'m> {
     /// The ID and the flags octet holding RD.
@@ -50,9 +67,9 @@ struct Query<'m> {
     name_len: usize,
     qtype: u16,
     /// The name, lower-cased.
-    key: [u8; 255],
+    key: &'m [u8],
     /// Where each label of the name starts.
-    labels: SmallVec<[u8; 16]>,
+    labels: &'m [u8],
     /// The query's OPT: (DO, the payload size it allows), if it had one.
     edns: Option<(bool, u16)>,
     subnet: Option<Subnet>,
@@ -78,39 +95,42 @@ impl Query<'_> {
 
     /// Whether the client spelled the name in lower case, as it was prepared.
     fn spelled_as_prepared(&self) -> bool {
-        self.question[..self.name_len] == self.key[..self.name_len]
+        self.question[..self.name_len] == *self.key
     }
 }
 
 /// Reads what the fast path needs; `None` for anything it leaves to the general path.
-fn parse(msg: &[u8]) -> Option<Query<'_>> {
+fn parse<'m>(msg: &'m [u8], scratch: &'m mut Scratch) -> Option<Query<'m>> {
     let header = msg.get(..12)?;
     // QR clear, opcode QUERY; one question, no answer or authority, at most an OPT.
     if header[2] & 0xf8 != 0 || header[4..10] != [0, 1, 0, 0, 0, 0] || header[10] != 0 {
         return None;
     }
     let additional = header[11];
-    let mut key = [0u8; 255];
-    let mut labels = SmallVec::new();
-    let mut at = 12;
+    let name = msg.get(12..msg.len().min(12 + 255))?;
+    let mut at = 0;
+    let mut labels = 0;
     loop {
-        let len = usize::from(*msg.get(at)?);
-        let offset = at - 12;
-        if offset + 1 + len > 255 || len & 0xc0 != 0 {
+        let len = usize::from(*name.get(at)?);
+        if len & 0xc0 != 0 {
             return None;
         }
-        key[offset] = len as u8;
         if len == 0 {
             break;
         }
-        labels.push(offset as u8);
-        let label = msg.get(at + 1..at + 1 + len)?;
-        for (k, b) in key[offset + 1..offset + 1 + len].iter_mut().zip(label) {
-            *k = b.to_ascii_lowercase();
+        let label = name.get(at + 1..at + 1 + len)?;
+        scratch.labels[labels] = at as u8; // a name of 255 octets has at most 127 labels
+        labels += 1;
+        scratch.key[at] = len as u8;
+        let key = &mut scratch.key[at + 1..at + 1 + len];
+        for i in 0..len {
+            key[i] = label[i].to_ascii_lowercase();
         }
         at += 1 + len;
     }
-    let name_len = at + 1 - 12;
+    scratch.key[at] = 0;
+    let name_len = at + 1;
+    let at = 12 + at;
     let tail = msg.get(at + 1..at + 5)?;
     let qtype = u16::from_be_bytes([tail[0], tail[1]]);
     if tail[2..4] != [0, 1] {
@@ -131,8 +151,8 @@ fn parse(msg: &[u8]) -> Option<Query<'_>> {
         question,
         name_len,
         qtype,
-        key,
-        labels,
+        key: &scratch.key[..name_len],
+        labels: &scratch.labels[..labels],
         edns,
         subnet,
     })
@@ -195,20 +215,21 @@ fn parse_opt(rest: &[u8]) -> Option<((bool, u16), Option<Subnet>)> {
 }
 
 impl DnsHandler {
-    /// Answers `msg` from `peer` into `out` if the fast path can; counts into `shard`.
+    /// Answers `msg` from `peer` into `out` from `snapshot` if the fast path can; counts into
+    /// `shard`.
     pub(crate) fn fast(
         &self,
+        snapshot: &Snapshot,
         msg: &[u8],
         peer: SocketAddr,
         out: &mut [u8; RESPONSE_BUFFER],
+        scratch: &mut Scratch,
         shard: &Shard,
     ) -> Outcome {
-        let Some(q) = parse(msg) else {
+        let Some(q) = parse(msg, scratch) else {
             return Outcome::Fallback;
         };
-        let snapshot = self.snapshot.load();
-        let key = &q.key[..q.name_len];
-        let Some(found) = snapshot.prepared.find(key, &q.labels, q.qtype) else {
+        let Some(found) = snapshot.prepared.find(q.key, q.labels, q.qtype) else {
             return Outcome::Fallback;
         };
         let outcome = match found {
@@ -258,7 +279,8 @@ impl DnsHandler {
             return Outcome::Fallback;
         }
         let question_len = q.question.len();
-        let total = 12 + question_len + body.bytes.len() + q.opt_len();
+        let owner = if body.owner_synthesized { q.name_len } else { 0 };
+        let total = 12 + question_len + owner + body.bytes.len() + q.opt_len();
         if total > q.limit() {
             return Outcome::Fallback;
         }
@@ -284,6 +306,12 @@ impl DnsHandler {
             return Outcome::Send(append_opt(q, scope, at, out));
         };
         set_counts(out, counts);
+        let at = if body.owner_synthesized {
+            out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
+            at + q.name_len
+        } else {
+            at
+        };
         let end = at + body.bytes.len();
         out[at..end].copy_from_slice(&body.bytes);
         if body.owner_first && !as_prepared {
@@ -345,7 +373,7 @@ impl DnsHandler {
         match &self.rrl {
             None => Verdict::Send,
             Some(rrl) => {
-                let name = name.unwrap_or(&q.key[..q.name_len]);
+                let name = name.unwrap_or(q.key);
                 rrl.check(&self.stats.rrl, peer.ip(), kind, name, q.qtype)
             }
         }

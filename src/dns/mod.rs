@@ -345,7 +345,9 @@ impl DnsHandler {
     /// general path, `Some(None)` when it sends nothing (rate limited).
     pub fn answer_fast(&self, message: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
         let mut out = [0u8; fast::RESPONSE_BUFFER];
-        match self.fast(message, peer, &mut out, &self.shard) {
+        let mut scratch = fast::Scratch::default();
+        let snapshot = self.snapshot.load();
+        match self.fast(&snapshot, message, peer, &mut out, &mut scratch, &self.shard) {
             fast::Outcome::Send(n) => Some(Some(out[..n].to_vec())),
             fast::Outcome::Drop => Some(None),
             fast::Outcome::Fallback => None,

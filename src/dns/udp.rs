@@ -1,25 +1,30 @@
 //! DNS over UDP: our own loop, one thread per socket (one socket per core and address, joined
 //! by `SO_REUSEPORT`), as NSD's and Knot's UDP workers run. Datagrams come in and go out in
-//! batches (`recvmmsg` / `sendmmsg`, through `nix`), with no task, no channel and no allocation
-//! per datagram: each is answered by the fast path ([`super::fast`]) into a buffer of the
-//! batch, or, when the fast path leaves it, by the general path on this thread.
+//! batches (`recvmmsg` / `sendmmsg`), with no task, no channel and no allocation per datagram:
+//! each is answered by the fast path ([`super::fast`]) into a buffer of the batch, or, when the
+//! fast path leaves it, by the general path on this thread.
+//!
+//! The message headers of a batch are set up once per thread and point at buffers that never
+//! move, as NSD's `recvmmsg` loop does: a call only resets what the kernel wrote. (nix's
+//! wrappers rebuild every header of the batch per call, which at low rates cost more than the
+//! DNS work; so the two calls go through `libc`'s declarations, in [`Batch`], and nowhere else.)
+//! A reply is sent to the very address storage its query came from.
 //!
 //! The socket blocks with a receive timeout, so the thread sees a stop within
 //! [`STOP_CHECK`] whatever the traffic.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use arc_swap::Cache;
 use hickory_server::net::xfer::Protocol;
-use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage, recvmmsg, sendmmsg};
 use smallvec::SmallVec;
 use tokio_util::sync::CancellationToken;
 
 use super::DnsHandler;
 use super::exchange::exchange;
-use super::fast::{Outcome, RESPONSE_BUFFER};
+use super::fast::{Outcome, RESPONSE_BUFFER, Scratch};
 
 /// The largest datagram we read (anything longer is truncated by the kernel, then FORMERR).
 const RECV_BUFFER: usize = 4096;
@@ -28,21 +33,131 @@ const BATCH: usize = 32;
 /// How often a thread waiting for datagrams looks whether it should stop.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// The buffers of one thread, allocated once.
-struct Buffers {
+/// The buffers and message headers of one thread, allocated and linked once. Every field is
+/// reached through the raw pointers the headers hold, never through a reference that outlives
+/// a call.
+struct Batch {
     queries: Box<[[u8; RECV_BUFFER]]>,
     responses: Box<[[u8; RESPONSE_BUFFER]]>,
-    recv_headers: MultiHeaders<SockaddrStorage>,
-    send_headers: MultiHeaders<SockaddrStorage>,
+    peers: Box<[libc::sockaddr_storage]>,
+    recv_iov: Box<[libc::iovec]>,
+    recv: Box<[libc::mmsghdr]>,
+    send_iov: Box<[libc::iovec]>,
+    send: Box<[libc::mmsghdr]>,
 }
 
-/// Where the response to one datagram is.
-enum Reply {
-    /// In the batch's response buffer, this long.
-    Fast(usize),
-    /// Made by the general path.
-    General(Vec<u8>),
+impl Batch {
+    fn new() -> Self {
+        fn zeroed<T>() -> T {
+            // SAFETY: all-zero is a valid value of these C structs (null pointers, zero
+            // lengths).
+            unsafe { std::mem::zeroed() }
+        }
+        let mut b = Batch {
+            queries: vec![[0u8; RECV_BUFFER]; BATCH].into_boxed_slice(),
+            responses: vec![[0u8; RESPONSE_BUFFER]; BATCH].into_boxed_slice(),
+            peers: (0..BATCH).map(|_| zeroed()).collect(),
+            recv_iov: (0..BATCH).map(|_| zeroed()).collect(),
+            recv: (0..BATCH).map(|_| zeroed()).collect(),
+            send_iov: (0..BATCH).map(|_| zeroed()).collect(),
+            send: (0..BATCH).map(|_| zeroed()).collect(),
+        };
+        for i in 0..BATCH {
+            b.recv_iov[i] = libc::iovec {
+                iov_base: b.queries[i].as_mut_ptr().cast(),
+                iov_len: RECV_BUFFER,
+            };
+            let hdr = &mut b.recv[i].msg_hdr;
+            hdr.msg_name = std::ptr::from_mut(&mut b.peers[i]).cast();
+            hdr.msg_namelen = PEER_LEN;
+            hdr.msg_iov = &raw mut b.recv_iov[i];
+            hdr.msg_iovlen = 1;
+            let hdr = &mut b.send[i].msg_hdr;
+            hdr.msg_iov = &raw mut b.send_iov[i];
+            hdr.msg_iovlen = 1;
+        }
+        b
+    }
+
+    /// Receives at least one datagram (waiting at most the socket's timeout) and at most
+    /// `BATCH`; returns how many.
+    fn receive(&mut self, fd: RawFd, last: usize) -> std::io::Result<usize> {
+        // The kernel wrote the address lengths of the last batch: room for any address again.
+        for hdr in &mut self.recv[..last] {
+            hdr.msg_hdr.msg_namelen = PEER_LEN;
+        }
+        // SAFETY: the headers point at this batch's buffers, which live as long as `self`.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.recv.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+    }
+
+    /// Sends the replies: `(datagram index, octets)`, each to the address its query came from.
+    fn send(&mut self, fd: RawFd, replies: &[(usize, &[u8])]) {
+        for (k, (i, bytes)) in replies.iter().enumerate() {
+            self.send_iov[k] = libc::iovec {
+                iov_base: bytes.as_ptr().cast_mut().cast(),
+                iov_len: bytes.len(),
+            };
+            let hdr = &mut self.send[k].msg_hdr;
+            hdr.msg_name = std::ptr::from_mut(&mut self.peers[*i]).cast();
+            hdr.msg_namelen = self.recv[*i].msg_hdr.msg_namelen;
+        }
+        let mut from = 0;
+        while from < replies.len() {
+            // SAFETY: the first `replies.len()` send headers point at live addresses and at
+            // the replies' octets, which outlive this call.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.send[from..].as_mut_ptr(),
+                    (replies.len() - from) as libc::c_uint,
+                    0,
+                )
+            };
+            match usize::try_from(sent) {
+                Ok(0) => return,
+                Ok(n) => from += n,
+                // A client that cannot be reached: skip its reply, send the rest.
+                Err(_) => from += 1,
+            }
+        }
+    }
 }
+
+/// The address the kernel wrote into `storage`.
+fn peer(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a `sockaddr_in` (it is larger).
+            let a = unsafe { &*std::ptr::from_ref(storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a `sockaddr_in6` (it is larger).
+            let a = unsafe { &*std::ptr::from_ref(storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Room for an IPv4 or IPv6 address.
+const PEER_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
 
 /// Answers datagrams on `socket` until `token` is cancelled. Blocks the calling thread.
 pub fn serve(handler: DnsHandler, socket: std::net::UdpSocket, token: CancellationToken) {
@@ -62,101 +177,73 @@ pub fn serve(handler: DnsHandler, socket: std::net::UdpSocket, token: Cancellati
         }
     };
     let shard = handler.stats.shard();
-    let mut b = Buffers {
-        queries: vec![[0u8; RECV_BUFFER]; BATCH].into_boxed_slice(),
-        responses: vec![[0u8; RESPONSE_BUFFER]; BATCH].into_boxed_slice(),
-        recv_headers: MultiHeaders::preallocate(BATCH, None),
-        send_headers: MultiHeaders::preallocate(BATCH, None),
-    };
+    // The snapshot, re-read only when a reload stored a new one.
+    let mut snapshot = Cache::new(handler.snapshot.clone());
+    let mut scratch = Scratch::default();
+    let mut batch = Batch::new();
     let fd = socket.as_raw_fd();
-    let mut received: SmallVec<[(usize, Option<SocketAddr>); BATCH]> = SmallVec::new();
-    let mut replies: SmallVec<[(usize, Reply, SockaddrStorage); BATCH]> = SmallVec::new();
-    while !token.is_cancelled() {
-        received.clear();
-        {
-            let mut it = b.queries.iter_mut();
-            let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
-                std::array::from_fn(|_| [IoSliceMut::new(it.next().expect("BATCH buffers"))]);
-            match recvmmsg(
-                fd,
-                &mut b.recv_headers,
-                iovs.iter_mut(),
-                MsgFlags::MSG_WAITFORONE,
-                None,
-            ) {
-                Ok(results) => {
-                    for r in results {
-                        received.push((r.bytes, r.address.and_then(socket_addr)));
-                    }
-                }
-                // The receive timeout (look at the token), a signal, or an ICMP error of an
-                // earlier send: nothing to answer.
-                Err(_) => continue,
-            }
-        }
-        replies.clear();
-        for (i, &(len, peer)) in received.iter().enumerate() {
-            let Some(peer) = peer else { continue };
-            let message = &b.queries[i][..len.min(RECV_BUFFER)];
-            match handler.fast(message, peer, &mut b.responses[i], &shard) {
-                Outcome::Send(n) => replies.push((i, Reply::Fast(n), peer.into())),
-                Outcome::Drop => {}
-                Outcome::Fallback => {
-                    let general =
-                        runtime.block_on(exchange(&handler, message, peer, Protocol::Udp));
-                    if let Some(bytes) = general {
-                        replies.push((i, Reply::General(bytes), peer.into()));
-                    }
-                }
-            }
-        }
-        send_all(fd, &mut b, &replies);
-    }
-}
-
-/// Sends every reply, in as few `sendmmsg` calls as the kernel takes them.
-fn send_all(fd: std::os::fd::RawFd, b: &mut Buffers, replies: &[(usize, Reply, SockaddrStorage)]) {
-    let mut from = 0;
-    while from < replies.len() {
-        let pending = &replies[from..];
-        let slices: SmallVec<[[IoSlice<'_>; 1]; BATCH]> = pending
-            .iter()
-            .map(|(i, reply, _)| {
-                [IoSlice::new(match reply {
-                    Reply::Fast(n) => &b.responses[*i][..*n],
-                    Reply::General(bytes) => bytes,
-                })]
-            })
-            .collect();
-        let addrs: SmallVec<[Option<SockaddrStorage>; BATCH]> =
-            pending.iter().map(|(_, _, a)| Some(*a)).collect();
-        match sendmmsg(
-            fd,
-            &mut b.send_headers,
-            slices.iter(),
-            &addrs[..],
-            [],
-            MsgFlags::empty(),
-        ) {
-            Ok(results) => {
-                let sent = results.count();
-                if sent == 0 {
+    let mut last = BATCH;
+    let mut batches = 0u32;
+    let mut general: SmallVec<[(usize, Vec<u8>); 4]> = SmallVec::new();
+    let mut fast: SmallVec<[(usize, usize); BATCH]> = SmallVec::new();
+    loop {
+        let n = match batch.receive(fd, last) {
+            Ok(n) => n,
+            // The receive timeout (look at the token), a signal, or an ICMP error of an
+            // earlier send: nothing to answer.
+            Err(_) => {
+                if token.is_cancelled() {
                     return;
                 }
-                from += sent;
+                last = 0;
+                continue;
             }
-            // A full socket buffer or an unreachable client: drop this one, send the rest.
-            Err(_) => from += 1,
+        };
+        last = n;
+        fast.clear();
+        general.clear();
+        let snapshot = snapshot.load();
+        // A bug that panics on one datagram must not end the thread: the batch is lost, the
+        // loop goes on.
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for i in 0..n {
+                // The i-th datagram and its sender (fields borrowed apart: the response buffer
+                // is written while the query is read).
+                let len = (batch.recv[i].msg_len as usize).min(RECV_BUFFER);
+                let message = &batch.queries[i][..len];
+                let Some(peer) = peer(&batch.peers[i]) else {
+                    continue;
+                };
+                let out = &mut batch.responses[i];
+                match handler.fast(snapshot, message, peer, out, &mut scratch, &shard) {
+                    Outcome::Send(len) => fast.push((i, len)),
+                    Outcome::Drop => {}
+                    Outcome::Fallback => {
+                        let reply =
+                            runtime.block_on(exchange(&handler, message, peer, Protocol::Udp));
+                        if let Some(bytes) = reply {
+                            general.push((i, bytes));
+                        }
+                    }
+                }
+            }
+        }));
+        if answered.is_err() {
+            continue;
+        }
+        // The kernel copies the replies from where they are: `send` only points at them.
+        let responses = std::mem::take(&mut batch.responses);
+        let replies: SmallVec<[(usize, &[u8]); BATCH]> = fast
+            .iter()
+            .map(|&(i, len)| (i, &responses[i][..len]))
+            .chain(general.iter().map(|(i, bytes)| (*i, &bytes[..])))
+            .collect();
+        batch.send(fd, &replies);
+        drop(replies);
+        batch.responses = responses;
+        batches = batches.wrapping_add(1);
+        if batches % 64 == 0 && token.is_cancelled() {
+            return;
         }
     }
-}
-
-/// The socket address of a datagram's sender.
-fn socket_addr(addr: SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
-    }
-    addr.as_sockaddr_in6()
-        .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
-        .filter(|_| addr.len() > 0)
 }
