@@ -11,7 +11,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use smallvec::SmallVec;
 
 use super::rrl::{Kind, Verdict};
 use super::{DnsHandler, MAX_UDP_PAYLOAD, RNG, Shard};
@@ -118,17 +117,14 @@ fn parse<'m>(msg: &'m [u8], scratch: &'m mut Scratch) -> Option<Query<'m>> {
         if len == 0 {
             break;
         }
-        let label = name.get(at + 1..at + 1 + len)?;
         scratch.labels[labels] = at as u8; // a name of 255 octets has at most 127 labels
         labels += 1;
-        scratch.key[at] = len as u8;
-        let key = &mut scratch.key[at + 1..at + 1 + len];
-        for i in 0..len {
-            key[i] = label[i].to_ascii_lowercase();
-        }
         at += 1 + len;
     }
-    scratch.key[at] = 0;
+    // The name in one copy, lower-cased in place: its length octets (< 64) are no letters.
+    let key = &mut scratch.key[..at + 1];
+    key.copy_from_slice(&name[..at + 1]);
+    key.make_ascii_lowercase();
     let name_len = at + 1;
     let at = 12 + at;
     let tail = msg.get(at + 1..at + 5)?;
@@ -246,10 +242,9 @@ impl DnsHandler {
                     source: Some(Client::from_resolver(peer.ip())),
                     ecs: q.subnet.map(|s| Client::new(s.addr, s.source)),
                 };
-                let mut picks = SmallVec::<[usize; 8]>::new();
-                let scope = RNG.with(|rng| {
+                let (picks, scope) = RNG.with(|rng| {
                     pool.pool
-                        .draw_members(&mut *rng.borrow_mut(), &clients, &mut picks)
+                        .draw_members(&mut *rng.borrow_mut(), &clients)
                 });
                 if picks.is_empty() {
                     self.static_answer(&q, &pool.nodata, scope, peer, out)

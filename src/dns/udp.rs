@@ -99,26 +99,32 @@ impl Batch {
         usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
     }
 
-    /// Sends the replies: `(datagram index, octets)`, each to the address its query came from.
-    fn send(&mut self, fd: RawFd, replies: &[(usize, &[u8])]) {
-        for (k, (i, bytes)) in replies.iter().enumerate() {
+    /// Sends the replies, each to the address its query came from: `fast` as (datagram
+    /// index, length) in the batch's response buffers, `general` as (datagram index, octets).
+    fn send(&mut self, fd: RawFd, fast: &[(usize, usize)], general: &[(usize, Vec<u8>)]) {
+        let replies = fast.len() + general.len();
+        let fast = fast
+            .iter()
+            .map(|&(i, len)| (i, self.responses[i][..len].as_ptr(), len));
+        let general = general.iter().map(|(i, b)| (*i, b.as_ptr(), b.len()));
+        for (k, (i, bytes, len)) in fast.chain(general).enumerate() {
             self.send_iov[k] = libc::iovec {
-                iov_base: bytes.as_ptr().cast_mut().cast(),
-                iov_len: bytes.len(),
+                iov_base: bytes.cast_mut().cast(),
+                iov_len: len,
             };
             let hdr = &mut self.send[k].msg_hdr;
-            hdr.msg_name = std::ptr::from_mut(&mut self.peers[*i]).cast();
-            hdr.msg_namelen = self.recv[*i].msg_hdr.msg_namelen;
+            hdr.msg_name = std::ptr::from_mut(&mut self.peers[i]).cast();
+            hdr.msg_namelen = self.recv[i].msg_hdr.msg_namelen;
         }
         let mut from = 0;
-        while from < replies.len() {
+        while from < replies {
             // SAFETY: the first `replies.len()` send headers point at live addresses and at
             // the replies' octets, which outlive this call.
             let sent = unsafe {
                 libc::sendmmsg(
                     fd,
                     self.send[from..].as_mut_ptr(),
-                    (replies.len() - from) as libc::c_uint,
+                    (replies - from) as libc::c_uint,
                     0,
                 )
             };
@@ -232,15 +238,7 @@ pub fn serve(handler: DnsHandler, socket: std::net::UdpSocket, token: Cancellati
             continue;
         }
         // The kernel copies the replies from where they are: `send` only points at them.
-        let responses = std::mem::take(&mut batch.responses);
-        let replies: SmallVec<[(usize, &[u8]); BATCH]> = fast
-            .iter()
-            .map(|&(i, len)| (i, &responses[i][..len]))
-            .chain(general.iter().map(|(i, bytes)| (*i, &bytes[..])))
-            .collect();
-        batch.send(fd, &replies);
-        drop(replies);
-        batch.responses = responses;
+        batch.send(fd, &fast, &general);
         batches = batches.wrapping_add(1);
         if batches % 64 == 0 && token.is_cancelled() {
             return;

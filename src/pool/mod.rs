@@ -228,41 +228,48 @@ impl Pool {
         clients: &Clients,
         out: &mut impl Extend<&'a Record>,
     ) -> Scope {
-        let mut picks = SmallVec::<[usize; 8]>::new();
-        let scope = self.draw_members(rng, clients, &mut picks);
+        let (picks, scope) = self.draw_members(rng, clients);
         out.extend(picks.into_iter().map(|i| &self.members[i].record));
         scope
     }
 
     /// [`Pool::draw`], giving the drawn members' indexes (for the UDP fast path, which holds
-    /// each member's record encoded ahead).
-    pub fn draw_members<R: Rng + ?Sized>(
-        &self,
-        rng: &mut R,
-        clients: &Clients,
-        out: &mut impl Extend<usize>,
-    ) -> Scope {
+    /// each member's record encoded ahead) and the ECS scope.
+    pub fn draw_members<R: Rng + ?Sized>(&self, rng: &mut R, clients: &Clients) -> (Picks, Scope) {
         let (client, from_ecs) = match (self.ecs, clients.ecs) {
             (true, Some(c)) => (Some(c), true),
             _ => (clients.source, false),
         };
         let id = std::ptr::from_ref(self) as usize;
-        let avail = self.availabilities();
-        let candidates: SmallVec<[Candidate; 16]> = avail.iter().map(|a| a.candidate()).collect();
+        // What the policy sees of each member now: on the stack for pools of up to 16.
+        let mut inline = [Candidate::Unavailable; 16];
+        let mut heap = Vec::new();
+        let candidates: &mut [Candidate] = if self.members.len() <= inline.len() {
+            &mut inline[..self.members.len()]
+        } else {
+            heap.resize(self.members.len(), Candidate::Unavailable);
+            &mut heap
+        };
+        for (c, m) in candidates.iter_mut().zip(&self.members) {
+            *c = m.candidate(self.slow_start);
+        }
         let (mut picks, mut scope) =
             self.policy
-                .pick(id, &candidates, self.answers, rng, client.as_ref());
+                .pick(id, candidates, self.answers, rng, client.as_ref());
         if picks.is_empty() && self.all_down == AllDown::Open {
-            let open: SmallVec<[Candidate; 16]> =
-                avail.iter().map(|a| a.fail_open_candidate()).collect();
+            let open: SmallVec<[Candidate; 16]> = self
+                .availabilities()
+                .iter()
+                .map(|a| a.fail_open_candidate())
+                .collect();
             (picks, scope) = self
                 .policy
                 .pick(id, &open, self.answers, rng, client.as_ref());
         }
-        out.extend(picks.into_iter().inspect(|&i| {
+        for &i in &picks {
             self.members[i].state.count_served();
-        }));
-        if from_ecs { scope } else { 0 }
+        }
+        (picks, if from_ecs { scope } else { 0 })
     }
 
     /// Whether every probed member is out now (unprobed members never are).

@@ -1,7 +1,7 @@
 //! The weighted draw: a pure function of (candidates, how many, rng), so that it can be tested
 //! exactly with a seeded RNG and costs no lock and no heap allocation for pools of up to 16.
 
-use rand::{Rng, RngExt};
+use rand::Rng;
 use smallvec::SmallVec;
 
 /// What the selection knows of one member at the moment of a query.
@@ -25,23 +25,33 @@ pub type Picks = SmallVec<[usize; 8]>;
 /// uniformly. Returns fewer than `n` when fewer are available, and nothing when none is.
 pub fn select<R: Rng + ?Sized>(candidates: &[Candidate], n: usize, rng: &mut R) -> Picks {
     let mut picks = Picks::new();
-    let mut weights: SmallVec<[u64; 16]> = candidates
-        .iter()
-        .map(|c| match c {
-            Candidate::Weighted(w) => u64::from(*w),
-            _ => 0,
-        })
-        .collect();
-    let mut total: u64 = weights.iter().sum();
+    // The weights still in the hat: on the stack for pools of up to 16 members.
+    let mut inline = [0u64; 16];
+    let mut heap = Vec::new();
+    let weights: &mut [u64] = if candidates.len() <= inline.len() {
+        &mut inline[..candidates.len()]
+    } else {
+        heap.resize(candidates.len(), 0);
+        &mut heap
+    };
+    let mut total: u64 = 0;
+    for (w, c) in weights.iter_mut().zip(candidates) {
+        if let Candidate::Weighted(x) = c {
+            *w = u64::from(*x);
+            total += *w;
+        }
+    }
     if total == 0 {
         // No weighted member: backups share equally.
         for (w, c) in weights.iter_mut().zip(candidates) {
             *w = u64::from(*c == Candidate::Backup);
+            total += *w;
         }
-        total = weights.iter().sum();
     }
     while picks.len() < n && total > 0 {
-        let mut r = rng.random_range(0..total);
+        // A uniform draw below `total` by multiplying (Lemire's method without the rejection
+        // step: its bias, below total / 2^64, is far under any weight's share).
+        let mut r = ((u128::from(rng.next_u64()) * u128::from(total)) >> 64) as u64;
         let i = weights
             .iter()
             .position(|&w| {
