@@ -70,7 +70,11 @@ pub fn resolve<'a, R: Rng + ?Sized>(
 
 /// [`resolve`] for an answer that draws from no pool: `None` when it would draw (nothing is
 /// drawn, no member counted as served, no policy state moved). What [`crate::prepare`] asks.
-pub fn resolve_undrawn<'a>(snap: &'a Snapshot, qname: &Name, qtype: RecordType) -> Option<Answer<'a>> {
+pub fn resolve_undrawn<'a>(
+    snap: &'a Snapshot,
+    qname: &Name,
+    qtype: RecordType,
+) -> Option<Answer<'a>> {
     let answer = resolve_with(snap, qname, qtype, &mut Draw::<rand::rngs::SmallRng>::No);
     (!answer.drawn).then_some(answer)
 }

@@ -354,7 +354,9 @@ impl Prepared {
             match entries.types.iter().find(|(ty, _)| *ty == u16::from(t)) {
                 Some(&(_, any)) => entries.types.push((u16::from(RecordType::ANY), any)),
                 // The first RRset is not prepared: ANY is not either (not `other`).
-                None => entries.types.push((u16::from(RecordType::ANY), Entry::None)),
+                None => entries
+                    .types
+                    .push((u16::from(RecordType::ANY), Entry::None)),
             }
         }
         self.wildcards.push(entries);

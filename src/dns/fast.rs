@@ -11,9 +11,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-
 use super::rrl::{Kind, Verdict};
-use super::{DnsHandler, MAX_UDP_PAYLOAD, RNG, Shard};
+use rand::rngs::SmallRng;
+
+use super::{DnsHandler, MAX_UDP_PAYLOAD, Shard};
 use crate::pool::{Client, Clients};
 use crate::prepare::{Body, Found, relocate};
 use crate::snapshot::Snapshot;
@@ -40,18 +41,30 @@ struct Subnet {
     addr: IpAddr,
 }
 
-/// Room a serving thread lends the fast path for each query, so that nothing is allocated or
-/// moved per query: the lower-cased name and where its labels start.
+/// What a serving thread lends the fast path for each query, so that nothing is allocated or
+/// moved per query: room for the lower-cased name, and the thread's RNG for draws.
 pub struct Scratch {
+    name: NameRoom,
+    /// The draws' RNG (the general path draws from the thread-local one: a test that compares
+    /// the two hands this one over, see [`DnsHandler::answer_fast`]).
+    pub(crate) rng: SmallRng,
+}
+
+/// The lower-cased name and where its labels start.
+struct NameRoom {
     key: [u8; 255],
     labels: [u8; 128],
 }
 
-impl Default for Scratch {
-    fn default() -> Self {
+impl Scratch {
+    /// Room for one thread, drawing with `rng`.
+    pub fn new(rng: SmallRng) -> Self {
         Self {
-            key: [0; 255],
-            labels: [0; 128],
+            name: NameRoom {
+                key: [0; 255],
+                labels: [0; 128],
+            },
+            rng,
         }
     }
 }
@@ -99,7 +112,8 @@ impl Query<'_> {
 }
 
 /// Reads what the fast path needs; `None` for anything it leaves to the general path.
-fn parse<'m>(msg: &'m [u8], scratch: &'m mut Scratch) -> Option<Query<'m>> {
+#[inline(always)]
+fn parse<'m>(msg: &'m [u8], scratch: &'m mut NameRoom) -> Option<Query<'m>> {
     let header = msg.get(..12)?;
     // QR clear, opcode QUERY; one question, no answer or authority, at most an OPT.
     if header[2] & 0xf8 != 0 || header[4..10] != [0, 1, 0, 0, 0, 0] || header[10] != 0 {
@@ -222,7 +236,7 @@ impl DnsHandler {
         scratch: &mut Scratch,
         shard: &Shard,
     ) -> Outcome {
-        let Some(q) = parse(msg, scratch) else {
+        let Some(q) = parse(msg, &mut scratch.name) else {
             return Outcome::Fallback;
         };
         let Some(found) = snapshot.prepared.find(q.key, q.labels, q.qtype) else {
@@ -238,14 +252,16 @@ impl DnsHandler {
                 if bound > q.limit() {
                     return Outcome::Fallback;
                 }
-                let clients = Clients {
-                    source: Some(Client::from_resolver(peer.ip())),
-                    ecs: q.subnet.map(|s| Client::new(s.addr, s.source)),
+                // Only a policy that steers by the client reads it.
+                let clients = if pool.pool.policy.uses_client() {
+                    Clients {
+                        source: Some(Client::from_resolver(peer.ip())),
+                        ecs: q.subnet.map(|s| Client::new(s.addr, s.source)),
+                    }
+                } else {
+                    Clients::default()
                 };
-                let (picks, scope) = RNG.with(|rng| {
-                    pool.pool
-                        .draw_members(&mut *rng.borrow_mut(), &clients)
-                });
+                let (picks, scope) = pool.pool.draw_members(&mut scratch.rng, &clients);
                 if picks.is_empty() {
                     self.static_answer(&q, &pool.nodata, scope, peer, out)
                 } else {
@@ -274,7 +290,11 @@ impl DnsHandler {
             return Outcome::Fallback;
         }
         let question_len = q.question.len();
-        let owner = if body.owner_synthesized { q.name_len } else { 0 };
+        let owner = if body.owner_synthesized {
+            q.name_len
+        } else {
+            0
+        };
         let total = 12 + question_len + owner + body.bytes.len() + q.opt_len();
         if total > q.limit() {
             return Outcome::Fallback;

@@ -357,9 +357,20 @@ impl DnsHandler {
     /// general path, `Some(None)` when it sends nothing (rate limited).
     pub fn answer_fast(&self, message: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
         let mut out = [0u8; fast::RESPONSE_BUFFER];
-        let mut scratch = fast::Scratch::default();
+        // The fast path draws from its thread's scratch RNG: here, from this thread's general
+        // RNG, handed over and back, so that a seeded test sees both paths draw alike.
+        let mut scratch = fast::Scratch::new(RNG.with(|rng| rng.borrow().clone()));
         let snapshot = self.snapshot.load();
-        match self.fast(&snapshot, message, peer, &mut out, &mut scratch, &self.shard) {
+        let outcome = self.fast(
+            &snapshot,
+            message,
+            peer,
+            &mut out,
+            &mut scratch,
+            &self.shard,
+        );
+        RNG.with(|rng| *rng.borrow_mut() = scratch.rng);
+        match outcome {
             fast::Outcome::Send(n) => Some(Some(out[..n].to_vec())),
             fast::Outcome::Drop => Some(None),
             fast::Outcome::Fallback => None,

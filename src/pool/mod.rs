@@ -194,6 +194,7 @@ impl Member {
     }
 
     /// The member's availability now (`slow_start` is its pool's).
+    #[inline]
     pub fn availability(&self, slow_start: Option<Duration>) -> Availability {
         let health = self.health.as_deref();
         Availability::decide(
@@ -205,6 +206,7 @@ impl Member {
     }
 
     /// What selection sees of this member now.
+    #[inline]
     pub fn candidate(&self, slow_start: Option<Duration>) -> Candidate {
         self.availability(slow_start).candidate()
     }
@@ -236,9 +238,9 @@ impl Pool {
     /// [`Pool::draw`], giving the drawn members' indexes (for the UDP fast path, which holds
     /// each member's record encoded ahead) and the ECS scope.
     pub fn draw_members<R: Rng + ?Sized>(&self, rng: &mut R, clients: &Clients) -> (Picks, Scope) {
-        let (client, from_ecs) = match (self.ecs, clients.ecs) {
+        let (client, from_ecs) = match (self.ecs, &clients.ecs) {
             (true, Some(c)) => (Some(c), true),
-            _ => (clients.source, false),
+            _ => (clients.source.as_ref(), false),
         };
         let id = std::ptr::from_ref(self) as usize;
         // What the policy sees of each member now: on the stack for pools of up to 16.
@@ -253,18 +255,14 @@ impl Pool {
         for (c, m) in candidates.iter_mut().zip(&self.members) {
             *c = m.candidate(self.slow_start);
         }
-        let (mut picks, mut scope) =
-            self.policy
-                .pick(id, candidates, self.answers, rng, client.as_ref());
+        let (mut picks, mut scope) = self.policy.pick(id, candidates, self.answers, rng, client);
         if picks.is_empty() && self.all_down == AllDown::Open {
             let open: SmallVec<[Candidate; 16]> = self
                 .availabilities()
                 .iter()
                 .map(|a| a.fail_open_candidate())
                 .collect();
-            (picks, scope) = self
-                .policy
-                .pick(id, &open, self.answers, rng, client.as_ref());
+            (picks, scope) = self.policy.pick(id, &open, self.answers, rng, client);
         }
         for &i in &picks {
             self.members[i].state.count_served();

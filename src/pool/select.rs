@@ -35,10 +35,12 @@ pub fn select<R: Rng + ?Sized>(candidates: &[Candidate], n: usize, rng: &mut R) 
         &mut heap
     };
     let mut total: u64 = 0;
+    let mut left = 0;
     for (w, c) in weights.iter_mut().zip(candidates) {
         if let Candidate::Weighted(x) = c {
             *w = u64::from(*x);
             total += *w;
+            left += 1;
         }
     }
     if total == 0 {
@@ -46,9 +48,18 @@ pub fn select<R: Rng + ?Sized>(candidates: &[Candidate], n: usize, rng: &mut R) 
         for (w, c) in weights.iter_mut().zip(candidates) {
             *w = u64::from(*c == Candidate::Backup);
             total += *w;
+            left += usize::from(*w > 0);
         }
     }
     while picks.len() < n && total > 0 {
+        if left == 1 {
+            // The last one in the hat needs no draw.
+            if let Some(i) = weights.iter().position(|&w| w > 0) {
+                picks.push(i);
+            }
+            break;
+        }
+        left -= 1;
         // A uniform draw below `total` by multiplying (Lemire's method without the rejection
         // step: its bias, below total / 2^64, is far under any weight's share).
         let mut r = ((u128::from(rng.next_u64()) * u128::from(total)) >> 64) as u64;
