@@ -24,7 +24,10 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 use smallvec::SmallVec;
 
 use crate::answer::{Answer, resolve_undrawn};
@@ -39,20 +42,37 @@ const ABSENT_TYPE: RecordType = RecordType::Unknown(65_280);
 #[derive(Debug, Clone, Copy)]
 pub enum Found<'p> {
     /// A prepared body.
-    Body(&'p Body),
+    Body(BodyRef<'p>),
     /// A pool: draw, then append the members' records.
     Pool(&'p PoolBody),
 }
 
-/// The prepared answers of one snapshot.
+/// The prepared answers of one snapshot. Names, bodies and everything variable in length sit
+/// back to back in one arena, found through small fixed records: about 150 octets a name.
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// By lower-cased wire name (with its root label).
-    names: FxHashMap<Box<[u8]>, Entries>,
+    /// Indexes into `names`, by the hash of the lower-cased wire name.
+    table: HashTable<u32>,
+    names: Vec<NameEntry>,
     bodies: Vec<Body>,
     pools: Vec<PoolBody>,
     /// The answers of wildcards (`types` and `other`), for names they synthesise.
     wildcards: Vec<Entries>,
+    /// Every name, body, relocation list and authority owner.
+    arena: Vec<u8>,
+}
+
+/// A name (lower-cased wire form, with its root label) and what is prepared there.
+#[derive(Debug)]
+struct NameEntry {
+    key: Span,
+    entries: Entries,
+}
+
+fn hash(key: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(key);
+    h.finish()
 }
 
 /// What is prepared at one name.
@@ -89,13 +109,66 @@ enum Entry {
     Wildcard(u32),
 }
 
-/// One prepared response body.
+/// One prepared response body, as the builder makes it (owned parts); stored packed as a
+/// [`Body`] in the arena.
 #[derive(Debug, Clone)]
-pub struct Body {
+struct Draft {
     /// The records after the question, as the general path encodes them.
-    pub bytes: Box<[u8]>,
+    bytes: Box<[u8]>,
     /// Where compression pointers stand in `bytes` (they move with the question's length).
-    pub relocs: Box<[u16]>,
+    relocs: Box<[u16]>,
+    /// The question length (name, type, class) that `bytes` was encoded after.
+    question_len: u16,
+    /// AA.
+    authoritative: bool,
+    /// The response code.
+    rcode: u8,
+    /// Answer, authority and additional counts.
+    counts: [u16; 3],
+    /// `bytes` starts with the question name (the first answer's owner).
+    owner_first: bool,
+    /// The question name, as the client wrote it, goes before `bytes` (a wildcard's answer:
+    /// the first answer's owner is whatever name was asked).
+    owner_synthesized: bool,
+    /// The client's spelling of the name may be copied over that owner (no other name of the
+    /// body could have been compressed against it).
+    case_free: bool,
+    /// The owner of the first authority record, lower-cased wire form (the name response rate
+    /// limiting counts a referral or an NXDOMAIN under).
+    authority_owner: Option<Box<[u8]>>,
+}
+
+/// A part of the arena: where it starts, how long it is.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
+/// One prepared body as stored: its parts in the arena.
+#[derive(Debug, Clone, Copy)]
+struct Body {
+    bytes: Span,
+    relocs: Span,
+    /// Empty: none.
+    authority_owner: Span,
+    question_len: u16,
+    counts: [u16; 3],
+    rcode: u8,
+    authoritative: bool,
+    owner_first: bool,
+    owner_synthesized: bool,
+    case_free: bool,
+}
+
+/// A prepared body, as the fast path reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRef<'p> {
+    /// The records after the question, as the general path encodes them.
+    pub bytes: &'p [u8],
+    /// Where compression pointers stand in `bytes` (they move with the question's length):
+    /// big-endian 16-bit offsets.
+    pub relocs: &'p [u8],
     /// The question length (name, type, class) that `bytes` was encoded after.
     pub question_len: u16,
     /// AA.
@@ -106,15 +179,13 @@ pub struct Body {
     pub counts: [u16; 3],
     /// `bytes` starts with the question name (the first answer's owner).
     pub owner_first: bool,
-    /// The question name, as the client wrote it, goes before `bytes` (a wildcard's answer:
-    /// the first answer's owner is whatever name was asked).
+    /// The question name, as the client wrote it, goes before `bytes` (a wildcard's answer).
     pub owner_synthesized: bool,
-    /// The client's spelling of the name may be copied over that owner (no other name of the
-    /// body could have been compressed against it).
+    /// The client's spelling of the name may be copied over that owner.
     pub case_free: bool,
     /// The owner of the first authority record, lower-cased wire form (the name response rate
     /// limiting counts a referral or an NXDOMAIN under).
-    pub authority_owner: Option<Box<[u8]>>,
+    pub authority_owner: Option<&'p [u8]>,
 }
 
 /// A pool prepared for the fast path: each member's record after its owner, encoded.
@@ -124,8 +195,9 @@ pub struct PoolBody {
     pub pool: Arc<Pool>,
     /// Per member: type, class, TTL, RDLENGTH and RDATA.
     pub records: Box<[Box<[u8]>]>,
-    /// The zone's NODATA, for a draw that gives no member (`all_down = "empty"`).
-    pub nodata: Body,
+    /// The zone's NODATA (an index for [`Prepared::body`]), for a draw that gives no member
+    /// (`all_down = "empty"`).
+    pub nodata: u32,
 }
 
 impl Prepared {
@@ -136,6 +208,18 @@ impl Prepared {
             out.add_zone(snap, zone);
         }
         out.names.shrink_to_fit();
+        out.bodies.shrink_to_fit();
+        out.arena.shrink_to_fit();
+        let Prepared {
+            table,
+            names,
+            arena,
+            ..
+        } = &mut out;
+        table.shrink_to_fit(|i| {
+            let k = names[*i as usize].key;
+            hash(&arena[k.at as usize..(k.at + k.len) as usize])
+        });
         out
     }
 
@@ -144,9 +228,12 @@ impl Prepared {
         self.names.len()
     }
 
-    /// Octets of prepared bodies (their records, not the tables around them).
-    pub fn body_octets(&self) -> usize {
-        self.bodies.iter().map(|b| b.bytes.len()).sum::<usize>()
+    /// Octets the prepared answers take: the arena, the tables, the pools' records.
+    pub fn octets(&self) -> usize {
+        self.arena.capacity()
+            + self.names.capacity() * std::mem::size_of::<NameEntry>()
+            + self.bodies.capacity() * std::mem::size_of::<Body>()
+            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
             + self
                 .pools
                 .iter()
@@ -157,14 +244,14 @@ impl Prepared {
     /// The prepared answer for `qname` (lower-cased wire form) and `qtype`, if there is one.
     /// `labels` are the offsets of `qname`'s labels, to walk up to the closest encloser.
     pub fn find(&self, qname: &[u8], labels: &[u8], qtype: u16) -> Option<Found<'_>> {
-        if let Some(entries) = self.names.get(qname) {
+        if let Some(entries) = self.get(qname) {
             return self.entry(entries.answer(qtype)?);
         }
         // Not a name of ours: the closest existing ancestor says what lies below it.
         let ancestors = labels.iter().skip(1).map(|&at| usize::from(at));
         let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
         for at in ancestors.chain(root) {
-            if let Some(entries) = self.names.get(&qname[at..]) {
+            if let Some(entries) = self.get(&qname[at..]) {
                 return match entries.below {
                     Entry::Wildcard(i) => {
                         let wildcard = self.wildcards.get(i as usize)?;
@@ -180,14 +267,90 @@ impl Prepared {
     fn entry(&self, entry: Entry) -> Option<Found<'_>> {
         match entry {
             Entry::None | Entry::Wildcard(_) => None,
-            Entry::Body(i) => self.bodies.get(i as usize).map(Found::Body),
+            Entry::Body(i) => self.body(i).map(Found::Body),
             Entry::Pool(i) => self.pools.get(i as usize).map(Found::Pool),
         }
     }
 
-    fn push_body(&mut self, body: Body) -> Entry {
+    /// The entries at exactly `key`.
+    fn get(&self, key: &[u8]) -> Option<&Entries> {
+        let i = self
+            .table
+            .find(hash(key), |&i| self.span(self.names[i as usize].key) == key)?;
+        Some(&self.names[*i as usize].entries)
+    }
+
+    fn span(&self, span: Span) -> &[u8] {
+        &self.arena[span.at as usize..(span.at + span.len) as usize]
+    }
+
+    /// The body `i`, as the fast path reads it.
+    pub fn body(&self, i: u32) -> Option<BodyRef<'_>> {
+        let b = self.bodies.get(i as usize)?;
+        Some(BodyRef {
+            bytes: self.span(b.bytes),
+            relocs: self.span(b.relocs),
+            question_len: b.question_len,
+            authoritative: b.authoritative,
+            rcode: b.rcode,
+            counts: b.counts,
+            owner_first: b.owner_first,
+            owner_synthesized: b.owner_synthesized,
+            case_free: b.case_free,
+            authority_owner: (b.authority_owner.len > 0).then(|| self.span(b.authority_owner)),
+        })
+    }
+
+    /// Copies `bytes` into the arena.
+    fn store(&mut self, bytes: &[u8]) -> Span {
+        let at = u32::try_from(self.arena.len()).expect("an arena under 4 GiB");
+        self.arena.extend_from_slice(bytes);
+        Span {
+            at,
+            len: u32::try_from(bytes.len()).expect("a part under 4 GiB"),
+        }
+    }
+
+    fn push_body(&mut self, draft: Draft) -> Entry {
+        let relocs: Vec<u8> = draft.relocs.iter().flat_map(|r| r.to_be_bytes()).collect();
+        let body = Body {
+            bytes: self.store(&draft.bytes),
+            relocs: self.store(&relocs),
+            authority_owner: draft
+                .authority_owner
+                .as_deref()
+                .map_or(Span::default(), |o| self.store(o)),
+            question_len: draft.question_len,
+            counts: draft.counts,
+            rcode: draft.rcode,
+            authoritative: draft.authoritative,
+            owner_first: draft.owner_first,
+            owner_synthesized: draft.owner_synthesized,
+            case_free: draft.case_free,
+        };
         self.bodies.push(body);
         Entry::Body(u32::try_from(self.bodies.len() - 1).expect("fewer than 2^32 bodies"))
+    }
+
+    /// Records what is prepared at `key` (the first zone to claim a name keeps it).
+    fn insert(&mut self, key: &[u8], entries: Entries) {
+        if self.get(key).is_some() {
+            return;
+        }
+        let span = self.store(key);
+        let i = u32::try_from(self.names.len()).expect("fewer than 2^32 names");
+        self.names.push(NameEntry { key: span, entries });
+        let Prepared {
+            table,
+            names,
+            arena,
+            ..
+        } = self;
+        let key_of = |i: &u32| {
+            let k = names[*i as usize].key;
+            hash(&arena[k.at as usize..(k.at + k.len) as usize])
+        };
+        table.insert_unique(hash(key), i, key_of);
     }
 
     fn add_zone(&mut self, snap: &Snapshot, zone: &Zone) {
@@ -211,18 +374,18 @@ impl Prepared {
                 entries.below = referral;
                 self.add_types(snap, name, [RecordType::DS], &mut entries);
             } else {
-                self.node_entries(snap, name, node, nodata, negative.as_ref(), &mut entries);
+                self.node_entries(snap, name, node, nodata, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
                     entries.below = nxdomain;
                 } else if !dname {
-                    entries.below = self.wildcard(snap, zone, name, nodata, negative.as_ref());
+                    entries.below = self.wildcard(snap, zone, name, nodata);
                 }
                 if *name == zone.origin {
                     self.add_types(snap, name, [RecordType::DS], &mut entries);
                 }
             }
-            self.names.insert(wire_lower(name), entries);
+            self.insert(&wire_lower(name), entries);
         }
     }
 
@@ -233,7 +396,6 @@ impl Prepared {
         name: &Name,
         node: &Node,
         nodata: Entry,
-        negative: Option<&(Body, Body)>,
         entries: &mut Entries,
     ) {
         if node.has_cname() {
@@ -249,7 +411,7 @@ impl Prepared {
             return;
         }
         entries.other = nodata;
-        self.add_pools(node, negative, entries);
+        self.add_pools(node, nodata, entries);
         let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
         self.add_types(snap, name, types, entries);
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
@@ -298,14 +460,7 @@ impl Prepared {
     /// The answers a wildcard `*.<encloser>` gives the names it synthesises: its RRsets with
     /// the asked name as owner (when they hold no name that could be compressed against it),
     /// its pools, NODATA for other types. `Entry::None` for a wildcard CNAME (chased per name).
-    fn wildcard(
-        &mut self,
-        snap: &Snapshot,
-        zone: &Zone,
-        encloser: &Name,
-        nodata: Entry,
-        negative: Option<&(Body, Body)>,
-    ) -> Entry {
+    fn wildcard(&mut self, snap: &Snapshot, zone: &Zone, encloser: &Name, nodata: Entry) -> Entry {
         let Ok(star) = encloser.prepend_label("*") else {
             return Entry::None;
         };
@@ -319,7 +474,7 @@ impl Prepared {
             other: nodata,
             ..Entries::default()
         };
-        self.add_pools(node, negative, &mut entries);
+        self.add_pools(node, nodata, &mut entries);
         for set in &node.rrsets {
             let t = set.rtype;
             if entries.types.iter().any(|(c, _)| *c == u16::from(t)) {
@@ -364,13 +519,16 @@ impl Prepared {
     }
 
     /// Pool entries for the A and AAAA pools of `node`.
-    fn add_pools(&mut self, node: &Node, negative: Option<&(Body, Body)>, entries: &mut Entries) {
+    fn add_pools(&mut self, node: &Node, nodata: Entry, entries: &mut Entries) {
+        let Entry::Body(nodata) = nodata else {
+            return;
+        };
         for pool in &node.pools {
-            if let (Some(negative), Some(records)) = (negative, pool_records(pool)) {
+            if let Some(records) = pool_records(pool) {
                 self.pools.push(PoolBody {
                     pool: pool.clone(),
                     records,
-                    nodata: negative.0.clone(),
+                    nodata,
                 });
                 let i = u32::try_from(self.pools.len() - 1).expect("fewer than 2^32 pools");
                 entries.types.push((u16::from(pool.rtype), Entry::Pool(i)));
@@ -467,7 +625,7 @@ fn encode(question: &[u8], sections: &Sections<'_>) -> Option<Vec<u8>> {
 }
 
 /// The body of an answer to exactly `name` (prepared with `question`).
-fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Body> {
+fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Draft> {
     let sections = answer_sections(answer);
     let mut bytes = encode(question, &sections)?;
     // The client's spelling may replace the owner only if no other name could have been
@@ -488,7 +646,7 @@ fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Body>
         }
     }
     bytes.shrink_to_fit();
-    Some(Body {
+    Some(Draft {
         bytes: bytes.into_boxed_slice(),
         relocs: Box::new([]),
         question_len: u16::try_from(question.len()).ok()?,
@@ -553,7 +711,7 @@ impl Encoded {
 ///
 /// With `owner`, each body must start with the question name (a wildcard's synthesised owner),
 /// which is cut off: the fast path writes the name as asked in its place.
-fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Body> {
+fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Draft> {
     let labels = ["a", "dnslb-prepare-1", "dnslb-prepare-relocation-check-22"];
     let mut made: Vec<Encoded> = labels.iter().map(|l| make(l)).collect::<Option<_>>()?;
     if owner {
@@ -576,14 +734,17 @@ fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Bo
     let mut moved = first.bytes.clone();
     relocate(
         &mut moved,
-        &relocs,
+        &relocs
+            .iter()
+            .flat_map(|r| r.to_be_bytes())
+            .collect::<Vec<u8>>(),
         third.question_len as isize - first.question_len as isize,
     );
     if moved != third.bytes || first.counts != third.counts {
         return None;
     }
     let first = made.into_iter().next()?;
-    Some(Body {
+    Some(Draft {
         bytes: first.bytes.into_boxed_slice(),
         relocs: relocs.into_boxed_slice(),
         question_len: u16::try_from(first.question_len).ok()?,
@@ -627,10 +788,10 @@ fn pointers_moved(a: &[u8], b: &[u8], delta: usize) -> Option<Vec<u16>> {
     Some(relocs)
 }
 
-/// Moves the pointers at `relocs` in `bytes` by `delta`.
-pub fn relocate(bytes: &mut [u8], relocs: &[u16], delta: isize) {
-    for &at in relocs {
-        let at = usize::from(at);
+/// Moves the pointers at `relocs` (big-endian 16-bit offsets) in `bytes` by `delta`.
+pub fn relocate(bytes: &mut [u8], relocs: &[u8], delta: isize) {
+    for at in relocs.chunks_exact(2) {
+        let at = usize::from(u16::from_be_bytes([at[0], at[1]]));
         let p = u16::from_be_bytes([bytes[at], bytes[at + 1]]);
         let moved = (p as isize + delta) as u16;
         bytes[at..at + 2].copy_from_slice(&moved.to_be_bytes());
@@ -639,7 +800,7 @@ pub fn relocate(bytes: &mut [u8], relocs: &[u16], delta: isize) {
 
 /// The zone's NODATA and NXDOMAIN bodies: its negative SOA in the authority section, for any
 /// name (relocatable).
-fn negative_bodies(zone: &Zone) -> Option<(Body, Body)> {
+fn negative_bodies(zone: &Zone) -> Option<(Draft, Draft)> {
     let soa = zone.negative_soa();
     let nodata = relocatable(false, |label| {
         let name = zone.origin.prepend_label(label).ok()?;

@@ -59,7 +59,7 @@ impl Snapshot {
         snapshot.prepared = Prepared::build(&snapshot);
         tracing::debug!(
             names = snapshot.prepared.name_count(),
-            octets = snapshot.prepared.body_octets(),
+            octets = snapshot.prepared.octets(),
             elapsed = ?started.elapsed(),
             "answers prepared"
         );

@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 
 use super::{DnsHandler, MAX_UDP_PAYLOAD, Shard};
 use crate::pool::{Client, Clients};
-use crate::prepare::{Body, Found, relocate};
+use crate::prepare::{BodyRef, Found, relocate};
 use crate::snapshot::Snapshot;
 
 /// What the fast path did with a datagram.
@@ -243,7 +243,7 @@ impl DnsHandler {
             return Outcome::Fallback;
         };
         let outcome = match found {
-            Found::Body(body) => self.static_answer(&q, body, 0, peer, out),
+            Found::Body(body) => self.static_answer(&q, &body, 0, peer, out),
             Found::Pool(pool) => {
                 // The largest answer the draw could give must fit: a truncated pool answer is
                 // the general path's to make.
@@ -263,7 +263,10 @@ impl DnsHandler {
                 };
                 let (picks, scope) = pool.pool.draw_members(&mut scratch.rng, &clients);
                 if picks.is_empty() {
-                    self.static_answer(&q, &pool.nodata, scope, peer, out)
+                    match snapshot.prepared.body(pool.nodata) {
+                        Some(nodata) => self.static_answer(&q, &nodata, scope, peer, out),
+                        None => Outcome::Fallback,
+                    }
                 } else {
                     self.pool_answer(&q, &pool.records, &picks, scope, peer, out)
                 }
@@ -280,7 +283,7 @@ impl DnsHandler {
     fn static_answer(
         &self,
         q: &Query<'_>,
-        body: &Body,
+        body: &BodyRef<'_>,
         scope: u8,
         peer: SocketAddr,
         out: &mut [u8; RESPONSE_BUFFER],
@@ -307,7 +310,7 @@ impl DnsHandler {
             _ => Kind::Error,
         };
         let rrl_name = match kind {
-            Kind::Referral | Kind::NxDomain => body.authority_owner.as_deref(),
+            Kind::Referral | Kind::NxDomain => body.authority_owner,
             _ => None,
         };
         let counts = match self.rate_limit(q, kind, rrl_name, peer) {
@@ -334,7 +337,7 @@ impl DnsHandler {
         }
         let delta = question_len as isize - body.question_len as isize;
         if delta != 0 {
-            relocate(&mut out[at..end], &body.relocs, delta);
+            relocate(&mut out[at..end], body.relocs, delta);
         }
         Outcome::Send(append_opt(q, scope, end, out))
     }

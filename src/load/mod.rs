@@ -79,6 +79,10 @@ pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded
         return Err(fatal);
     }
     let (zones, mut problems) = zones::build(&mut sources, &pools);
+    // The parsed records were for building; the packed ones stay.
+    for source in &mut sources.zones {
+        source.fresh = None;
+    }
     if zones.is_empty() {
         // Said only when nothing else explains it (an empty zone directory): not as a
         // follow-on of the zone problems above.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use hickory_proto::rr::Name;
 
 use crate::Problem;
-use crate::zone::{self, SourcedRecord};
+use crate::zone::{self, PackedRecords, SourcedRecord};
 
 /// Modification time and length of a file when read.
 type Stamp = (PathBuf, Option<SystemTime>, u64);
@@ -23,12 +23,15 @@ pub struct ZoneSource {
     pub path: PathBuf,
     /// Stamps of the file and of every file it included (or tried to).
     stamps: Vec<Stamp>,
-    /// The records that parsed.
-    pub records: Arc<Vec<SourcedRecord>>,
+    /// The records that parsed, packed.
+    pub records: Arc<PackedRecords>,
+    /// The same records as parsed, when this load parsed the file: the zone is built from
+    /// these (and they are dropped), sparing an unpack.
+    pub fresh: Option<Vec<SourcedRecord>>,
     /// Problems of the file; the zone is not served from it when there is one.
     pub errors: Vec<Problem>,
     /// The records of the last version that loaded cleanly, served while the file is broken.
-    pub last_good: Option<Arc<Vec<SourcedRecord>>>,
+    pub last_good: Option<Arc<PackedRecords>>,
 }
 
 /// Every zone file of a load, and the config's stamp.
@@ -165,14 +168,23 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSou
             path: path.to_path_buf(),
             stamps: old.stamps.clone(),
             records: old.records.clone(),
+            fresh: None,
             errors: old.errors.clone(),
             last_good,
         };
     }
-    let parsed = zone::parse_zone_file(path, &origin);
+    let mut parsed = zone::parse_zone_file(path, &origin);
+    let packed = PackedRecords::pack(&parsed.records).unwrap_or_else(|| {
+        parsed.errors.push(Problem::file(
+            path,
+            "cannot keep the parsed records (too large)",
+        ));
+        PackedRecords::default()
+    });
     ZoneSource {
         stamps: parsed.files.iter().map(|f| stamp_of(f)).collect(),
-        records: Arc::new(parsed.records),
+        records: Arc::new(packed),
+        fresh: Some(parsed.records),
         errors: parsed.errors,
         last_good,
         origin,

@@ -72,11 +72,12 @@ pub fn build(sources: &mut Sources, pools: &[Arc<Pool>]) -> Built {
 
 /// The zone from its current source. Built even when lines failed to parse, so that every
 /// problem is reported at once.
-fn build_one(src: &ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>> {
+fn build_one(src: &mut ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>> {
     if src.records.is_empty() && !src.errors.is_empty() {
         return Err(src.errors.clone());
     }
-    match Zone::build(&src.origin, &src.path, &src.records, pools) {
+    let records = src.fresh.take().unwrap_or_else(|| src.records.unpack());
+    match Zone::build(&src.origin, &src.path, &records, pools) {
         Ok(_) if !src.errors.is_empty() => Err(src.errors.clone()),
         Ok(z) => Ok(z),
         Err(more) => Err(src.errors.iter().cloned().chain(more).collect()),
@@ -85,8 +86,8 @@ fn build_one(src: &ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>
 
 /// The last good records, rebuilt with today's pools, to keep serving a broken zone.
 fn last_good(src: &ZoneSource, pools: &[Arc<Pool>], problems: &mut Vec<Problem>) -> Option<Zone> {
-    let good = src.last_good.as_ref()?;
-    match Zone::build(&src.origin, &src.path, good, pools) {
+    let good = src.last_good.as_ref()?.unpack();
+    match Zone::build(&src.origin, &src.path, &good, pools) {
         Ok(z) => {
             warn!(zone = %src.origin, serial = z.serial, "zone failed to load; serving its last good version");
             Some(z)

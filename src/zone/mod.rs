@@ -8,6 +8,7 @@
 
 mod entries;
 mod loc;
+mod packed;
 pub mod parse;
 mod scan;
 
@@ -19,6 +20,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Problem;
 use crate::pool::Pool;
+pub use packed::PackedRecords;
 pub use parse::{SourcedRecord, parse_zone_file};
 
 /// One RRset of a node.

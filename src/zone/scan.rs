@@ -121,7 +121,7 @@ fn from_wire_name(wire: &[u8]) -> Result<Name, String> {
 }
 
 /// hickory's RDATA for `rtype`: typed where the answering logic reads it, opaque otherwise.
-fn to_rdata(rtype: RecordType, bytes: Vec<u8>) -> Result<RData, String> {
+pub(super) fn to_rdata(rtype: RecordType, bytes: Vec<u8>) -> Result<RData, String> {
     use RecordType::*;
     if !matches!(rtype, A | AAAA | NS | CNAME | SOA | MX | SRV | PTR) {
         // Empty RDATA (`\# 0`) is legal; hickory's `NULL::with` refuses it, `new` does not.

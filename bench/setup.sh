@@ -1,0 +1,84 @@
+# Shared by run.sh and callgrind.sh (sourced, with $work and $PORT set): the zones, the configs
+# of dnslb, NSD and Knot serving them on 127.0.0.1:$PORT, the floor reflector, the query loads,
+# and wait_up.
+
+# bench.test (static names, a CNAME, a wildcard, the pools) and a 200,000-name zone.
+mkdir -p "$work/zones" "$work/plain" "$work/knot-run" "$work/knot-db"
+cp zones/bench.test.zone "$work/zones/"
+{
+  printf '$ORIGIN big.test.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n'
+  seq 0 199999 | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
+} > "$work/zones/big.test.zone"
+cp "$work/zones/big.test.zone" "$work/plain/"
+# NSD and Knot serve the pooled names as plain RRsets of the same addresses.
+cp zones/bench.test.zone "$work/plain/"
+printf 'pool IN A 192.0.2.10\n     IN A 192.0.2.11\n     IN A 192.0.2.12\none  IN A 192.0.2.10\n' >> "$work/plain/bench.test.zone"
+sed -e "s/127.0.0.1:5391/127.0.0.1:$PORT/" -e "s|zones = \"zones\"|zones = \"$work/zones\"|" dnslb.toml > "$work/dnslb.toml"
+
+cat > "$work/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1
+  port: $PORT
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$work/plain"
+  database: ""
+  pidfile: "$work/nsd.pid"
+  xfrdfile: "$work/xfrd.state"
+  zonelistfile: "$work/zone.list"
+  logfile: "$work/nsd.log"
+  rrl-ratelimit: 0          # response rate limiting would cap a benchmark at 200 q/s
+remote-control:
+  control-enable: no
+zone:
+  name: bench.test
+  zonefile: bench.test.zone
+zone:
+  name: big.test
+  zonefile: big.test.zone
+CONF
+cat > "$work/knot.conf" <<CONF
+server:
+  listen: 127.0.0.1@$PORT
+  rundir: "$work/knot-run"
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: "$work/knot-db"
+log:
+  - target: stderr
+    any: error
+template:
+  - id: default
+    storage: "$work/plain"
+    zonefile-load: whole
+    journal-content: none
+zone:
+  - domain: bench.test
+    file: bench.test.zone
+  - domain: big.test
+    file: big.test.zone
+CONF
+cc -O2 -o "$work/floor" floor.c
+
+declare -A QUERIES=(
+  [static]="static.bench.test A"
+  [pool3]="pool.bench.test A"
+  [pool1]="one.bench.test A"
+  [mixed]=$'static.bench.test A\nalias.bench.test A\nx.wild.bench.test A\nnope.bench.test A\nbench.test SOA'
+  [big_a]=$'host123456.big.test A\nhost7.big.test A\nhost199999.big.test A'
+  [big_nx]=$'nope1.big.test A\nzzz.big.test A\nhost1.host2.big.test A'
+  [big_nodata]=$'host123456.big.test TXT\nhost7.big.test MX\nhost199999.big.test AAAA'
+)
+
+# Waits (up to 5 minutes: valgrind loads a 200,000-name zone slowly) for an answer.
+wait_up() {
+  for _ in $(seq 600); do
+    dig +time=1 +tries=1 @127.0.0.1 -p "$PORT" ns1.big.test A 2>/dev/null | grep -q 'status: NOERROR' && return 0
+    sleep 0.5
+  done
+  echo "the server on port $PORT did not come up" >&2
+  return 1
+}
