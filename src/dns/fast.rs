@@ -331,7 +331,7 @@ impl DnsHandler {
             at
         };
         let end = at + body.bytes.len();
-        out[at..end].copy_from_slice(&body.bytes);
+        out[at..end].copy_from_slice(body.bytes);
         if body.owner_first && !as_prepared {
             out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
         }

@@ -25,10 +25,10 @@ pub struct PackedRecords {
 
 /// What `emit` writes with names uncompressed, in `buf` (an encoder writes from the start of its
 /// buffer, so each part gets this buffer anew).
-fn uncompressed<'b>(
-    buf: &'b mut Vec<u8>,
+fn uncompressed(
+    buf: &mut Vec<u8>,
     emit: impl FnOnce(&mut BinEncoder<'_>) -> Result<(), hickory_proto::ProtoError>,
-) -> Option<&'b [u8]> {
+) -> Option<&[u8]> {
     buf.clear();
     let mut encoder = BinEncoder::new(buf);
     encoder.set_name_encoding(NameEncoding::Uncompressed);
