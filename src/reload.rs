@@ -63,7 +63,12 @@ impl Reloader {
             old.stop().await;
         }
         drop(current);
-        release_memory().await;
+        // The UDP threads let go of the old generation at their next datagram, or within their
+        // idle wake-up (100 ms): give its memory back once they have.
+        tokio::spawn(async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            release_memory().await;
+        });
         new.generation
     }
 

@@ -208,6 +208,8 @@ pub fn serve(handler: DnsHandler, socket: std::net::UdpSocket, token: Cancellati
                 if token.is_cancelled() {
                     return;
                 }
+                // Idle: let go of a generation a reload replaced.
+                snapshot.load();
                 last = 0;
                 continue;
             }
