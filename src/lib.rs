@@ -1,13 +1,15 @@
 //! dnslb: an authoritative DNS server whose A, AAAA and CNAME answers are drawn from weighted
 //! record sets, with weights that health probes adjust at runtime.
 //!
-//! How a query flows: hickory-server's sockets hand the request to [`dns`], which loads the
-//! current [`snapshot::Snapshot`] once (one atomic pointer, no lock) and asks [`answer`] for the
-//! sections: the zone lookup ([`zone`]) finds the node; at a pool node, [`pool`] reads each
-//! member's availability from the cells that [`scheduler`]'s probe tasks keep up to date
-//! ([`health`]) and its policy picks. [`load`] builds a snapshot from the config in named stages;
-//! [`reload`] installs it with one swap; [`state`] is what the DNS handler, [`admin`] and the
-//! reloader share; [`app`] wires them together.
+//! How a query flows: a UDP datagram is read in a batch by [`dns`]'s own loop and answered
+//! by its fast path from the answers [`prepare`] made when the current [`snapshot::Snapshot`] was
+//! built (one atomic pointer, no lock): bytes copied, or, at a pool node, the members [`pool`]
+//! draws appended. Anything else (TCP, odd queries) takes the general path: [`answer`]'s logic
+//! over the zone lookup ([`zone`]), encoded by hickory-proto. At a pool node each member's
+//! availability comes from the cells that [`scheduler`]'s probe tasks keep up to date
+//! ([`health`]) and its policy picks. [`load`] builds a snapshot from the config in named
+//! stages; [`reload`] installs it with one swap; [`state`] is what the DNS handler, [`admin`]
+//! and the reloader share; [`app`] wires them together.
 
 pub mod admin;
 pub mod answer;

@@ -121,12 +121,23 @@ async fn a_million_packets_never_panic_and_never_get_an_answer_nsd_would_not_sen
     let count = env_number("DNSLB_FUZZ_COUNT", 1_000_000);
     let mut rng = Rng(env_number("DNSLB_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15) | 1);
     let peer = "127.0.0.1:5353".parse().unwrap();
-    let (mut answered, mut dropped) = (0u64, 0u64);
+    let (mut answered, mut dropped, mut fast_answered) = (0u64, 0u64, 0u64);
     let started = std::time::Instant::now();
     for i in 0..count {
         let packet = mutate(&mut rng, &seeds);
         let tcp = i % 16 == 0;
         let reply = handler.answer_message(&packet, peer, tcp).await;
+        if !tcp {
+            // The fast path answers only what it answers exactly as the general path would
+            // (seeded alike: a pool's draw is the same on both).
+            dnslb::dns::seed_thread_rng(i);
+            if let Some(fast) = handler.answer_fast(&packet, peer) {
+                fast_answered += 1;
+                dnslb::dns::seed_thread_rng(i);
+                let general = handler.answer_general(&packet, peer, false).await;
+                assert_eq!(fast, general, "the fast path differs for {packet:?}");
+            }
+        }
         let nsd_drops = packet.len() < 12 || packet[2] & 0x80 != 0;
         match reply {
             None => dropped += 1,
@@ -149,8 +160,12 @@ async fn a_million_packets_never_panic_and_never_get_an_answer_nsd_would_not_sen
         }
     }
     eprintln!(
-        "{count} packets in {:?}: {answered} answered, {dropped} dropped",
+        "{count} packets in {:?}: {answered} answered, {dropped} dropped, {fast_answered} by the fast path",
         started.elapsed()
+    );
+    assert!(
+        fast_answered > count / 100,
+        "the mutations reach the fast path ({fast_answered})"
     );
     assert!(
         answered > count / 4 && dropped > count / 50,

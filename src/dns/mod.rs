@@ -1,14 +1,16 @@
-//! The one file that touches hickory-server's API: a request comes in, a response goes out.
+//! DNS in and out: the UDP loop and its fast path, the TCP loop, and the general path they
+//! fall back to. This is the one module that touches hickory-server's API (its request type,
+//! handler trait and response builder).
 //!
-//! hickory-server owns the sockets (UDP, and TCP with pipelining); we own the answer
-//! ([`crate::answer::resolve`]) and the message rules: opcode, EDNS version and payload size,
-//! truncation, REFUSED for foreign names. Truncation is decided here rather than left to the
-//! encoder, so that a response that does not fit carries TC and no partial RRsets (as NSD and
-//! Knot do) and never loses its OPT record; optional additional records that do not fit are
-//! dropped without TC (RFC 2181 §9), but a referral that loses glue sets TC (RFC 9471).
-//!
-//! Serving is thread-per-core: each thread has its own runtime, hickory `Server` and
-//! `SO_REUSEPORT` UDP socket, so a query never crosses threads (see [`DnsServer`]).
+//! UDP ([`udp`]) is served by one thread per socket (one socket per core and address, joined by
+//! `SO_REUSEPORT`): a batch of datagrams in, the fast path ([`fast`]) answers from prepared bytes
+//! ([`crate::prepare`]), and whatever it leaves goes through the general path on the same
+//! thread. TCP ([`tcp`]) always takes the general path. The general path ([`exchange`] and
+//! [`DnsHandler::respond`]) owns the message rules: opcode, EDNS version and payload size,
+//! truncation, REFUSED for foreign names, rate limiting. Truncation is decided here rather than
+//! left to the encoder, so that a response that does not fit carries TC and no partial RRsets
+//! (as NSD and Knot do) and never loses its OPT record; optional additional records that do not
+//! fit are dropped without TC (RFC 2181 §9), but a referral that loses glue sets TC (RFC 9471).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -768,11 +770,11 @@ fn size_bound(r: &Record) -> usize {
     name(&r.name) + 10 + rdata
 }
 
-/// The DNS listeners: UDP and TCP on every configured address, served by one thread per core.
+/// The DNS listeners: UDP and TCP on every configured address.
 ///
-/// Each thread runs its own single-threaded runtime and its own hickory `Server` over its own
-/// `SO_REUSEPORT` UDP socket, so a query is received, answered and sent on one thread with no
-/// hand-over between workers. The first thread also serves TCP.
+/// Each UDP socket has a thread of its own ([`udp::serve`]), so a query is received, answered
+/// and sent on one thread with no hand-over between workers. TCP has one thread for all
+/// listeners.
 pub struct DnsServer {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// UDP serving threads per address.
