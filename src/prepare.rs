@@ -244,6 +244,10 @@ impl Prepared {
     /// The prepared answer for `qname` (lower-cased wire form) and `qtype`, if there is one.
     /// `labels` are the offsets of `qname`'s labels, to walk up to the closest encloser.
     pub fn find(&self, qname: &[u8], labels: &[u8], qtype: u16) -> Option<Found<'_>> {
+        // Meta types (AXFR, IXFR, ...), OPT and 0 have rules of their own: the general path's.
+        if !ordinary(qtype) && qtype != u16::from(RecordType::ANY) {
+            return None;
+        }
         if let Some(entries) = self.get(qname) {
             return self.entry(entries.answer(qtype)?);
         }
