@@ -94,7 +94,8 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
         shared.stats.clone(),
         settings.rrl,
         explain_allow,
-    );
+    )
+    .with_identity(settings.identity.clone());
     let dns = DnsServer::bind(handler, &settings.listen, settings.tcp_max)
         .map_err(|e| bind_error(&settings.listen, e))?;
     let dns_addrs = dns.local_addrs.clone();

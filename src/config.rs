@@ -43,6 +43,11 @@ pub struct RawServer {
     pub tcp_max: usize,
     /// `[server.rrl]`: response rate limiting over UDP; off when absent.
     pub rrl: Option<RawRrl>,
+    /// What `id.server`, `hostname.bind` and NSID say (default: the host name; "": nothing).
+    pub identity: Option<String>,
+    /// Whether `version.server` and `version.bind` say the version (default: no).
+    #[serde(default)]
+    pub version: bool,
 }
 
 /// `[server.rrl]`.

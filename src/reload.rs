@@ -128,8 +128,11 @@ impl Reloader {
             error!(problem = %p, %cause, "zone kept at its last good version");
         }
         let s = &self.shared.settings;
-        if loaded.settings.listen != s.listen || loaded.settings.admin != s.admin {
-            warn!("listen addresses changed; they take effect at the next restart");
+        if loaded.settings.listen != s.listen
+            || loaded.settings.admin != s.admin
+            || loaded.settings.identity != s.identity
+        {
+            warn!("listen addresses or the identity changed; they take effect at the next restart");
         }
         self.failed = None;
         let (zones, pools) = (loaded.snapshot.zones().len(), loaded.snapshot.pools.len());

@@ -266,3 +266,78 @@ async fn dig_explains_a_pool() {
     );
     s.stop().await;
 }
+
+/// A server whose `[server]` section also holds `lines`.
+async fn start_with_server_lines(lines: &str) -> TestServer {
+    let dir = dir_with_config("");
+    let config = dir.path().join("dnslb.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("watch = false\n", &format!("watch = false\n{lines}\n")),
+    )
+    .unwrap();
+    start_dir(dir).await
+}
+
+/// The TXT strings of a `dig +short` answer, unquoted.
+fn strings(short: &str) -> Vec<String> {
+    short
+        .lines()
+        .map(|l| l.trim().trim_matches('"').to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_tells_which_instance_answered() {
+    if !have_tool("dig") {
+        return;
+    }
+    // By default: the host name, by NSID and by id.server / hostname.bind; no version.
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let s = start_with_server_lines("").await;
+    let nsid = dig(s.addr, &["example.com", "SOA", "+nsid", "+norec"]).await;
+    assert!(nsid.contains(&format!("(\"{host}\")")), "{nsid}");
+    for name in ["id.server", "hostname.bind"] {
+        let id = dig(s.addr, &["-c", "CH", "-t", "TXT", name, "+short"]).await;
+        assert_eq!(strings(&id), vec![host.clone()], "{name}");
+    }
+    let version = dig(s.addr, &["-c", "CH", "-t", "TXT", "version.bind"]).await;
+    assert!(version.contains("status: REFUSED"), "{version}");
+    // Without NSID in the query, none in the answer (and the UDP fast path answers it).
+    let plain = dig(s.addr, &["example.com", "SOA", "+norec"]).await;
+    assert!(!plain.contains("NSID"), "{plain}");
+    s.stop().await;
+
+    // Set: the configured identity, over UDP and TCP, and the version when asked for.
+    let s = start_with_server_lines("identity = \"dns-a.example\"\nversion = true").await;
+    for transport in ["+notcp", "+tcp"] {
+        let nsid = dig(s.addr, &["example.com", "SOA", "+nsid", transport]).await;
+        assert!(nsid.contains("(\"dns-a.example\")"), "{nsid}");
+        let id = dig(
+            s.addr,
+            &["-c", "CH", "-t", "TXT", "ID.Server", "+short", transport],
+        )
+        .await;
+        assert_eq!(strings(&id), ["dns-a.example"]);
+    }
+    for name in ["version.bind", "version.server"] {
+        let v = dig(s.addr, &["-c", "CH", "-t", "TXT", name, "+short"]).await;
+        assert_eq!(
+            strings(&v),
+            [format!("dnslb {}", env!("CARGO_PKG_VERSION"))]
+        );
+    }
+    s.stop().await;
+
+    // "": nothing said: REFUSED, and no NSID.
+    let s = start_with_server_lines("identity = \"\"").await;
+    let id = dig(s.addr, &["-c", "CH", "-t", "TXT", "id.server"]).await;
+    assert!(id.contains("status: REFUSED"), "{id}");
+    let nsid = dig(s.addr, &["example.com", "SOA", "+nsid"]).await;
+    assert!(
+        nsid.contains("status: NOERROR") && !nsid.contains("NSID"),
+        "{nsid}"
+    );
+    s.stop().await;
+}

@@ -25,7 +25,7 @@ use hickory_server::proto::ProtoError;
 use hickory_server::proto::op::{
     Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
 };
-use hickory_server::proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_server::proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -39,6 +39,7 @@ use tracing::debug;
 mod exchange;
 mod explain;
 pub mod fast;
+pub mod identity;
 pub mod rrl;
 mod tcp;
 mod udp;
@@ -53,8 +54,6 @@ use crate::snapshot::Snapshot;
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Bytes of an OPT record without options.
 const OPT_LEN: usize = 11;
-/// Bytes of an Extended DNS Error option without text.
-const EDE_LEN: usize = 6;
 
 thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
@@ -281,6 +280,8 @@ pub struct DnsHandler {
     explain_allow: Arc<[ipnet::IpNet]>,
     /// Counters of [`DnsHandler::answer_fast`] (the serving threads have their own).
     shard: Arc<Shard>,
+    /// What this instance says about itself (NSID, `id.server`, `version.bind`).
+    identity: identity::Identity,
 }
 
 impl DnsHandler {
@@ -317,6 +318,7 @@ impl DnsHandler {
             })
         });
         Self {
+            identity: identity::Identity::default(),
             shard: stats.shard(),
             snapshot,
             stats,
@@ -327,6 +329,12 @@ impl DnsHandler {
                 Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
             ),
         }
+    }
+
+    /// This handler, telling `identity` (NSID, `id.server`, `version.bind`).
+    pub fn with_identity(mut self, identity: identity::Identity) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// The response to one message from `peer` over UDP (or TCP), as the serving loops send it
@@ -380,13 +388,39 @@ impl DnsHandler {
     }
 
     /// Our OPT record for a query that had `theirs` (none when it had none).
-    fn opt(&self, theirs: Option<&Edns>, ede: Option<Ede>) -> Option<&Edns> {
+    /// With the NSID option (RFC 5001) when the query asked for it and the identity is said.
+    fn opt(&self, theirs: Option<&Edns>, ede: Option<Ede>) -> Option<Cow<'_, Edns>> {
         let row = match ede {
             None => 0,
             Some(Ede::NotAuthoritative) => 1,
             Some(Ede::NotSupported) => 2,
         };
-        theirs.map(|e| &self.opts[row][usize::from(e.flags().dnssec_ok)])
+        let theirs = theirs?;
+        let ours = &self.opts[row][usize::from(theirs.flags().dnssec_ok)];
+        let nsid = theirs
+            .option(EdnsCode::NSID)
+            .and(self.identity.nsid())
+            .and_then(|id| NSIDPayload::new(id).ok());
+        Some(match nsid {
+            Some(payload) => {
+                let mut e = ours.clone();
+                e.options_mut().insert(EdnsOption::NSID(payload));
+                Cow::Owned(e)
+            }
+            None => Cow::Borrowed(ours),
+        })
+    }
+
+    /// Octets of an OPT record as [`DnsHandler::opt`] makes it.
+    fn opt_len(edns: Option<&Edns>) -> usize {
+        edns.map_or(0, |e| {
+            OPT_LEN
+                + e.options()
+                    .as_ref()
+                    .iter()
+                    .map(|(_, o)| 4 + usize::from(o.len()))
+                    .sum::<usize>()
+        })
     }
 
     async fn respond<R: ResponseHandler>(
@@ -404,10 +438,8 @@ impl DnsHandler {
             };
             meta.response_code = rcode;
             meta.authoritative = rcode == ResponseCode::NoError;
-            let builder = MessageResponseBuilder::new(
-                &request.queries,
-                self.opt(request.edns.as_ref(), None),
-            );
+            let edns = self.opt(request.edns.as_ref(), None);
+            let builder = MessageResponseBuilder::new(&request.queries, edns.as_deref());
             let response = builder.build(meta, records.iter(), none(), none(), none());
             return Ok(Some(handle.send_response(response).await?));
         }
@@ -419,8 +451,8 @@ impl DnsHandler {
                 ResponseCode::FormErr => &self.no_queries,
                 _ => &request.queries,
             };
-            let builder =
-                MessageResponseBuilder::new(queries, self.opt(request.edns.as_ref(), ede));
+            let edns = self.opt(request.edns.as_ref(), ede);
+            let builder = MessageResponseBuilder::new(queries, edns.as_deref());
             let response = builder.build(meta, none(), none(), none(), none());
             return Ok(Some(handle.send_response(response).await?));
         }
@@ -481,14 +513,10 @@ impl DnsHandler {
             request.edns.as_ref(),
             refused.then_some(Ede::NotAuthoritative),
         );
-        let size = match edns {
-            None => 0,
-            Some(_) if refused => OPT_LEN + EDE_LEN,
-            Some(_) => OPT_LEN,
-        };
+        let size = Self::opt_len(edns.as_deref());
         match (edns, ecs) {
             (Some(base), Some(cs)) => {
-                let mut e = base.clone();
+                let mut e = base.into_owned();
                 e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
                     cs.addr(),
                     cs.source_prefix(),
@@ -497,12 +525,14 @@ impl DnsHandler {
                 let ecs_size = 8 + usize::from(cs.source_prefix().div_ceil(8));
                 (Some(Cow::Owned(e)), size + ecs_size)
             }
-            (edns, _) => (edns.map(Cow::Borrowed), size),
+            (edns, _) => (edns, size),
         }
     }
 
     /// A `CH TXT explain.NAME` question: `Some(Some(records))` for a client allowed to ask,
     /// `Some(None)` for one that is not, `None` for any other question.
+    /// So is a question for `id.server`, `hostname.bind`, `version.server` or `version.bind`
+    /// ([`identity`]).
     fn explain(&self, request: &Request) -> Option<Option<Vec<Record>>> {
         let q = request.queries.queries().first()?;
         if request.queries.len() != 1
@@ -512,6 +542,9 @@ impl DnsHandler {
             return None;
         }
         let qname = Name::read(&mut BinDecoder::new(request.queries.as_bytes())).ok()?;
+        if let Some(said) = self.identity.chaos(&qname) {
+            return Some(said);
+        }
         let name = explain::asked_about(&qname)?;
         if !explain::allowed(request.src().ip(), &self.explain_allow) {
             return Some(None);

@@ -27,6 +27,8 @@ pub struct Settings {
     pub rrl: Option<crate::dns::RrlConfig>,
     /// The zone directory (read again by every load).
     pub zones_dir: PathBuf,
+    /// What this instance says about itself (NSID, `id.server`, `version.bind`).
+    pub identity: crate::dns::identity::Identity,
 }
 
 /// `[admin]`, validated.
@@ -87,6 +89,10 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
                 ipv6_prefix: r.ipv6_prefix.unwrap_or(56).min(128),
             }),
             zones_dir,
+            identity: crate::dns::identity::Identity::new(
+                raw.server.identity.as_deref(),
+                raw.server.version,
+            ),
         },
         raw,
         text,
