@@ -24,6 +24,23 @@ pub struct RawConfig {
     /// `[[pool]]`: weighted record sets.
     #[serde(default)]
     pub pool: Vec<Spanned<RawPool>>,
+    /// `[[zone]]`: per-zone settings (transfers out).
+    #[serde(default)]
+    pub zone: Vec<Spanned<RawZone>>,
+}
+
+/// `[[zone]]`: what a zone of the zone directory allows besides answering.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    /// The zone's origin (a file `NAME.zone` in the zone directory).
+    pub name: Spanned<String>,
+    /// Client networks that may transfer the zone (AXFR, IXFR) over TCP; none by default.
+    #[serde(default)]
+    pub allow_transfer: Vec<Spanned<String>>,
+    /// Secondaries sent a NOTIFY when a reload changes the zone's serial (`address:port`).
+    #[serde(default)]
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// `[server]`.

@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::load::{self, Fingerprint, Loaded, Previous, Sources};
 use crate::scheduler::{self, Generation};
+use crate::snapshot::Snapshot;
 use crate::state::{ReloadCause, ReloadError, ReloadRequest, ReloadResult, Shared};
 
 /// Files changing this close together make one reload.
@@ -62,6 +63,7 @@ impl Reloader {
         if let Some(old) = self.probes.replace(probes) {
             old.stop().await;
         }
+        notify_changed(&current, &new);
         drop(current);
         // The UDP threads let go of the old generation at their next datagram, or within their
         // idle wake-up (100 ms): give its memory back once they have.
@@ -139,6 +141,27 @@ impl Reloader {
         let generation = self.install(loaded, Some(cause)).await;
         info!(generation, %cause, zones, pools, "reloaded");
         Ok(generation)
+    }
+}
+
+/// Sends NOTIFY to the listed secondaries of every zone whose serial `new` changed.
+fn notify_changed(old: &Snapshot, new: &Snapshot) {
+    for zone in new.zones() {
+        let changed = old
+            .zone(&zone.origin)
+            .is_some_and(|o| o.serial != zone.serial);
+        let Some(transfer) = new.transfers.get(&zone.origin) else {
+            continue;
+        };
+        if changed {
+            for to in &transfer.notify {
+                tokio::spawn(crate::dns::xfr::notify(
+                    zone.origin.clone(),
+                    zone.serial,
+                    *to,
+                ));
+            }
+        }
     }
 }
 

@@ -33,6 +33,17 @@ pub struct Snapshot {
     pub loaded_at: Option<std::time::SystemTime>,
     /// The answers the UDP fast path copies, prepared from the zones and pools above.
     pub prepared: Prepared,
+    /// Per zone (lower-cased origin): who may transfer it, whom to NOTIFY (`[[zone]]`).
+    pub transfers: FxHashMap<Name, ZoneTransfer>,
+}
+
+/// A zone's transfer settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneTransfer {
+    /// Client networks that may transfer the zone over TCP.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Secondaries sent a NOTIFY when the zone's serial changes.
+    pub notify: Vec<std::net::SocketAddr>,
 }
 
 impl Snapshot {
@@ -54,6 +65,7 @@ impl Snapshot {
             problems,
             loaded_at: Some(std::time::SystemTime::now()),
             prepared: Prepared::default(),
+            transfers: FxHashMap::default(),
         };
         let started = std::time::Instant::now();
         snapshot.prepared = Prepared::build(&snapshot);

@@ -43,6 +43,7 @@ pub mod identity;
 pub mod rrl;
 mod tcp;
 mod udp;
+pub mod xfr;
 
 pub use rrl::{RrlConfig, RrlStats};
 

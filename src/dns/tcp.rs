@@ -9,7 +9,8 @@
 //!   within a second; no connection lasts longer than [`LIFETIME`];
 //! - accept errors (out of descriptors) back off instead of spinning.
 //!
-//! Queries on one connection are answered in order (pipelining works; answers are not
+//! A zone transfer request is answered by [`super::xfr`] with as many messages as the zone
+//! takes. Queries on one connection are answered in order (pipelining works; answers are not
 //! reordered). A message that cannot be parsed gets FORMERR without a question; one with QR set,
 //! or shorter than a header, ends the connection.
 
@@ -145,17 +146,22 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(response) = exchange(handler, &message, peer, Protocol::Tcp).await else {
-            return;
+        // A zone transfer is several messages; anything else, one.
+        let responses = match handler.transfer(&message, peer) {
+            Some(messages) => messages,
+            None => match exchange(handler, &message, peer, Protocol::Tcp).await {
+                Some(response) => vec![response],
+                None => return,
+            },
         };
-        let mut framed = Vec::with_capacity(response.len() + 2);
-        framed.extend_from_slice(&u16::try_from(response.len()).unwrap_or(0).to_be_bytes());
-        framed.extend_from_slice(&response);
-        if tokio::time::timeout(IDLE, stream.write_all(&framed))
-            .await
-            .is_err()
-        {
-            return;
+        for response in responses {
+            let mut framed = Vec::with_capacity(response.len() + 2);
+            framed.extend_from_slice(&u16::try_from(response.len()).unwrap_or(0).to_be_bytes());
+            framed.extend_from_slice(&response);
+            match tokio::time::timeout(IDLE, stream.write_all(&framed)).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ mod pools;
 mod probes;
 mod settings;
 mod sources;
+mod transfers;
 mod warnings;
 mod zones;
 
@@ -68,6 +69,7 @@ pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded
     let config = settings::read(config_path, &mut fatal)?;
     let mut cells = cells::Cells::carried_over(previous.map(|p| p.snapshot));
     let pools = pools::build_all(&config, &mut cells, &mut fatal);
+    let transfers = transfers::read(&config, &mut fatal);
     let mut sources = sources::read(
         config_path,
         &config.settings.zones_dir,
@@ -99,9 +101,17 @@ pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded
     }
     let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
     let warnings = warnings::of(&pools, &sources.zones_dir);
+    for origin in transfers.keys().filter(|o| !zones.contains_key(*o)) {
+        problems.push(Problem::file(
+            config.path(),
+            format!("[[zone]] {origin}: no such zone is served (no {origin}zone file loaded)"),
+        ));
+    }
+    let mut snapshot = Snapshot::new(generation, zones, pools, problems);
+    snapshot.transfers = transfers;
     Ok(Loaded {
         warnings,
-        snapshot: Snapshot::new(generation, zones, pools, problems),
+        snapshot,
         sources,
         settings: config.settings,
     })

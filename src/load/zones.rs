@@ -55,12 +55,14 @@ pub fn build(sources: &mut Sources, pools: &[Arc<Pool>]) -> Built {
             .cloned()
             .collect();
         match build_one(src, &mine) {
-            Ok(z) => {
+            Ok(mut z) => {
                 src.last_good = Some(src.records.clone());
+                z.source = Some(src.records.clone());
                 zones.insert(src.origin.clone(), Arc::new(z));
             }
             Err(errs) => {
-                if let Some(z) = last_good(src, &mine, &mut problems) {
+                if let Some(mut z) = last_good(src, &mine, &mut problems) {
+                    z.source = src.last_good.clone();
                     zones.insert(src.origin.clone(), Arc::new(z));
                 }
                 problems.extend(errs);

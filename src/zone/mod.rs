@@ -90,6 +90,8 @@ pub struct Zone {
     pub file: PathBuf,
     /// The SOA serial.
     pub serial: u32,
+    /// The zone file's records as read (what a transfer out sends), when built from a file.
+    pub source: Option<Arc<PackedRecords>>,
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
     nodes: FxHashMap<Name, Node>,
@@ -160,6 +162,7 @@ impl Zone {
         let mut negative_soa = soa.record.clone();
         negative_soa.ttl = soa.record.ttl.min(soa_data.minimum);
         Ok(Zone {
+            source: None,
             serial: soa_data.serial,
             negative_soa,
             origin,

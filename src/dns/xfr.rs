@@ -1,0 +1,182 @@
+//! Zone transfers out, and NOTIFY to secondaries.
+//!
+//! AXFR (RFC 5936) over TCP, to clients in the zone's `allow_transfer` (`[[zone]]`), default deny:
+//! a request from anyone else, or for a zone we do not serve, takes the general path, which
+//! answers REFUSED (and over UDP NOTIMP). What is sent is the zone file's records as read — its
+//! static data; pools are not in it: a secondary that is not dnslb would freeze one draw into a
+//! plain RRset, so a fleet of dnslb gets its pools from the TOML instead. IXFR (RFC 1995) is
+//! answered with one SOA when the secondary is up to date, else with the whole zone in AXFR form
+//! (RFC 1995 §4: a server without the history may always do so).
+//!
+//! NOTIFY (RFC 1996) goes to a zone's `notify` addresses when a reload changes its serial,
+//! retried until acknowledged.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_server::proto::serialize::binary::BinEncodable;
+use tracing::{debug, info, warn};
+
+use super::{DnsHandler, MAX_UDP_PAYLOAD};
+
+/// Octets of records per transfer message at most (NSD and Knot fill to about this much).
+const MESSAGE_OCTETS: usize = 16_000;
+/// NOTIFY: tries, and the wait for an answer to each.
+const NOTIFY_TRIES: u32 = 5;
+const NOTIFY_WAIT: Duration = Duration::from_secs(2);
+
+impl DnsHandler {
+    /// The messages answering `message` from `peer` over TCP, if it asks to transfer a zone
+    /// we serve and `peer` may; `None` leaves the message to the general path.
+    pub(crate) fn transfer(&self, message: &[u8], peer: SocketAddr) -> Option<Vec<Vec<u8>>> {
+        // Cheap checks first: a query (QR clear, opcode 0) with one question.
+        if message.len() < 12 || message[2] & 0xf8 != 0 || message[4..6] != [0, 1] {
+            return None;
+        }
+        let request = Message::from_vec(message).ok()?;
+        let query = request.queries.first()?;
+        let ixfr = match query.query_type() {
+            RecordType::AXFR => false,
+            RecordType::IXFR => true,
+            _ => return None,
+        };
+        if query.query_class() != DNSClass::IN {
+            return None;
+        }
+        let origin = query.name().to_lowercase();
+        let snapshot = self.snapshot.load();
+        let zone = snapshot.zone(&origin)?;
+        let allowed = snapshot
+            .transfers
+            .get(&origin)
+            .is_some_and(|t| t.allow.iter().any(|n| n.contains(&peer.ip())));
+        if !allowed {
+            debug!(zone = %origin, %peer, "transfer refused: not in allow_transfer");
+            return None;
+        }
+        let records = zone.source.as_ref()?.unpack();
+        let soa = records
+            .iter()
+            .find(|r| r.record.record_type() == RecordType::SOA)?
+            .record
+            .clone();
+        let serial = match &soa.data {
+            RData::SOA(s) => s.serial,
+            _ => return None,
+        };
+        let theirs = request.authorities.iter().find_map(|r| match &r.data {
+            RData::SOA(s) => Some(s.serial),
+            _ => None,
+        });
+        let edns = request.edns.as_ref().map(|_| {
+            let mut e = Edns::new();
+            e.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
+            e
+        });
+        let response = |records: Vec<Record>, first: bool| -> Option<Vec<u8>> {
+            let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+            m.metadata.authoritative = true;
+            m.metadata.response_code = ResponseCode::NoError;
+            if first {
+                m.add_query(query.clone());
+            }
+            m.add_answers(records);
+            if let Some(e) = &edns {
+                m.set_edns(e.clone());
+            }
+            m.to_vec().ok()
+        };
+        if ixfr && theirs.is_some_and(|t| serial_at_least(t, serial)) {
+            info!(zone = %origin, %peer, serial, "IXFR: the secondary is up to date");
+            return Some(vec![response(vec![soa], true)?]);
+        }
+        // SOA, every other record, SOA; cut into messages of about MESSAGE_OCTETS.
+        let body = records
+            .into_iter()
+            .map(|r| r.record)
+            .filter(|r| r.record_type() != RecordType::SOA);
+        let all = std::iter::once(soa.clone()).chain(body).chain([soa]);
+        let mut messages = Vec::new();
+        let mut batch = Vec::new();
+        let mut octets = 0;
+        let mut count = 0usize;
+        for record in all {
+            let size = record.to_bytes().map_or(MESSAGE_OCTETS, |b| b.len());
+            if !batch.is_empty() && octets + size > MESSAGE_OCTETS {
+                messages.push(response(std::mem::take(&mut batch), messages.is_empty())?);
+                octets = 0;
+            }
+            octets += size;
+            count += 1;
+            batch.push(record);
+        }
+        messages.push(response(batch, messages.is_empty())?);
+        info!(zone = %origin, %peer, serial, records = count, messages = messages.len(), kind = if ixfr { "IXFR (in full)" } else { "AXFR" }, "zone transferred out");
+        Some(messages)
+    }
+}
+
+/// Whether serial `a` is at least `b` (RFC 1982 serial number arithmetic).
+pub fn serial_at_least(a: u32, b: u32) -> bool {
+    a == b || (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Sends NOTIFY for `zone` to `to` until it is acknowledged (at most [`NOTIFY_TRIES`] times).
+pub async fn notify(zone: Name, serial: u32, to: SocketAddr) {
+    let local = match to.ip() {
+        IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let socket = match tokio::net::UdpSocket::bind(local).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(zone = %zone, %to, error = %e, "cannot send NOTIFY");
+            return;
+        }
+    };
+    let id: u16 = rand::random();
+    let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
+    m.metadata.authoritative = true;
+    m.add_query(Query::query(zone.clone(), RecordType::SOA));
+    let Ok(bytes) = m.to_vec() else { return };
+    let mut buf = [0u8; 512];
+    for _ in 0..NOTIFY_TRIES {
+        if socket.send_to(&bytes, to).await.is_err() {
+            tokio::time::sleep(NOTIFY_WAIT).await;
+            continue;
+        }
+        let deadline = tokio::time::Instant::now() + NOTIFY_WAIT;
+        while let Ok(Ok((n, from))) =
+            tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await
+        {
+            let Ok(reply) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            if from == to
+                && reply.metadata.id == id
+                && reply.metadata.message_type == MessageType::Response
+                && reply.metadata.op_code == OpCode::Notify
+            {
+                info!(zone = %zone, %to, serial, rcode = %reply.metadata.response_code, "NOTIFY acknowledged");
+                return;
+            }
+        }
+    }
+    warn!(zone = %zone, %to, serial, "NOTIFY not acknowledged after {NOTIFY_TRIES} tries");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serial_at_least;
+
+    #[test]
+    fn serials_compare_as_rfc_1982_says() {
+        assert!(serial_at_least(5, 5));
+        assert!(serial_at_least(6, 5));
+        assert!(!serial_at_least(4, 5));
+        assert!(serial_at_least(1, u32::MAX), "wraps around");
+        assert!(!serial_at_least(u32::MAX, 1));
+    }
+}

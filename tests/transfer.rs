@@ -1,0 +1,197 @@
+//! Zone transfers out and NOTIFY, with real `dig` and a real NSD as the secondary, on loopback:
+//! AXFR to an allowed address gets the zone file's records (several messages for a large zone,
+//! never a pool's draw), anyone else REFUSED; IXFR gets one SOA when up to date and the whole
+//! zone otherwise; NSD transfers the zone from dnslb and follows a serial bump that dnslb
+//! announces with NOTIFY.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::rr::RecordType;
+use tokio::process::Command;
+
+async fn dig(server: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .arg("-p")
+        .arg(server.port().to_string())
+        .args(["+time=3", "+tries=1"])
+        .args(args)
+        .output()
+        .await
+        .expect("dig runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The records of a dig transfer listing, one normalised line each (comments dropped).
+fn records(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The example zone with `extra` names (to need several messages), serial `serial`.
+fn zone(serial: u32, extra: usize) -> String {
+    let mut z = format!(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nstatic A 192.0.2.7\n"
+    );
+    for i in 0..extra {
+        z.push_str(&format!("host{i} A 10.0.{}.{}\n", i / 256, i % 256));
+    }
+    z
+}
+
+/// A pool in the zone (never transferred), and `[[zone]]` with `zone_lines`.
+fn config(zone_lines: &str) -> String {
+    format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [{{ address = \"192.0.2.10\", weight = 1 }}]\n\n\
+         [[zone]]\nname = \"example.com.\"\n{zone_lines}\n"
+    )
+}
+
+/// A server of the example zone (serial 1, `extra` more names) with `[[zone]]` `zone_lines`.
+async fn server(zone_lines: &str, extra: usize) -> TestServer {
+    let dir = dir_with_zones(
+        &config(zone_lines),
+        &[("example.com.zone", &zone(1, extra))],
+    );
+    start_dir(dir).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axfr_to_an_allowed_address_sends_the_zone_file_and_refuses_others() {
+    if !have_tool("dig") {
+        return;
+    }
+    let s = server("allow_transfer = [\"127.0.0.0/8\"]", 2000).await;
+    let listing = dig(s.addr, &["example.com", "AXFR"]).await;
+    let got = records(&listing);
+    assert_eq!(
+        got.len(),
+        2000 + 5,
+        "SOA, NS, 2 A, 2000 hosts, SOA: {}",
+        &listing[..listing.len().min(2000)]
+    );
+    assert!(got.first().unwrap().contains(" SOA ") && got.last().unwrap().contains(" SOA "));
+    assert!(
+        got.iter()
+            .any(|r| r == "host1999.example.com. 300 IN A 10.0.7.207")
+    );
+    assert!(
+        !listing.contains("192.0.2.10"),
+        "a pool's draw is never transferred"
+    );
+    // Several messages: dig counts them (";; XFR size: 2005 records (messages 3, bytes ...)").
+    let messages: usize = listing
+        .lines()
+        .find_map(|l| l.split("(messages ").nth(1))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        messages > 1,
+        "{messages} messages: {}",
+        &listing[listing.len().saturating_sub(300)..]
+    );
+
+    // IXFR from the current serial: one SOA. From an older one: the zone, in AXFR form.
+    let up_to_date = dig(s.addr, &["example.com", "IXFR=1"]).await;
+    assert_eq!(records(&up_to_date).len(), 1, "{up_to_date}");
+    let behind = dig(s.addr, &["example.com", "IXFR=0"]).await;
+    assert_eq!(records(&behind), got);
+    s.stop().await;
+
+    // Not allowed: REFUSED, and nothing sent. No [[zone]] at all: the same.
+    for lines in ["allow_transfer = [\"192.0.2.0/24\"]", ""] {
+        let s = server(lines, 0).await;
+        let refused = dig(s.addr, &["example.com", "AXFR"]).await;
+        assert!(refused.contains("Transfer failed"), "{refused}");
+        assert!(records(&refused).is_empty(), "{refused}");
+        s.stop().await;
+    }
+}
+
+/// NSD, secondary of `primary` for example.com, taking NOTIFY from loopback.
+async fn nsd_secondary(primary: SocketAddr) -> Daemon {
+    let config = move |port: u16, dir: &Path| {
+        let d = dir.display();
+        format!(
+            "server:\n  ip-address: 127.0.0.1\n  port: {port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  \
+             zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             zonelistfile: \"{d}/zone.list\"\n  logfile: \"{d}/nsd.log\"\n  rrl-ratelimit: 0\n  xfrd-reload-timeout: 0\n\
+             remote-control:\n  control-enable: no\n\
+             zone:\n  name: \"example.com\"\n  zonefile: \"example.com.zone\"\n  \
+             request-xfr: {} NOKEY\n  allow-notify: 127.0.0.1 NOKEY\n",
+            format_args!("{}@{}", primary.ip(), primary.port())
+        )
+    };
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start("nsd", "nsd.conf", &["-d", "-c"], |_| {}, config, &probe).await
+}
+
+/// The A addresses NSD answers for `name`.
+async fn nsd_addresses(nsd: &Daemon, name: &str) -> BTreeSet<String> {
+    match udp_raw(
+        nsd.addr,
+        &query_message(name, RecordType::A, None).to_vec().unwrap(),
+        Duration::from_millis(500),
+    )
+    .await
+    {
+        Some(reply) => hickory_proto::op::Message::from_vec(&reply)
+            .map(|m| addresses(&m).into_iter().collect())
+            .unwrap_or_default(),
+        None => BTreeSet::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsd_as_a_secondary_transfers_the_zone_and_follows_a_notify() {
+    if !have_tool("nsd") {
+        return;
+    }
+    // dnslb's NOTIFY goes to NSD's port, which is known only once NSD runs: start dnslb first
+    // with a placeholder, then write the real address and reload.
+    let dir = dir_with_zones(
+        &config("allow_transfer = [\"127.0.0.1\"]\nnotify = [\"127.0.0.1:9\"]"),
+        &[("example.com.zone", &zone(1, 0))],
+    );
+    let conf = dir.path().join("dnslb.toml");
+    let s = start_dir(dir).await;
+    let nsd = nsd_secondary(s.addr).await;
+    let took = wait_until(Duration::from_secs(10), || async {
+        nsd_addresses(&nsd, "static.example.com.")
+            .await
+            .contains("192.0.2.7")
+    })
+    .await;
+    assert!(took.is_some(), "NSD transferred the zone from dnslb");
+
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("127.0.0.1:9", &nsd.addr.to_string())).unwrap();
+    // A serial bump with a new name; the reload sends NOTIFY, NSD asks for the zone again.
+    write_file(
+        s.config().parent().unwrap(),
+        "zones/example.com.zone",
+        &format!("{}fresh A 192.0.2.99\n", zone(2, 0)),
+    );
+    let (status, body) = http(s.admin(), "POST", "/reload", "").await;
+    assert_eq!(status, 200, "{body}");
+    let took = wait_until(Duration::from_secs(10), || async {
+        nsd_addresses(&nsd, "fresh.example.com.")
+            .await
+            .contains("192.0.2.99")
+    })
+    .await;
+    assert!(took.is_some(), "NSD followed the NOTIFY to serial 2");
+    eprintln!("NSD had serial 2 {took:?} after the reload");
+    nsd.stop().await;
+    s.stop().await;
+}
