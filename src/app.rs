@@ -109,7 +109,14 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     };
     tasks.spawn(reloader.run(reload_rx));
     tasks.spawn(crate::logging::report_suppressed(shutdown.clone()));
-    tasks.spawn(on_sighup(reload_tx.clone(), shutdown.clone()));
+    // Registered here, before start-up returns (and main says READY): a SIGHUP that came
+    // before a spawned task got to register would end the process (its default action).
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hup) => {
+            tasks.spawn(on_sighup(hup, reload_tx.clone(), shutdown.clone()));
+        }
+        Err(e) => warn!(error = %e, "cannot listen for SIGHUP"),
+    }
     if settings.watch {
         watch_files(
             config_path,
@@ -192,12 +199,11 @@ fn watch_files(
     }
 }
 
-async fn on_sighup(tx: mpsc::Sender<ReloadRequest>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        warn!("cannot listen for SIGHUP");
-        return;
-    };
+async fn on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    tx: mpsc::Sender<ReloadRequest>,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -161,6 +161,11 @@ impl Zone {
         };
         let mut negative_soa = soa.record.clone();
         negative_soa.ttl = soa.record.ttl.min(soa_data.minimum);
+        nodes.shrink_to_fit();
+        glue.shrink_to_fit();
+        for addresses in glue.values_mut() {
+            *addresses = exact(std::mem::take(addresses));
+        }
         Ok(Zone {
             source: None,
             serial: soa_data.serial,
@@ -330,6 +335,13 @@ fn build_node(
             }),
         }
     }
+    // Vectors grow by fours: a zone of single records would hold three empty places each.
+    // Moved into vectors of their exact size (shrinking in place would leave the freed tails
+    // between live blocks, where the allocator cannot give them back).
+    node.rrsets = exact(std::mem::take(&mut node.rrsets));
+    for set in &mut node.rrsets {
+        set.records = exact(std::mem::take(&mut set.records));
+    }
     if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
         let cname = recs
             .iter()
@@ -340,6 +352,13 @@ fn build_node(
         )));
     }
     node
+}
+
+/// `v` in a new allocation of exactly its length.
+fn exact<T>(v: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    out.extend(v);
+    out
 }
 
 /// Puts a pool at its node; the message says why it cannot stand there.
