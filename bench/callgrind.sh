@@ -12,27 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 N=${1:-2000}
 PORT=5395
-export PATH="$PATH:/usr/sbin:/sbin"
-need=()
-for t in valgrind:valgrind dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-(cd .. && cargo build --release --quiet)
-
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-. ./setup.sh # the zones, the configs, the floor, the loads, wait_up
+TOOLS="valgrind:valgrind dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc cc:gcc"
+. ./setup.sh # installs, builds, and writes the zones and configs into $work
 
 # Ir since the previous dump, summed over every process of the server.
 dump() { # outdir

@@ -14,26 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 DURATION=${1:-10}
 PORT=5391
-export PATH="$PATH:/usr/sbin:/sbin"
-need=()
-for t in dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc taskset:util-linux; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-(cd .. && cargo build --release --quiet)
-
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-. ./setup.sh # the zones and the configs of the three servers, in $work
+TOOLS="dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc taskset:util-linux cc:gcc"
+. ./setup.sh # installs, builds, and writes the zones and configs into $work
 
 LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata)
 

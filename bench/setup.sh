@@ -1,6 +1,28 @@
-# Shared by run.sh and callgrind.sh (sourced, with $work and $PORT set): the zones, the configs
-# of dnslb, NSD and Knot serving them on 127.0.0.1:$PORT, the floor reflector, the query loads,
+# Sourced by run.sh and callgrind.sh, with $PORT set and $TOOLS listing `command:package` pairs:
+# installs what is missing with apt, builds dnslb, makes the work directory $work (removed on
+# exit, with the server of $pid stopped), and writes there the zones, the configs of dnslb, NSD
+# and Knot serving them on 127.0.0.1:$PORT, and the floor reflector; defines the query loads
 # and wait_up.
+
+export PATH="$PATH:/usr/sbin:/sbin"
+need=()
+for t in $TOOLS; do
+  command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+(cd .. && cargo build --release --quiet)
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 # bench.test (static names, a CNAME, a wildcard, the pools) and a 200,000-name zone.
 mkdir -p "$work/zones" "$work/plain" "$work/knot-run" "$work/knot-db"

@@ -7,20 +7,6 @@ mod common;
 use std::net::SocketAddr;
 
 use common::*;
-use tokio::process::Command;
-
-async fn dig(server: SocketAddr, args: &[&str]) -> String {
-    let out = Command::new("dig")
-        .arg(format!("@{}", server.ip()))
-        .arg("-p")
-        .arg(server.port().to_string())
-        .args(["+time=2", "+tries=1"])
-        .args(args)
-        .output()
-        .await
-        .expect("dig runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dig_sees_authoritative_answers() {

@@ -13,20 +13,6 @@ use std::time::Duration;
 
 use common::*;
 use hickory_proto::rr::RecordType;
-use tokio::process::Command;
-
-async fn dig(server: SocketAddr, args: &[&str]) -> String {
-    let out = Command::new("dig")
-        .arg(format!("@{}", server.ip()))
-        .arg("-p")
-        .arg(server.port().to_string())
-        .args(["+time=3", "+tries=1"])
-        .args(args)
-        .output()
-        .await
-        .expect("dig runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The records of a dig transfer listing, one normalised line each (comments dropped).
 fn records(listing: &str) -> Vec<String> {

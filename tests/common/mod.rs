@@ -134,6 +134,20 @@ pub async fn udp_msg(addr: SocketAddr, m: &Message) -> Message {
     r
 }
 
+/// Runs the real `dig` against `server` with `args` (3 s, one try); its standard output.
+pub async fn dig(server: SocketAddr, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .arg("-p")
+        .arg(server.port().to_string())
+        .args(["+time=3", "+tries=1"])
+        .args(args)
+        .output()
+        .await
+        .expect("dig runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Queries over UDP with EDNS (payload 1232).
 pub async fn udp(addr: SocketAddr, name: &str, rtype: RecordType) -> Message {
     udp_msg(addr, &query_message(name, rtype, Some(1232))).await
