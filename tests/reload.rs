@@ -70,6 +70,16 @@ async fn post_reload_swaps_in_a_new_zone_and_keeps_the_serial() {
         metrics.contains("\ndnslb_snapshot_generation 2\n"),
         "{metrics}"
     );
+    // The memory gauges: prepared answers exist, and the heap is measured.
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(gauge("dnslb_prepared_answers_bytes") > 0);
+    assert!(gauge("dnslb_heap_in_use_bytes") > gauge("dnslb_prepared_answers_bytes"));
     s.stop().await;
 }
 
