@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 
 use crate::pool::{Clients, Pool};
 use crate::snapshot::Snapshot;
-use crate::zone::{Lookup, Node, Zone};
+use crate::zone::{Lookup, Node, RRset, Zone};
 
 /// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
 /// any chain; we stop at 16, so that the work of one query stays bounded.
@@ -29,9 +29,9 @@ pub struct Answer<'a> {
     /// Answer section.
     pub answers: SmallVec<[Cow<'a, Record>; 4]>,
     /// Authority section.
-    pub authority: SmallVec<[&'a Record; 4]>,
+    pub authority: SmallVec<[Cow<'a, Record>; 4]>,
     /// Additional section.
-    pub additional: SmallVec<[&'a Record; 4]>,
+    pub additional: SmallVec<[Cow<'a, Record>; 4]>,
     /// The ECS scope prefix length (RFC 7871): how much of the client's subnet the answer
     /// depends on (0: nothing).
     pub ecs_scope: u8,
@@ -92,9 +92,14 @@ enum Draw<'r, R: Rng + ?Sized> {
 
 impl<R: Rng + ?Sized> Draw<'_, R> {
     /// Draws from `pool` into `out`; returns the ECS scope.
-    fn pool<'a>(&mut self, pool: &'a Pool, out: &mut SmallVec<[&'a Record; 8]>) -> u8 {
+    fn pool<'a>(&mut self, pool: &'a Pool, out: &mut SmallVec<[Cow<'a, Record>; 8]>) -> u8 {
         match self {
-            Draw::Yes { rng, clients } => pool.draw(*rng, clients, out),
+            Draw::Yes { rng, clients } => {
+                let mut drawn: SmallVec<[&'a Record; 8]> = SmallVec::new();
+                let scope = pool.draw(*rng, clients, &mut drawn);
+                out.extend(drawn.into_iter().map(Cow::Borrowed));
+                scope
+            }
             Draw::No => 0,
         }
     }
@@ -128,7 +133,7 @@ fn resolve_with<'a, R: Rng + ?Sized>(
         match zone.lookup(&name, qtype) {
             Lookup::NxDomain => {
                 ans.rcode = ResponseCode::NXDomain;
-                ans.authority.push(zone.negative_soa());
+                ans.authority.push(Cow::Borrowed(zone.negative_soa()));
                 break;
             }
             Lookup::Referral(cut) => {
@@ -188,7 +193,7 @@ fn node_answer<'a, R: Rng + ?Sized>(
     ans: &mut Answer<'a>,
 ) -> Option<Name> {
     let start = ans.answers.len();
-    let mut picked: SmallVec<[&'a Record; 8]> = SmallVec::new();
+    let mut picked: SmallVec<[Cow<'a, Record>; 8]> = SmallVec::new();
     let mut follow = None;
     let mut scope = 0;
 
@@ -201,7 +206,8 @@ fn node_answer<'a, R: Rng + ?Sized>(
             None => picked.extend(
                 node.rrset(RecordType::CNAME)
                     .into_iter()
-                    .flat_map(|s| &s.records),
+                    .flat_map(RRset::records)
+                    .map(Cow::Owned),
             ),
         }
         follow = picked.first().and_then(|r| match &r.data {
@@ -218,29 +224,29 @@ fn node_answer<'a, R: Rng + ?Sized>(
             ans.drawn = true;
             scope = draw.pool(pool, &mut picked);
         } else if let Some(set) = node.rrsets.first() {
-            picked.extend(&set.records);
+            picked.extend(set.records().into_iter().map(Cow::Owned));
         }
     } else if let Some(pool) = node.pool(qtype) {
         ans.drawn = true;
         scope = draw.pool(pool, &mut picked);
     } else if let Some(set) = node.rrset(qtype) {
-        picked.extend(&set.records);
+        picked.extend(set.records().into_iter().map(Cow::Owned));
     }
 
     ans.ecs_scope = ans.ecs_scope.max(scope);
     for r in picked {
         ans.answers.push(match owner {
             Some(owner) if !r.name.eq_case(owner) => {
-                let mut synth = r.clone();
+                let mut synth = r.into_owned();
                 synth.name = owner.clone();
                 Cow::Owned(synth)
             }
-            _ => Cow::Borrowed(r),
+            _ => r,
         });
     }
     if ans.answers.len() == start {
         // NODATA (an empty non-terminal, another type, or an all-down pool answering empty).
-        ans.authority.push(zone.negative_soa());
+        ans.authority.push(Cow::Borrowed(zone.negative_soa()));
         return None;
     }
     if follow.is_none() {
@@ -254,12 +260,13 @@ fn node_answer<'a, R: Rng + ?Sized>(
 /// the substituted name would be too long.
 fn dname<'a>(node: &'a Node, owner: &Name, name: &Name, ans: &mut Answer<'a>) -> Option<Name> {
     let set = node.rrset(RecordType::DNAME)?;
-    let record = set.records.first()?;
+    let record = set.records().into_iter().next()?;
     let RData::Unknown { rdata, .. } = &record.data else {
         return None;
     };
     let target = name_from_wire(&rdata.anything)?;
-    ans.answers.push(Cow::Borrowed(record));
+    let ttl = record.ttl;
+    ans.answers.push(Cow::Owned(record));
     let prefix = name.num_labels() - owner.num_labels();
     let labels = name.iter().take(usize::from(prefix));
     let substituted = Name::from_labels(labels.chain(target.iter()))
@@ -270,11 +277,7 @@ fn dname<'a>(node: &'a Node, owner: &Name, name: &Name, ans: &mut Answer<'a>) ->
         return None;
     };
     substituted.set_fqdn(true);
-    let cname = Record::from_rdata(
-        name.clone(),
-        record.ttl,
-        RData::CNAME(CNAME(substituted.clone())),
-    );
+    let cname = Record::from_rdata(name.clone(), ttl, RData::CNAME(CNAME(substituted.clone())));
     ans.answers.push(Cow::Owned(cname));
     Some(substituted)
 }
@@ -290,18 +293,19 @@ fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
     let Some(ns) = cut.rrset(RecordType::NS) else {
         return;
     };
-    ans.authority.extend(&ns.records);
-    for r in &ns.records {
+    let records = ns.records();
+    for r in &records {
         if let RData::NS(target) = &r.data {
             push_addresses(zone, &target.0, &mut ans.additional);
         }
     }
+    ans.authority.extend(records.into_iter().map(Cow::Owned));
 }
 
 /// Additional-section processing for MX, SRV and NS answers (RFC 1035 §3.3, RFC 2782), from
 /// the zone that answered them only (as NSD and Knot do).
 fn additional_for<'a>(zone: &'a Zone, ans: &mut Answer<'a>, from: usize) {
-    let mut extra: SmallVec<[&'a Record; 4]> = SmallVec::new();
+    let mut extra: SmallVec<[Cow<'a, Record>; 4]> = SmallVec::new();
     for r in &ans.answers[from..] {
         let target = match &r.data {
             RData::MX(mx) => &mx.exchange,
@@ -315,7 +319,7 @@ fn additional_for<'a>(zone: &'a Zone, ans: &mut Answer<'a>, from: usize) {
 }
 
 /// Pushes the static A and AAAA records of `name` in `zone`: its authoritative data, or glue.
-fn push_addresses<'a>(zone: &'a Zone, name: &Name, out: &mut SmallVec<[&'a Record; 4]>) {
+fn push_addresses<'a>(zone: &'a Zone, name: &Name, out: &mut SmallVec<[Cow<'a, Record>; 4]>) {
     if !zone.origin.zone_of(name) {
         return;
     }
@@ -323,10 +327,10 @@ fn push_addresses<'a>(zone: &'a Zone, name: &Name, out: &mut SmallVec<[&'a Recor
         Some(node) if !node.cut => {
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.rrset(t) {
-                    out.extend(&set.records);
+                    out.extend(set.records().into_iter().map(Cow::Owned));
                 }
             }
         }
-        _ => out.extend(zone.glue(name)),
+        _ => out.extend(zone.glue(name).iter().map(Cow::Borrowed)),
     }
 }

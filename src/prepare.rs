@@ -604,8 +604,8 @@ struct Sections<'a> {
 fn answer_sections<'a>(answer: &'a Answer<'_>) -> Sections<'a> {
     Sections {
         answers: answer.answers.iter().map(AsRef::as_ref).collect(),
-        authority: answer.authority.to_vec(),
-        additional: answer.additional.to_vec(),
+        authority: answer.authority.iter().map(AsRef::as_ref).collect(),
+        additional: answer.additional.iter().map(AsRef::as_ref).collect(),
     }
 }
 

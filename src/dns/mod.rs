@@ -493,9 +493,9 @@ impl DnsHandler {
         let response = MessageResponseBuilder::new(&request.queries, edns).build(
             meta,
             answer.answers.iter().map(AsRef::as_ref),
-            answer.authority.iter().copied(),
+            answer.authority.iter().map(AsRef::as_ref),
             none(),
-            answer.additional.iter().copied(),
+            answer.additional.iter().map(AsRef::as_ref),
         );
         Ok(Some(handle.send_response(response).await?))
     }
@@ -766,7 +766,8 @@ fn fit(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<Fit, P
         encoder.store_label_pointer(start, encoder.offset());
     }
     let answers: SmallVec<[&Record; 8]> = answer.answers.iter().map(AsRef::as_ref).collect();
-    for section in [&answers[..], &answer.authority[..]] {
+    let authority: SmallVec<[&Record; 8]> = answer.authority.iter().map(AsRef::as_ref).collect();
+    for section in [&answers[..], &authority[..]] {
         if let Err(e) = encoder.emit_all(section.iter().copied()) {
             return match e {
                 ProtoError::NotAllRecordsWritten { .. } => Ok(Fit::No),
@@ -774,7 +775,7 @@ fn fit(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<Fit, P
             };
         }
     }
-    match encoder.emit_all(answer.additional.iter().copied()) {
+    match encoder.emit_all(answer.additional.iter().map(AsRef::as_ref)) {
         Ok(_) => Ok(Fit::Whole),
         Err(ProtoError::NotAllRecordsWritten { count, .. }) => {
             answer.additional.truncate(count);

@@ -8,14 +8,15 @@
 
 mod entries;
 mod loc;
-mod packed;
+pub(crate) mod packed;
 pub mod parse;
 mod scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Problem;
@@ -23,13 +24,58 @@ use crate::pool::Pool;
 pub use packed::PackedRecords;
 pub use parse::{SourcedRecord, parse_zone_file};
 
-/// One RRset of a node.
+/// One RRset of a node, kept in wire form (about 30 octets a record where hickory's `Record`
+/// takes 272): the general path decodes it when it answers from it ([`RRset::records`]); the UDP
+/// fast path answers from prepared bytes and never does.
 #[derive(Debug)]
 pub struct RRset {
     /// The type.
     pub rtype: RecordType,
-    /// The records, in file order, duplicates removed.
-    pub records: Vec<Record>,
+    /// Class and TTL (one per RRset), then each record's owner (as written) and RDATA.
+    packed: Box<[u8]>,
+}
+
+impl RRset {
+    /// Packs `records` (one type, one class, one TTL: the first record's).
+    fn pack(rtype: RecordType, records: &[Record]) -> Option<Self> {
+        let first = records.first()?;
+        let mut packed = Vec::with_capacity(6 + records.len() * 32);
+        packed.extend_from_slice(&u16::from(first.dns_class).to_be_bytes());
+        packed.extend_from_slice(&first.ttl.to_be_bytes());
+        let mut scratch = Vec::new();
+        for r in records {
+            packed.extend_from_slice(packed::uncompressed(&mut scratch, |e| r.name.emit(e))?);
+            let rdata = packed::uncompressed(&mut scratch, |e| r.data.emit(e))?;
+            packed.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+            packed.extend_from_slice(rdata);
+        }
+        Some(Self {
+            rtype,
+            packed: packed.into_boxed_slice(),
+        })
+    }
+
+    /// The records, decoded, in file order.
+    pub fn records(&self) -> Vec<Record> {
+        let p = &self.packed;
+        let class = DNSClass::from(u16::from_be_bytes([p[0], p[1]]));
+        let ttl = u32::from_be_bytes([p[2], p[3], p[4], p[5]]);
+        let mut out = Vec::with_capacity(1);
+        let mut d = BinDecoder::new(&p[6..]);
+        while !d.is_empty() {
+            let Ok(owner) = Name::read(&mut d) else { break };
+            let Ok(len) = d.read_u16() else { break };
+            let len = usize::from(len.unverified());
+            let Ok(rdata) = d.read_slice(len) else { break };
+            let Ok(data) = scan::to_rdata(self.rtype, rdata.unverified().to_vec()) else {
+                break;
+            };
+            let mut r = Record::from_rdata(owner, ttl, data);
+            r.dns_class = class;
+            out.push(r);
+        }
+        out
+    }
 }
 
 /// A name that exists in the zone.
@@ -311,14 +357,16 @@ fn build_node(
         cut: at_cut,
         ..Node::default()
     };
+    // RRsets in the order their first records stand, as records, then packed.
+    let mut sets: Vec<(RecordType, Vec<Record>)> = Vec::new();
     for r in recs {
         let t = r.record.record_type();
         if at_cut && !matches!(t, RecordType::NS | RecordType::DS) {
             continue; // occluded by the delegation; A/AAAA are kept as glue
         }
-        match node.rrsets.iter_mut().find(|s| s.rtype == t) {
-            Some(set) => {
-                if set.records.iter().any(|x| x.data == r.record.data) {
+        match sets.iter_mut().find(|(st, _)| *st == t) {
+            Some((_, set)) => {
+                if set.iter().any(|x| x.data == r.record.data) {
                     continue; // RFC 2181 §5: duplicates are one record
                 }
                 if t == RecordType::CNAME {
@@ -326,23 +374,14 @@ fn build_node(
                     continue;
                 }
                 let mut rec = r.record.clone();
-                rec.ttl = set.records[0].ttl; // RFC 2181 §5.2: one TTL per RRset
-                set.records.push(rec);
+                rec.ttl = set[0].ttl; // RFC 2181 §5.2: one TTL per RRset
+                set.push(rec);
             }
-            None => node.rrsets.push(RRset {
-                rtype: t,
-                records: vec![r.record.clone()],
-            }),
+            None => sets.push((t, vec![r.record.clone()])),
         }
     }
-    // Vectors grow by fours: a zone of single records would hold three empty places each.
-    // Moved into vectors of their exact size (shrinking in place would leave the freed tails
-    // between live blocks, where the allocator cannot give them back).
-    node.rrsets = exact(std::mem::take(&mut node.rrsets));
-    for set in &mut node.rrsets {
-        set.records = exact(std::mem::take(&mut set.records));
-    }
-    if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
+    let has_cname = sets.iter().any(|(t, _)| *t == RecordType::CNAME);
+    if has_cname && sets.len() > 1 {
         let cname = recs
             .iter()
             .find(|r| r.record.record_type() == RecordType::CNAME)
@@ -350,6 +389,14 @@ fn build_node(
         errors.push(cname.problem(format!(
             "{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"
         )));
+    }
+    // In a vector of its exact size: vectors grow by fours.
+    node.rrsets = Vec::with_capacity(sets.len());
+    for (t, records) in &sets {
+        match RRset::pack(*t, records) {
+            Some(set) => node.rrsets.push(set),
+            None => errors.push(recs[0].problem(format!("{owner}: cannot keep its {t} records"))),
+        }
     }
     node
 }

@@ -25,7 +25,7 @@ pub struct PackedRecords {
 
 /// What `emit` writes with names uncompressed, in `buf` (an encoder writes from the start of its
 /// buffer, so each part gets this buffer anew).
-fn uncompressed(
+pub(crate) fn uncompressed(
     buf: &mut Vec<u8>,
     emit: impl FnOnce(&mut BinEncoder<'_>) -> Result<(), hickory_proto::ProtoError>,
 ) -> Option<&[u8]> {
