@@ -79,13 +79,13 @@ fn hash(key: &[u8]) -> u64 {
 #[derive(Debug, Default)]
 struct Entries {
     /// The types answered differently from `other`.
-    types: SmallVec<[(u16, Entry); 2]>,
+    types: SmallVec<[(u16, Slot); 2]>,
     /// Any other ordinary type (never ANY or a meta type); `None` where the answer depends on the
     /// type (a CNAME, which is chased).
-    other: Entry,
+    other: Slot,
     /// A name below this one that does not exist: the zone's NXDOMAIN, or this cut's referral;
     /// `None` below a wildcard or a DNAME.
-    below: Entry,
+    below: Slot,
 }
 
 impl Entries {
@@ -96,6 +96,7 @@ impl Entries {
             .find(|(t, _)| *t == qtype)
             .map(|(_, e)| *e)
             .or_else(|| ordinary(qtype).then_some(self.other))
+            .map(Entry::from)
     }
 }
 
@@ -107,6 +108,36 @@ enum Entry {
     Pool(u32),
     /// Below a closest encloser with a wildcard child: the wildcard's entries.
     Wildcard(u32),
+}
+
+/// An [`Entry`] in four octets, as the tables keep it: the kind in the top two bits, the index
+/// below (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Slot(u32);
+
+impl From<Entry> for Slot {
+    fn from(e: Entry) -> Self {
+        let (kind, i) = match e {
+            Entry::None => return Slot(0),
+            Entry::Body(i) => (1, i),
+            Entry::Pool(i) => (2, i),
+            Entry::Wildcard(i) => (3, i),
+        };
+        assert!(i < 1 << 30, "fewer than 2^30 prepared parts");
+        Slot(kind << 30 | i)
+    }
+}
+
+impl From<Slot> for Entry {
+    fn from(s: Slot) -> Self {
+        let i = s.0 & ((1 << 30) - 1);
+        match s.0 >> 30 {
+            1 => Entry::Body(i),
+            2 => Entry::Pool(i),
+            3 => Entry::Wildcard(i),
+            _ => Entry::None,
+        }
+    }
 }
 
 /// One prepared response body, as the builder makes it (owned parts); stored packed as a
@@ -148,18 +179,24 @@ struct Span {
 /// One prepared body as stored: its parts in the arena.
 #[derive(Debug, Clone, Copy)]
 struct Body {
-    bytes: Span,
-    relocs: Span,
-    /// Empty: none.
-    authority_owner: Span,
+    /// Where its parts start in the arena: the records, then the relocations, then the
+    /// authority owner, back to back.
+    at: u32,
+    bytes_len: u16,
+    relocs_len: u8,
+    /// 0: none.
+    owner_len: u8,
     question_len: u16,
     counts: [u16; 3],
     rcode: u8,
-    authoritative: bool,
-    owner_first: bool,
-    owner_synthesized: bool,
-    case_free: bool,
+    /// `FLAG_*`.
+    flags: u8,
 }
+
+const FLAG_AUTHORITATIVE: u8 = 1;
+const FLAG_OWNER_FIRST: u8 = 2;
+const FLAG_OWNER_SYNTHESIZED: u8 = 4;
+const FLAG_CASE_FREE: u8 = 8;
 
 /// A prepared body, as the fast path reads it.
 #[derive(Debug, Clone, Copy)]
@@ -256,7 +293,7 @@ impl Prepared {
         let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
         for at in ancestors.chain(root) {
             if let Some(entries) = self.get(&qname[at..]) {
-                return match entries.below {
+                return match Entry::from(entries.below) {
                     Entry::Wildcard(i) => {
                         let wildcard = self.wildcards.get(i as usize)?;
                         self.entry(wildcard.answer(qtype)?)
@@ -291,17 +328,22 @@ impl Prepared {
     /// The body `i`, as the fast path reads it.
     pub fn body(&self, i: u32) -> Option<BodyRef<'_>> {
         let b = self.bodies.get(i as usize)?;
+        let at = b.at as usize;
+        let relocs_at = at + usize::from(b.bytes_len);
+        let owner_at = relocs_at + usize::from(b.relocs_len);
+        let flag = |f: u8| b.flags & f != 0;
         Some(BodyRef {
-            bytes: self.span(b.bytes),
-            relocs: self.span(b.relocs),
+            bytes: &self.arena[at..relocs_at],
+            relocs: &self.arena[relocs_at..owner_at],
             question_len: b.question_len,
-            authoritative: b.authoritative,
+            authoritative: flag(FLAG_AUTHORITATIVE),
             rcode: b.rcode,
             counts: b.counts,
-            owner_first: b.owner_first,
-            owner_synthesized: b.owner_synthesized,
-            case_free: b.case_free,
-            authority_owner: (b.authority_owner.len > 0).then(|| self.span(b.authority_owner)),
+            owner_first: flag(FLAG_OWNER_FIRST),
+            owner_synthesized: flag(FLAG_OWNER_SYNTHESIZED),
+            case_free: flag(FLAG_CASE_FREE),
+            authority_owner: (b.owner_len > 0)
+                .then(|| &self.arena[owner_at..owner_at + usize::from(b.owner_len)]),
         })
     }
 
@@ -317,22 +359,36 @@ impl Prepared {
 
     fn push_body(&mut self, draft: Draft) -> Entry {
         let relocs: Vec<u8> = draft.relocs.iter().flat_map(|r| r.to_be_bytes()).collect();
-        let body = Body {
-            bytes: self.store(&draft.bytes),
-            relocs: self.store(&relocs),
-            authority_owner: draft
-                .authority_owner
-                .as_deref()
-                .map_or(Span::default(), |o| self.store(o)),
+        let owner = draft.authority_owner.as_deref().unwrap_or(&[]);
+        let (Ok(bytes_len), Ok(relocs_len), Ok(owner_len)) = (
+            u16::try_from(draft.bytes.len()),
+            u8::try_from(relocs.len()),
+            u8::try_from(owner.len()),
+        ) else {
+            return Entry::None; // too large to prepare: the general path answers it
+        };
+        let at = self.store(&draft.bytes).at;
+        self.store(&relocs);
+        self.store(owner);
+        let flags = [
+            (draft.authoritative, FLAG_AUTHORITATIVE),
+            (draft.owner_first, FLAG_OWNER_FIRST),
+            (draft.owner_synthesized, FLAG_OWNER_SYNTHESIZED),
+            (draft.case_free, FLAG_CASE_FREE),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |f, (_, bit)| f | bit);
+        self.bodies.push(Body {
+            at,
+            bytes_len,
+            relocs_len,
+            owner_len,
             question_len: draft.question_len,
             counts: draft.counts,
             rcode: draft.rcode,
-            authoritative: draft.authoritative,
-            owner_first: draft.owner_first,
-            owner_synthesized: draft.owner_synthesized,
-            case_free: draft.case_free,
-        };
-        self.bodies.push(body);
+            flags,
+        });
         Entry::Body(u32::try_from(self.bodies.len() - 1).expect("fewer than 2^32 bodies"))
     }
 
@@ -374,16 +430,16 @@ impl Prepared {
             let mut entries = Entries::default();
             if node.cut && *name != zone.origin {
                 let referral = self.referral(snap, name);
-                entries.other = referral;
-                entries.below = referral;
+                entries.other = referral.into();
+                entries.below = referral.into();
                 self.add_types(snap, name, [RecordType::DS], &mut entries);
             } else {
                 self.node_entries(snap, name, node, nodata, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
-                    entries.below = nxdomain;
+                    entries.below = nxdomain.into();
                 } else if !dname {
-                    entries.below = self.wildcard(snap, zone, name, nodata);
+                    entries.below = self.wildcard(snap, zone, name, nodata).into();
                 }
                 if *name == zone.origin {
                     self.add_types(snap, name, [RecordType::DS], &mut entries);
@@ -414,7 +470,7 @@ impl Prepared {
             }
             return;
         }
-        entries.other = nodata;
+        entries.other = nodata.into();
         self.add_pools(node, nodata, entries);
         let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
         self.add_types(snap, name, types, entries);
@@ -429,7 +485,7 @@ impl Prepared {
                 .iter()
                 .find(|(ty, _)| *ty == u16::from(t))
                 .map(|(_, e)| *e),
-            None => Some(nodata),
+            None => Some(nodata.into()),
         };
         if let Some(any) = any {
             entries.types.push((u16::from(RecordType::ANY), any));
@@ -457,7 +513,7 @@ impl Prepared {
                 continue;
             };
             let entry = self.push_body(body);
-            entries.types.push((code, entry));
+            entries.types.push((code, entry.into()));
         }
     }
 
@@ -475,7 +531,7 @@ impl Prepared {
             return Entry::None;
         }
         let mut entries = Entries {
-            other: nodata,
+            other: nodata.into(),
             ..Entries::default()
         };
         self.add_pools(node, nodata, &mut entries);
@@ -502,7 +558,7 @@ impl Prepared {
             });
             if let Some(body) = body {
                 let entry = self.push_body(body);
-                entries.types.push((u16::from(t), entry));
+                entries.types.push((u16::from(t), entry.into()));
             }
         }
         let first = match node.pools.first() {
@@ -515,7 +571,7 @@ impl Prepared {
                 // The first RRset is not prepared: ANY is not either (not `other`).
                 None => entries
                     .types
-                    .push((u16::from(RecordType::ANY), Entry::None)),
+                    .push((u16::from(RecordType::ANY), Entry::None.into())),
             }
         }
         self.wildcards.push(entries);
@@ -535,7 +591,9 @@ impl Prepared {
                     nodata,
                 });
                 let i = u32::try_from(self.pools.len() - 1).expect("fewer than 2^32 pools");
-                entries.types.push((u16::from(pool.rtype), Entry::Pool(i)));
+                entries
+                    .types
+                    .push((u16::from(pool.rtype), Entry::Pool(i).into()));
             }
         }
     }

@@ -68,8 +68,10 @@ impl Reloader {
         // The UDP threads let go of the old generation at their next datagram, or within their
         // idle wake-up (100 ms): give its memory back once they have.
         tokio::spawn(async {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            release_memory().await;
+            for wait in [300, 2_000] {
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                release_memory().await;
+            }
         });
         new.generation
     }

@@ -83,9 +83,9 @@ impl RRset {
 pub struct Node {
     /// RRsets in the order their first records stand in the file (empty for an empty
     /// non-terminal); a minimal ANY answers the first, as NSD does.
-    pub rrsets: Vec<RRset>,
+    pub rrsets: Box<[RRset]>,
     /// Pools at this name (an A and an AAAA pool, or one CNAME pool).
-    pub pools: Vec<Arc<Pool>>,
+    pub pools: Box<[Arc<Pool>]>,
     /// A delegation point (NS at a name other than the apex).
     pub cut: bool,
     /// `*.<this name>` exists.
@@ -390,14 +390,15 @@ fn build_node(
             "{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"
         )));
     }
-    // In a vector of its exact size: vectors grow by fours.
-    node.rrsets = Vec::with_capacity(sets.len());
+    // In a slice of its exact size (vectors grow by fours).
+    let mut rrsets = Vec::with_capacity(sets.len());
     for (t, records) in &sets {
         match RRset::pack(*t, records) {
-            Some(set) => node.rrsets.push(set),
+            Some(set) => rrsets.push(set),
             None => errors.push(recs[0].problem(format!("{owner}: cannot keep its {t} records"))),
         }
     }
+    node.rrsets = rrsets.into_boxed_slice();
     node
 }
 
@@ -441,7 +442,9 @@ fn place_pool(
     match conflict {
         Some(msg) => Err(msg),
         None => {
-            node.pools.push(pool.clone());
+            let mut pools = std::mem::take(&mut node.pools).into_vec();
+            pools.push(pool.clone());
+            node.pools = pools.into_boxed_slice();
             Ok(())
         }
     }
