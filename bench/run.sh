@@ -5,7 +5,11 @@
 # rate (user + system, from /proc), with the ratio to the floor; then p99 latency at a fixed
 # 10,000 q/s, and resident memory with the 200,000-name zone loaded.
 #
-#   bench/run.sh [seconds per run, default 10]
+#   bench/run.sh [seconds per run, default 10] [repetitions, default 1]
+#
+# With repetitions, the four servers are measured in turn that many times (interleaved, so that
+# a slow spell of the machine touches all of them) and the median of each figure is reported:
+# on a shared 2-core machine one run's CPU figures vary by up to 25 %.
 #
 # Userland instructions per query, which are exact where CPU time is noisy, are
 # bench/callgrind.sh's. Installs dnsperf, nsd, knot, dig and bc with apt when missing.
@@ -13,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION=${1:-10}
+REPS=${2:-1}
 PORT=5391
 TOOLS="dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc taskset:util-linux cc:gcc"
 . ./setup.sh # installs, builds, and writes the zones and configs into $work
@@ -48,29 +53,45 @@ stop() {
 }
 
 declare -A QPS CPU P99 MEM
-measure() { # name
-  local name=$1 load before after done_ secs
+measure() { # name, repetition
+  local name=$1 rep=$2 load before after done_ secs
   for load in "${LOADS[@]}"; do
     printf '%s\n' "${QUERIES[$load]}" > "$work/q.txt"
     before=$(ticks "$pid")
     read -r done_ secs < <(taskset -c 1 dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -l "$DURATION" -c 4 -q 500 2>&1 \
       | awk '/Queries completed/ {d=$3} /Run time \(s\)/ {s=$4} END {print d, s}')
     after=$(ticks "$pid")
-    QPS[$name.$load]=$(echo "$done_ / $secs" | bc)
-    CPU[$name.$load]=$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / $done_" | bc -l)
+    QPS[$name.$load.$rep]=$(echo "$done_ / $secs" | bc)
+    CPU[$name.$load.$rep]=$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / $done_" | bc -l)
   done
   printf '%s\n' "${QUERIES[static]}" > "$work/q.txt"
-  P99[$name]=$(taskset -c 1 dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -l "$DURATION" -c 4 -Q 10000 -v 2>/dev/null \
+  P99[$name.$rep]=$(taskset -c 1 dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -l "$DURATION" -c 4 -Q 10000 -v 2>/dev/null \
     | awk '$1 == ">" {print $NF}' | sort -g | awk '{v[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.0f", v[i]*1000000}')
   MEM[$name]="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status") $(pss "$pid")"
 }
 
-start floor "$work/floor" 127.0.0.1 $PORT; measure floor; stop
-start dnslb env RUST_LOG=warn ../target/release/dnslb --config "$work/dnslb.toml"; measure dnslb; stop
-start nsd nsd -d -c "$work/nsd.conf"; measure nsd; stop
-start knot knotd -c "$work/knot.conf"; measure knot; stop
+for rep in $(seq "$REPS"); do
+  start floor "$work/floor" 127.0.0.1 $PORT; measure floor "$rep"; stop
+  start dnslb env RUST_LOG=warn ../target/release/dnslb --config "$work/dnslb.toml"; measure dnslb "$rep"; stop
+  start nsd nsd -d -c "$work/nsd.conf"; measure nsd "$rep"; stop
+  start knot knotd -c "$work/knot.conf"; measure knot "$rep"; stop
+done
 
-echo "bench/run.sh, $(date -u +%F), $(nproc) cores: each server on core 0, dnsperf (-c 4) on core 1, $DURATION s per load"
+# The median over the repetitions of the figure `array[key.REP]`.
+median() { # array name, key
+  local -n arr=$1
+  local r
+  for r in $(seq "$REPS"); do echo "${arr[$2.$r]}"; done | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+for s in floor dnslb nsd knot; do
+  for load in "${LOADS[@]}"; do
+    CPU[$s.$load]=$(median CPU "$s.$load")
+    QPS[$s.$load]=$(median QPS "$s.$load")
+  done
+  P99[$s]=$(median P99 "$s")
+done
+
+echo "bench/run.sh, $(date -u +%F), $(nproc) cores: each server on core 0, dnsperf (-c 4) on core 1, $DURATION s per load, median of $REPS"
 echo
 echo "server CPU per query at the peak rate, microseconds (and the ratio to the floor's)"
 printf '%-7s' ""; for load in "${LOADS[@]}"; do printf '%16s' "$load"; done; echo
