@@ -181,3 +181,28 @@ async fn nsd_as_a_secondary_transfers_the_zone_and_follows_a_notify() {
     nsd.stop().await;
     s.stop().await;
 }
+
+#[test]
+fn a_bad_zone_table_names_its_line() {
+    let problems = |zone_lines: &str| {
+        let dir = dir_with_zones(
+            &format!("[[zone]]\n{zone_lines}\n"),
+            &[("example.com.zone", &zone(1, 0))],
+        );
+        load_problems(&dir.path().join("dnslb.toml")).join("\n")
+    };
+    // `dir_with_zones` writes 7 lines before the extra TOML: [[zone]] is line 8.
+    let p = problems("name = \"example.com.\"\nallow_transfer = [\"not-a-network\"]");
+    assert!(p.contains("dnslb.toml:10: "), "{p}");
+    assert!(p.contains("`not-a-network` is not a network"), "{p}");
+    let p = problems("name = \"example.com.\"\nnotify = [\"192.0.2.53\"]");
+    assert!(p.contains("dnslb.toml:10: "), "{p}");
+    assert!(
+        p.contains("`192.0.2.53` is not an address like 192.0.2.53:53"),
+        "{p}"
+    );
+    let p = problems("name = \"nothere.test.\"");
+    assert!(p.contains("nothere.test.: no such zone is served"), "{p}");
+    let p = problems("name = \"example.com.\"\nallow = []");
+    assert!(p.contains("allow"), "an unknown key is an error: {p}");
+}
