@@ -69,6 +69,12 @@ struct NameEntry {
     entries: Entries,
 }
 
+/// The hash of name `i`'s key, for the table when it grows or shrinks.
+fn rehash(names: &[NameEntry], arena: &[u8], i: u32) -> u64 {
+    let k = names[i as usize].key;
+    hash(&arena[k.at as usize..(k.at + k.len) as usize])
+}
+
 fn hash(key: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(key);
@@ -147,7 +153,7 @@ struct Draft {
     /// The records after the question, as the general path encodes them.
     bytes: Box<[u8]>,
     /// Where compression pointers stand in `bytes` (they move with the question's length).
-    relocs: Box<[u16]>,
+    relocs: Box<[u8]>,
     /// The question length (name, type, class) that `bytes` was encoded after.
     question_len: u16,
     /// AA.
@@ -253,10 +259,7 @@ impl Prepared {
             arena,
             ..
         } = &mut out;
-        table.shrink_to_fit(|i| {
-            let k = names[*i as usize].key;
-            hash(&arena[k.at as usize..(k.at + k.len) as usize])
-        });
+        table.shrink_to_fit(|i| rehash(names, arena, *i));
         out
     }
 
@@ -358,7 +361,7 @@ impl Prepared {
     }
 
     fn push_body(&mut self, draft: Draft) -> Entry {
-        let relocs: Vec<u8> = draft.relocs.iter().flat_map(|r| r.to_be_bytes()).collect();
+        let relocs = &draft.relocs;
         let owner = draft.authority_owner.as_deref().unwrap_or(&[]);
         let (Ok(bytes_len), Ok(relocs_len), Ok(owner_len)) = (
             u16::try_from(draft.bytes.len()),
@@ -368,7 +371,7 @@ impl Prepared {
             return Entry::None; // too large to prepare: the general path answers it
         };
         let at = self.store(&draft.bytes).at;
-        self.store(&relocs);
+        self.store(relocs);
         self.store(owner);
         let flags = [
             (draft.authoritative, FLAG_AUTHORITATIVE),
@@ -406,11 +409,7 @@ impl Prepared {
             arena,
             ..
         } = self;
-        let key_of = |i: &u32| {
-            let k = names[*i as usize].key;
-            hash(&arena[k.at as usize..(k.at + k.len) as usize])
-        };
-        table.insert_unique(hash(key), i, key_of);
+        table.insert_unique(hash(key), i, |i| rehash(names, arena, *i));
     }
 
     fn add_zone(&mut self, snap: &Snapshot, zone: &Zone) {
@@ -475,21 +474,7 @@ impl Prepared {
         let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
         self.add_types(snap, name, types, entries);
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
-        let first = match node.pools.first() {
-            Some(pool) => Some(pool.rtype),
-            None => node.rrsets.first().map(|s| s.rtype),
-        };
-        let any = match first {
-            Some(t) => entries
-                .types
-                .iter()
-                .find(|(ty, _)| *ty == u16::from(t))
-                .map(|(_, e)| *e),
-            None => Some(nodata.into()),
-        };
-        if let Some(any) = any {
-            entries.types.push((u16::from(RecordType::ANY), any));
-        }
+        push_any(node, nodata, entries);
     }
 
     /// Prepares the answers of `name` for `types` (those that are not drawn).
@@ -561,19 +546,7 @@ impl Prepared {
                 entries.types.push((u16::from(t), entry.into()));
             }
         }
-        let first = match node.pools.first() {
-            Some(pool) => Some(pool.rtype),
-            None => node.rrsets.first().map(|s| s.rtype),
-        };
-        if let Some(t) = first {
-            match entries.types.iter().find(|(ty, _)| *ty == u16::from(t)) {
-                Some(&(_, any)) => entries.types.push((u16::from(RecordType::ANY), any)),
-                // The first RRset is not prepared: ANY is not either (not `other`).
-                None => entries
-                    .types
-                    .push((u16::from(RecordType::ANY), Entry::None.into())),
-            }
-        }
+        push_any(node, nodata, &mut entries);
         self.wildcards.push(entries);
         Entry::Wildcard(u32::try_from(self.wildcards.len() - 1).expect("fewer than 2^32"))
     }
@@ -618,6 +591,26 @@ impl Prepared {
             }
             None => Entry::None,
         }
+    }
+}
+
+/// Minimal ANY (RFC 8482) at `node`: the entry of its first pool, else of its first RRset, else
+/// `nodata` (an empty non-terminal). None when that type is not prepared: ANY is not `other`.
+fn push_any(node: &Node, nodata: Entry, entries: &mut Entries) {
+    let first = match node.pools.first() {
+        Some(pool) => Some(pool.rtype),
+        None => node.rrsets.first().map(|s| s.rtype),
+    };
+    let any = match first {
+        Some(t) => entries
+            .types
+            .iter()
+            .find(|(ty, _)| *ty == u16::from(t))
+            .map(|(_, e)| *e),
+        None => Some(nodata.into()),
+    };
+    if let Some(any) = any {
+        entries.types.push((u16::from(RecordType::ANY), any));
     }
 }
 
@@ -796,10 +789,7 @@ fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Dr
     let mut moved = first.bytes.clone();
     relocate(
         &mut moved,
-        &relocs
-            .iter()
-            .flat_map(|r| r.to_be_bytes())
-            .collect::<Vec<u8>>(),
+        &relocs,
         third.question_len as isize - first.question_len as isize,
     );
     if moved != third.bytes || first.counts != third.counts {
@@ -821,8 +811,9 @@ fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Dr
 }
 
 /// The places of the compression pointers that differ between `a` and `b` (encoded after
-/// questions `delta` octets apart) by exactly `delta`; `None` when anything else differs.
-fn pointers_moved(a: &[u8], b: &[u8], delta: usize) -> Option<Vec<u16>> {
+/// questions `delta` octets apart) by exactly `delta`, as big-endian 16-bit offsets; `None` when
+/// anything else differs.
+fn pointers_moved(a: &[u8], b: &[u8], delta: usize) -> Option<Vec<u8>> {
     if a.len() != b.len() {
         return None;
     }
@@ -844,7 +835,7 @@ fn pointers_moved(a: &[u8], b: &[u8], delta: usize) -> Option<Vec<u16>> {
         if pa & 0xc000 != 0xc000 || usize::from(pb.wrapping_sub(pa)) != delta {
             return None;
         }
-        relocs.push(u16::try_from(at).ok()?);
+        relocs.extend_from_slice(&u16::try_from(at).ok()?.to_be_bytes());
         i = at + 2;
     }
     Some(relocs)
