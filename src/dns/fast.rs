@@ -302,18 +302,7 @@ impl DnsHandler {
         if total > q.limit() {
             return Outcome::Fallback;
         }
-        let kind = match body.rcode {
-            0 if !body.authoritative => Kind::Referral,
-            0 if body.counts[0] == 0 => Kind::NoData,
-            0 => Kind::Answer,
-            3 => Kind::NxDomain,
-            _ => Kind::Error,
-        };
-        let rrl_name = match kind {
-            Kind::Referral | Kind::NxDomain => body.authority_owner,
-            _ => None,
-        };
-        let counts = match self.rate_limit(q, kind, rrl_name, peer) {
+        let counts = match self.rate_limit_body(q, body, peer) {
             Verdict::Drop => return Outcome::Drop,
             Verdict::Slip => None,
             Verdict::Send => Some(body.counts),
@@ -395,6 +384,16 @@ impl DnsHandler {
                 rrl.check(&self.stats.rrl, peer.ip(), kind, name, q.qtype)
             }
         }
+    }
+
+    /// [`DnsHandler::rate_limit`] for a prepared body, classified only when limiting is on.
+    fn rate_limit_body(&self, q: &Query<'_>, body: &BodyRef<'_>, peer: SocketAddr) -> Verdict {
+        if self.rrl.is_none() {
+            return Verdict::Send;
+        }
+        let kind = Kind::of(body.rcode, body.authoritative, usize::from(body.counts[0]));
+        let name = body.authority_owner.filter(|_| kind.by_authority_owner());
+        self.rate_limit(q, kind, name, peer)
     }
 }
 

@@ -567,15 +567,14 @@ impl DnsHandler {
         if request.protocol() != Protocol::Udp {
             return rrl::Verdict::Send;
         }
-        let authority_owner = answer.authority.first().map_or(qname, |r| &r.name);
-        let (kind, name) = match answer.rcode {
-            ResponseCode::NoError if !answer.authoritative => {
-                (rrl::Kind::Referral, authority_owner)
-            }
-            ResponseCode::NoError if answer.answers.is_empty() => (rrl::Kind::NoData, qname),
-            ResponseCode::NoError => (rrl::Kind::Answer, qname),
-            ResponseCode::NXDomain => (rrl::Kind::NxDomain, authority_owner),
-            _ => (rrl::Kind::Error, qname),
+        let kind = rrl::Kind::of(
+            answer.rcode.low(),
+            answer.authoritative,
+            answer.answers.len(),
+        );
+        let name = match answer.authority.first() {
+            Some(r) if kind.by_authority_owner() => &r.name,
+            _ => qname,
         };
         let name = crate::prepare::wire_lower(name);
         rrl.check(

@@ -45,6 +45,26 @@ pub enum Kind {
     Error,
 }
 
+impl Kind {
+    /// The kind of a response with `rcode` (its low 4 bits), AA and answer count: the one rule
+    /// both serving paths count by.
+    pub fn of(rcode: u8, authoritative: bool, answers: usize) -> Self {
+        match rcode {
+            0 if !authoritative => Kind::Referral,
+            0 if answers == 0 => Kind::NoData,
+            0 => Kind::Answer,
+            3 => Kind::NxDomain,
+            _ => Kind::Error,
+        }
+    }
+
+    /// Whether it is counted under its authority section's owner (the zone or the cut) rather
+    /// than the question name.
+    pub fn by_authority_owner(self) -> bool {
+        matches!(self, Kind::Referral | Kind::NxDomain)
+    }
+}
+
 /// What to do with a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
