@@ -243,8 +243,8 @@ impl Pool {
             _ => (clients.source.as_ref(), false),
         };
         let id = std::ptr::from_ref(self) as usize;
-        // What the policy sees of each member now: on the stack for pools of up to 16.
-        let mut inline = [Candidate::Unavailable; 16];
+        // What the policy sees of each member now: on the stack for pools of up to 8.
+        let mut inline = [Candidate::Unavailable; 8];
         let mut heap = Vec::new();
         let candidates: &mut [Candidate] = if self.members.len() <= inline.len() {
             &mut inline[..self.members.len()]

@@ -25,8 +25,8 @@ pub type Picks = SmallVec<[usize; 8]>;
 /// uniformly. Returns fewer than `n` when fewer are available, and nothing when none is.
 pub fn select<R: Rng + ?Sized>(candidates: &[Candidate], n: usize, rng: &mut R) -> Picks {
     let mut picks = Picks::new();
-    // The weights still in the hat: on the stack for pools of up to 16 members.
-    let mut inline = [0u64; 16];
+    // The weights still in the hat: on the stack for pools of up to 8 members.
+    let mut inline = [0u64; 8];
     let mut heap = Vec::new();
     let weights: &mut [u64] = if candidates.len() <= inline.len() {
         &mut inline[..candidates.len()]
