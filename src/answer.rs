@@ -111,7 +111,14 @@ fn resolve_with<'a, R: Rng + ?Sized>(
     qtype: RecordType,
     draw: &mut Draw<'_, R>,
 ) -> Answer<'a> {
-    let Some(mut zone) = snap.find_zone(qname) else {
+    let found = snap.find_zone(qname);
+    if !snap.unavailable.is_empty() && snap.is_unavailable(qname, found) {
+        return Answer {
+            rcode: ResponseCode::ServFail,
+            ..Answer::default()
+        };
+    }
+    let Some(mut zone) = found else {
         return Answer::refused();
     };
     // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): at a child's apex, answer from

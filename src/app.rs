@@ -67,7 +67,8 @@ pub struct Running {
 
 /// Loads the config and its zones, probes every target once, binds the listeners and serves.
 pub async fn start(config_path: &Path) -> Result<Running, StartError> {
-    let loaded = load_blocking(config_path).await?;
+    let secondaries = Arc::new(crate::zone::secondary::Store::default());
+    let loaded = load_blocking(config_path, secondaries.clone()).await?;
     for p in &loaded.snapshot.problems {
         warn!(problem = %p, "zone not served");
     }
@@ -79,9 +80,11 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     }
     let settings = loaded.settings.clone();
     let (reload_tx, reload_rx) = mpsc::channel(4);
-    let shared = Arc::new(Shared::new(settings.clone(), reload_tx.clone()));
+    let mut shared = Shared::new(settings.clone(), reload_tx.clone());
+    shared.secondaries = secondaries;
+    let shared = Arc::new(shared);
     let shutdown = CancellationToken::new();
-    let mut reloader = Reloader::new(shared.clone(), shutdown.clone());
+    let mut reloader = Reloader::new(shared.clone(), shutdown.clone(), reload_tx.clone());
     reloader.install(loaded, None).await;
 
     let explain_allow = settings
@@ -95,7 +98,8 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
         settings.rrl,
         explain_allow,
     )
-    .with_identity(settings.identity.clone());
+    .with_identity(settings.identity.clone())
+    .with_secondaries(shared.secondaries.clone());
     let dns = DnsServer::bind(handler, &settings.listen, settings.tcp_max)
         .map_err(|e| bind_error(&settings.listen, e))?;
     let dns_addrs = dns.local_addrs.clone();
@@ -137,9 +141,12 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
 }
 
 /// The first load, off the runtime's threads.
-async fn load_blocking(config_path: &Path) -> Result<Loaded, StartError> {
+async fn load_blocking(
+    config_path: &Path,
+    store: Arc<crate::zone::secondary::Store>,
+) -> Result<Loaded, StartError> {
     let path = config_path.to_path_buf();
-    tokio::task::spawn_blocking(move || load::load(&path, None))
+    tokio::task::spawn_blocking(move || load::load(&path, None, &store))
         .await
         .map_err(|e| StartError::Invalid(vec![Problem::file(config_path, e.to_string())]))?
         .map_err(StartError::Invalid)

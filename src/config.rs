@@ -27,6 +27,40 @@ pub struct RawConfig {
     /// `[[zone]]`: per-zone settings (transfers out).
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
+    /// `[[secondary]]`: zones pulled from primaries by AXFR/IXFR.
+    #[serde(default)]
+    pub secondary: Vec<Spanned<RawSecondary>>,
+}
+
+/// `[[secondary]]`: a zone transferred from primaries instead of read from the zone directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecondary {
+    /// The zone's origin.
+    pub zone: Spanned<String>,
+    /// Where to transfer it from (`address:port`, port 53 when left out), tried in order.
+    pub primaries: Vec<Spanned<String>>,
+    /// The TSIG key that signs SOA queries, transfers and NOTIFY, if any.
+    pub tsig: Option<Spanned<RawTsig>>,
+    /// Addresses whose NOTIFY is heeded; default: the primaries'.
+    pub allow_notify: Option<Vec<Spanned<String>>>,
+    /// A copy of the last transfer on disk (a zone file), relative to the config file: a
+    /// restart serves it at once.
+    pub cache_file: Option<Spanned<String>>,
+}
+
+/// A TSIG key (RFC 8945): its name, algorithm and base64 secret (in a file, or inline).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTsig {
+    /// The key's name, as the peer knows it.
+    pub name: String,
+    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
+    pub algorithm: String,
+    /// A file holding the base64 secret, relative to the config file.
+    pub secret_file: Option<String>,
+    /// The base64 secret itself.
+    pub secret: Option<String>,
 }
 
 /// `[[zone]]`: what a zone of the zone directory allows besides answering.
@@ -41,6 +75,8 @@ pub struct RawZone {
     /// Secondaries sent a NOTIFY when a reload changes the zone's serial (`address:port`).
     #[serde(default)]
     pub notify: Vec<Spanned<String>>,
+    /// The TSIG key transfers (and our NOTIFY) must be signed with, if any.
+    pub tsig: Option<Spanned<RawTsig>>,
 }
 
 /// `[server]`.

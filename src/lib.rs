@@ -25,9 +25,11 @@ pub mod prepare;
 pub mod problem;
 pub mod reload;
 pub mod scheduler;
+pub mod secondary;
 pub mod simulate;
 pub mod snapshot;
 pub mod state;
+pub mod tsig;
 pub mod zone;
 
 pub use problem::Problem;

@@ -120,7 +120,8 @@ impl<S> Filter<S> for RemoteEvents {
 
     fn event_enabled(&self, event: &tracing::Event<'_>, _cx: &Context<'_, S>) -> bool {
         let meta = event.metadata();
-        if !meta.target().starts_with("hickory") || *meta.level() > Level::WARN {
+        let remote = meta.target().starts_with("hickory") || meta.target() == "dnslb::remote";
+        if !remote || *meta.level() > Level::WARN {
             return true;
         }
         let kind = format!("{}:{}", meta.target(), meta.line().unwrap_or(0));

@@ -195,7 +195,7 @@ fn control(
 }
 
 fn simulate(config: &std::path::Path, sim: &dnslb::simulate::Simulation) -> ExitCode {
-    let loaded = match dnslb::load::load(config, None) {
+    let loaded = match dnslb::load::load(config, None, &Default::default()) {
         Ok(l) => l,
         Err(problems) => {
             for p in &problems {
@@ -217,7 +217,7 @@ fn simulate(config: &std::path::Path, sim: &dnslb::simulate::Simulation) -> Exit
 }
 
 fn check(config: &std::path::Path, strict: bool) -> ExitCode {
-    let loaded = dnslb::load::load(config, None);
+    let loaded = dnslb::load::load(config, None, &Default::default());
     if let Ok(l) = &loaded {
         for w in &l.warnings {
             eprintln!("warning: {w}");
@@ -233,6 +233,14 @@ fn check(config: &std::path::Path, strict: bool) -> ExitCode {
                     z.origin,
                     z.serial,
                     z.node_count()
+                );
+            }
+            for origin in &snap.unavailable {
+                let zone = &snap.secondaries[origin];
+                let from: Vec<String> = zone.primaries.iter().map(ToString::to_string).collect();
+                println!(
+                    "secondary zone {origin}: SERVFAIL until its first transfer from {}",
+                    from.join(", ")
                 );
             }
             println!("{} pools ok", snap.pools.len());

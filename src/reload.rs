@@ -33,13 +33,27 @@ pub struct Reloader {
     /// What the inputs looked like at the last reload that failed, so that file events alone do
     /// not retry it: only a change of the inputs does.
     failed: Option<Fingerprint>,
+    /// One task per secondary zone of the serving generation.
+    secondaries: crate::secondary::Tasks,
     shutdown: CancellationToken,
 }
 
 impl Reloader {
-    /// A reloader for `shared`; its probe tasks stop when `shutdown` is cancelled.
-    pub fn new(shared: Arc<Shared>, shutdown: CancellationToken) -> Self {
+    /// A reloader for `shared`; its probe and secondary zone tasks stop when `shutdown` is
+    /// cancelled. The zone tasks ask for reloads on `reloads`.
+    pub fn new(
+        shared: Arc<Shared>,
+        shutdown: CancellationToken,
+        reloads: mpsc::Sender<ReloadRequest>,
+    ) -> Self {
+        let secondaries = crate::secondary::Tasks::new(crate::secondary::Context {
+            store: shared.secondaries.clone(),
+            reloads,
+            snapshot: shared.snapshot.clone(),
+            shutdown: shutdown.clone(),
+        });
         Self {
+            secondaries,
             shared,
             sources: Sources::default(),
             probes: None,
@@ -64,6 +78,7 @@ impl Reloader {
             old.stop().await;
         }
         notify_changed(&current, &new);
+        self.secondaries.sync(&new.secondaries);
         drop(current);
         // The UDP threads let go of the old generation at their next datagram, or within their
         // idle wake-up (100 ms): give its memory back once they have.
@@ -106,12 +121,13 @@ impl Reloader {
         }
         let path = self.shared.settings.config_path.clone();
         let sources = std::mem::take(&mut self.sources);
+        let store = self.shared.secondaries.clone();
         let (loaded, sources) = tokio::task::spawn_blocking(move || {
             let previous = Previous {
                 snapshot: &current,
                 sources: &sources,
             };
-            (load::load(&path, Some(previous)), sources)
+            (load::load(&path, Some(previous), &store), sources)
         })
         .await
         .map_err(|_| ReloadError::ShuttingDown)?;
@@ -161,6 +177,7 @@ fn notify_changed(old: &Snapshot, new: &Snapshot) {
                     zone.origin.clone(),
                     zone.serial,
                     *to,
+                    transfer.tsig.clone(),
                 ));
             }
         }

@@ -35,6 +35,11 @@ pub struct Snapshot {
     pub prepared: Prepared,
     /// Per zone (lower-cased origin): who may transfer it, whom to NOTIFY (`[[zone]]`).
     pub transfers: FxHashMap<Name, ZoneTransfer>,
+    /// The secondary zones (`[[secondary]]`), served or not.
+    pub secondaries: FxHashMap<Name, crate::zone::secondary::SecondaryZone>,
+    /// Secondary zones with nothing to serve (not transferred yet, expired, or their only
+    /// transfer did not load): names in them are answered SERVFAIL.
+    pub unavailable: Vec<Name>,
 }
 
 /// A zone's transfer settings.
@@ -44,6 +49,8 @@ pub struct ZoneTransfer {
     pub allow: Vec<ipnet::IpNet>,
     /// Secondaries sent a NOTIFY when the zone's serial changes.
     pub notify: Vec<std::net::SocketAddr>,
+    /// The key transfers must be signed with (and our NOTIFY is), if any.
+    pub tsig: Option<crate::tsig::TsigKey>,
 }
 
 impl Snapshot {
@@ -66,6 +73,8 @@ impl Snapshot {
             loaded_at: Some(std::time::SystemTime::now()),
             prepared: Prepared::default(),
             transfers: FxHashMap::default(),
+            secondaries: FxHashMap::default(),
+            unavailable: Vec::new(),
         };
         let started = std::time::Instant::now();
         snapshot.prepared = Prepared::build(&snapshot);
@@ -96,6 +105,14 @@ impl Snapshot {
             labels -= 1;
             n = n.base_name();
         }
+    }
+
+    /// Whether `name` lies in a secondary zone with nothing to serve, deeper than `found`
+    /// (the zone that would answer otherwise): such names are answered SERVFAIL.
+    pub fn is_unavailable(&self, name: &Name, found: Option<&Zone>) -> bool {
+        self.unavailable.iter().any(|u| {
+            u.zone_of(name) && found.is_none_or(|z| u.num_labels() > z.origin.num_labels())
+        })
     }
 
     /// The zone whose origin is `origin`, if served.

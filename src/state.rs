@@ -25,6 +25,8 @@ pub enum ReloadCause {
     /// The file watcher saw an event under the config or the zone directory; the reload goes
     /// ahead only if a file really changed.
     FileChange,
+    /// A secondary zone was transferred, or expired.
+    Transfer,
 }
 
 impl fmt::Display for ReloadCause {
@@ -33,6 +35,7 @@ impl fmt::Display for ReloadCause {
             ReloadCause::Signal => "SIGHUP",
             ReloadCause::Request => "request",
             ReloadCause::FileChange => "file change",
+            ReloadCause::Transfer => "zone transfer",
         })
     }
 }
@@ -86,6 +89,8 @@ pub struct Shared {
     /// by the reloader, read by `/status`; never touched by queries.
     failed_reload: Mutex<Vec<Problem>>,
     reloads: mpsc::Sender<ReloadRequest>,
+    /// The secondary zones' records and statuses.
+    pub secondaries: Arc<crate::zone::secondary::Store>,
 }
 
 impl Shared {
@@ -99,6 +104,7 @@ impl Shared {
             reload_failures: AtomicU64::new(0),
             failed_reload: Mutex::new(Vec::new()),
             reloads,
+            secondaries: Arc::default(),
         }
     }
 

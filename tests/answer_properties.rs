@@ -17,7 +17,7 @@ fn snapshot(fixture: &str) -> dnslb::snapshot::Snapshot {
         .join("tests/fixtures")
         .join(fixture)
         .join("dnslb.toml");
-    let loaded = dnslb::load::load(&path, None).expect("fixture loads");
+    let loaded = dnslb::load::load(&path, None, &Default::default()).expect("fixture loads");
     assert!(
         loaded.snapshot.problems.is_empty(),
         "{:?}",

@@ -67,7 +67,7 @@ const TYPES: [u16; 21] = [
 ];
 
 fn fixture_handler(config: &Path) -> (DnsHandler, Vec<Name>) {
-    let loaded = dnslb::load::load(config, None).expect("fixture loads");
+    let loaded = dnslb::load::load(config, None, &Default::default()).expect("fixture loads");
     let mut names = BTreeSet::new();
     for zone in loaded.snapshot.zones() {
         for (name, _) in zone.nodes() {

@@ -111,7 +111,7 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_packets_never_panic_and_never_get_an_answer_nsd_would_not_send() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/core/dnslb.toml");
-    let loaded = dnslb::load::load(&path, None).expect("fixture loads");
+    let loaded = dnslb::load::load(&path, None, &Default::default()).expect("fixture loads");
     let handler = dnslb::dns::DnsHandler::new(
         Arc::new(ArcSwap::from_pointee(loaded.snapshot)),
         Arc::default(),

@@ -273,6 +273,18 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         .collect();
     let problems = shared.problems();
     let uptime = shared.started.elapsed().map_or(0, |d| d.as_secs());
+    let secondaries: serde_json::Map<String, serde_json::Value> = shared
+        .secondaries
+        .statuses()
+        .into_iter()
+        .map(|(origin, status)| {
+            let mut v = json!(status);
+            if let Some(zone) = snap.secondaries.get(&origin) {
+                v["primaries"] = json!(zone.primaries);
+            }
+            (origin.to_string(), v)
+        })
+        .collect();
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started": humantime::format_rfc3339_seconds(shared.started).to_string(),
@@ -281,6 +293,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         "generation": snap.generation,
         "zones": zones,
         "pools": pools,
+        "secondaries": secondaries,
         "problems": problems,
         "reload_failures_total": shared.reload_failures(),
     }))

@@ -29,6 +29,9 @@ pub async fn exchange(
         handler.stats.malformed(Malformed::Response);
         return None;
     }
+    if (message[2] >> 3) & 0x0f == 4 {
+        return handler.notify_received(message, peer);
+    }
     let parsed = if question_is_plain(message) {
         Request::from_bytes(message.to_vec(), peer, protocol).ok()
     } else {

@@ -40,6 +40,7 @@ mod exchange;
 mod explain;
 pub mod fast;
 pub mod identity;
+mod notify_in;
 pub mod rrl;
 mod tcp;
 mod udp;
@@ -283,6 +284,8 @@ pub struct DnsHandler {
     shard: Arc<Shard>,
     /// What this instance says about itself (NSID, `id.server`, `version.bind`).
     identity: identity::Identity,
+    /// The secondary zones' tasks, woken by NOTIFY.
+    secondaries: Arc<crate::zone::secondary::Store>,
 }
 
 impl DnsHandler {
@@ -320,6 +323,7 @@ impl DnsHandler {
         });
         Self {
             identity: identity::Identity::default(),
+            secondaries: Arc::default(),
             shard: stats.shard(),
             snapshot,
             stats,
@@ -330,6 +334,12 @@ impl DnsHandler {
                 Queries::read(&mut BinDecoder::new(&[]), 0).expect("no questions decode"),
             ),
         }
+    }
+
+    /// This handler, waking the secondary zones' tasks of `store` on NOTIFY.
+    pub fn with_secondaries(mut self, store: Arc<crate::zone::secondary::Store>) -> Self {
+        self.secondaries = store;
+        self
     }
 
     /// This handler, telling `identity` (NSID, `id.server`, `version.bind`).

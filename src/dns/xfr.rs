@@ -8,8 +8,12 @@
 //! answered with one SOA when the secondary is up to date, else with the whole zone in AXFR form
 //! (RFC 1995 §4: a server without the history may always do so).
 //!
+//! With `[[zone]] tsig`, a transfer request must also be signed with that key (RFC 8945): an
+//! unsigned one is REFUSED, a wrong key or signature gets NOTAUTH, and every response message
+//! is signed, chained to the one before.
+//!
 //! NOTIFY (RFC 1996) goes to a zone's `notify` addresses when a reload changes its serial,
-//! retried until acknowledged.
+//! retried until acknowledged, signed with the zone's key when it has one.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -20,6 +24,7 @@ use hickory_server::proto::serialize::binary::BinEncodable;
 use tracing::{debug, info, warn};
 
 use super::{DnsHandler, MAX_UDP_PAYLOAD};
+use crate::tsig::{self, TsigKey};
 
 /// Octets of records per transfer message at most (NSD and Knot fill to about this much).
 const MESSAGE_OCTETS: usize = 16_000;
@@ -48,14 +53,30 @@ impl DnsHandler {
         let origin = query.name().to_lowercase();
         let snapshot = self.snapshot.load();
         let zone = snapshot.zone(&origin)?;
-        let allowed = snapshot
-            .transfers
-            .get(&origin)
-            .is_some_and(|t| t.allow.iter().any(|n| n.contains(&peer.ip())));
+        let transfer = snapshot.transfers.get(&origin);
+        let allowed = transfer.is_some_and(|t| t.allow.iter().any(|n| n.contains(&peer.ip())));
         if !allowed {
             debug!(zone = %origin, %peer, "transfer refused: not in allow_transfer");
             return None;
         }
+        let mut signer = match tsig::check(
+            message,
+            &request,
+            transfer.and_then(|t| t.tsig.as_ref()),
+        ) {
+            tsig::Check::Unsigned => None,
+            tsig::Check::Signed(s) => Some(s),
+            tsig::Check::Failed { rcode, why, tsig } => {
+                warn!(target: "dnslb::remote", zone = %origin, %peer, "transfer refused: {why}");
+                let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+                m.metadata.response_code = rcode;
+                m.add_query(query.clone());
+                if let Some(t) = tsig {
+                    m.set_signature(t);
+                }
+                return Some(vec![m.to_vec().ok()?]);
+            }
+        };
         let records = zone.source.as_ref()?.unpack();
         let soa = records
             .iter()
@@ -75,7 +96,7 @@ impl DnsHandler {
             e.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
             e
         });
-        let response = |records: Vec<Record>, first: bool| -> Option<Vec<u8>> {
+        let mut response = |records: Vec<Record>, first: bool| -> Option<Vec<u8>> {
             let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
             m.metadata.authoritative = true;
             m.metadata.response_code = ResponseCode::NoError;
@@ -86,7 +107,10 @@ impl DnsHandler {
             if let Some(e) = &edns {
                 m.set_edns(e.clone());
             }
-            m.to_vec().ok()
+            match signer.as_mut() {
+                Some(s) => s.sign(m).ok(),
+                None => m.to_vec().ok(),
+            }
         };
         if ixfr && theirs.is_some_and(|t| serial_at_least(t, serial)) {
             info!(zone = %origin, %peer, serial, "IXFR: the secondary is up to date");
@@ -105,26 +129,26 @@ impl DnsHandler {
         for record in all {
             let size = record.to_bytes().map_or(MESSAGE_OCTETS, |b| b.len());
             if !batch.is_empty() && octets + size > MESSAGE_OCTETS {
-                messages.push(response(std::mem::take(&mut batch), messages.is_empty())?);
+                let first = messages.is_empty();
+                messages.push(response(std::mem::take(&mut batch), first)?);
                 octets = 0;
             }
             octets += size;
             count += 1;
             batch.push(record);
         }
-        messages.push(response(batch, messages.is_empty())?);
+        let first = messages.is_empty();
+        messages.push(response(batch, first)?);
         info!(zone = %origin, %peer, serial, records = count, messages = messages.len(), kind = if ixfr { "IXFR (in full)" } else { "AXFR" }, "zone transferred out");
         Some(messages)
     }
 }
 
-/// Whether serial `a` is at least `b` (RFC 1982 serial number arithmetic).
-pub fn serial_at_least(a: u32, b: u32) -> bool {
-    a == b || (a.wrapping_sub(b) as i32) > 0
-}
+pub use crate::zone::secondary::serial_at_least;
 
-/// Sends NOTIFY for `zone` to `to` until it is acknowledged (at most [`NOTIFY_TRIES`] times).
-pub async fn notify(zone: Name, serial: u32, to: SocketAddr) {
+/// Sends NOTIFY for `zone` to `to` until it is acknowledged (at most [`NOTIFY_TRIES`] times),
+/// signed with `key` when the zone has one.
+pub async fn notify(zone: Name, serial: u32, to: SocketAddr, key: Option<TsigKey>) {
     let local = match to.ip() {
         IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
@@ -140,6 +164,11 @@ pub async fn notify(zone: Name, serial: u32, to: SocketAddr) {
     let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;
     m.add_query(Query::query(zone.clone(), RecordType::SOA));
+    if let Some(k) = &key
+        && m.finalize(k.signer(), tsig::now()).is_err()
+    {
+        return;
+    }
     let Ok(bytes) = m.to_vec() else { return };
     let mut buf = [0u8; 512];
     for _ in 0..NOTIFY_TRIES {
@@ -165,18 +194,4 @@ pub async fn notify(zone: Name, serial: u32, to: SocketAddr) {
         }
     }
     warn!(zone = %zone, %to, serial, "NOTIFY not acknowledged after {NOTIFY_TRIES} tries");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::serial_at_least;
-
-    #[test]
-    fn serials_compare_as_rfc_1982_says() {
-        assert!(serial_at_least(5, 5));
-        assert!(serial_at_least(6, 5));
-        assert!(!serial_at_least(4, 5));
-        assert!(serial_at_least(1, u32::MAX), "wraps around");
-        assert!(!serial_at_least(u32::MAX, 1));
-    }
 }

@@ -14,6 +14,7 @@ mod cells;
 mod policy;
 mod pools;
 mod probes;
+mod secondaries;
 mod settings;
 mod sources;
 mod transfers;
@@ -25,8 +26,11 @@ use std::path::Path;
 pub use settings::{AdminSettings, Settings};
 pub use sources::{Fingerprint, Sources};
 
+use hickory_proto::rr::Name;
+
 use crate::Problem;
 use crate::snapshot::Snapshot;
+use crate::zone::secondary::Store;
 
 /// What one load produced.
 #[derive(Debug)]
@@ -63,29 +67,44 @@ pub fn read_settings(config_path: &Path) -> Result<Settings, Vec<Problem>> {
     }
 }
 
-/// Builds a snapshot from the config at `config_path`, on top of `previous` when reloading.
-pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded, Vec<Problem>> {
+/// Builds a snapshot from the config at `config_path`, on top of `previous` when reloading;
+/// secondary zones are built from what `store` holds for them.
+pub fn load(
+    config_path: &Path,
+    previous: Option<Previous<'_>>,
+    store: &Store,
+) -> Result<Loaded, Vec<Problem>> {
     let mut fatal = Vec::new();
     let config = settings::read(config_path, &mut fatal)?;
     let mut cells = cells::Cells::carried_over(previous.map(|p| p.snapshot));
     let pools = pools::build_all(&config, &mut cells, &mut fatal);
     let transfers = transfers::read(&config, &mut fatal);
+    let secondaries = secondaries::read(&config, &mut fatal);
+    let mut secondary_origins: Vec<Name> = secondaries.keys().cloned().collect();
+    secondary_origins.sort();
     let mut sources = sources::read(
         config_path,
         &config.settings.zones_dir,
         previous.map(|p| p.sources),
         &mut fatal,
     );
-    fatal.extend(zones::unplaced(&pools, &sources));
+    sources::add_secondaries(
+        &mut sources,
+        &secondaries,
+        store,
+        previous.map(|p| p.sources),
+        &mut fatal,
+    );
+    fatal.extend(zones::unplaced(&pools, &sources, &secondary_origins));
     if !fatal.is_empty() {
         return Err(fatal);
     }
-    let (zones, mut problems) = zones::build(&mut sources, &pools);
+    let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins);
     // The parsed records were for building; the packed ones stay.
     for source in &mut sources.zones {
         source.fresh = None;
     }
-    if zones.is_empty() {
+    if zones.is_empty() && secondaries.is_empty() {
         // Said only when nothing else explains it (an empty zone directory): not as a
         // follow-on of the zone problems above.
         if problems.is_empty() {
@@ -101,14 +120,26 @@ pub fn load(config_path: &Path, previous: Option<Previous<'_>>) -> Result<Loaded
     }
     let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
     let warnings = warnings::of(&pools, &sources.zones_dir);
-    for origin in transfers.keys().filter(|o| !zones.contains_key(*o)) {
+    let unknown = |o: &&Name| !zones.contains_key(*o) && !secondaries.contains_key(*o);
+    for origin in transfers.keys().filter(unknown) {
         problems.push(Problem::file(
             config.path(),
             format!("[[zone]] {origin}: no such zone is served (no {origin}zone file loaded)"),
         ));
     }
+    let unavailable: Vec<Name> = secondary_origins
+        .into_iter()
+        .filter(|o| !zones.contains_key(o))
+        .collect();
     let mut snapshot = Snapshot::new(generation, zones, pools, problems);
     snapshot.transfers = transfers;
+    // A secondary zone with nothing to serve, below a zone we serve: the prepared answers of the
+    // parent would answer for it, so this generation answers everything on the general path.
+    if unavailable.iter().any(|o| snapshot.find_zone(o).is_some()) {
+        snapshot.prepared = crate::prepare::Prepared::default();
+    }
+    snapshot.unavailable = unavailable;
+    snapshot.secondaries = secondaries;
     Ok(Loaded {
         warnings,
         snapshot,

@@ -63,6 +63,11 @@ impl Config {
         &self.settings.config_path
     }
 
+    /// The config file's directory, which relative paths in it start from.
+    pub fn dir(&self) -> &Path {
+        self.path().parent().unwrap_or(Path::new("."))
+    }
+
     /// A problem at a byte span of the config.
     pub fn problem_at(&self, span: std::ops::Range<usize>, message: String) -> Problem {
         Problem::at(self.path(), &self.text, span, message)

@@ -8,7 +8,10 @@ use std::time::SystemTime;
 
 use hickory_proto::rr::Name;
 
+use rustc_hash::FxHashMap;
+
 use crate::Problem;
+use crate::zone::secondary::{SecondaryZone, Store};
 use crate::zone::{self, PackedRecords, SourcedRecord};
 
 /// Modification time and length of a file when read.
@@ -32,6 +35,8 @@ pub struct ZoneSource {
     pub errors: Vec<Problem>,
     /// The records of the last version that loaded cleanly, served while the file is broken.
     pub last_good: Option<Arc<PackedRecords>>,
+    /// A secondary zone's: `path` names its transfer (or cache file), not a zone file.
+    pub secondary: bool,
 }
 
 /// Every zone file of a load, and the config's stamp.
@@ -73,7 +78,8 @@ impl Sources {
         }
         let mut paths = zone_files(&self.zones_dir).unwrap_or_default();
         paths.sort();
-        if !paths.iter().eq(self.zones.iter().map(|s| &s.path)) {
+        let files = self.zones.iter().filter(|s| !s.secondary);
+        if !paths.iter().eq(files.map(|s| &s.path)) {
             return true;
         }
         self.zones
@@ -171,6 +177,7 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSou
             fresh: None,
             errors: old.errors.clone(),
             last_good,
+            secondary: false,
         };
     }
     let mut parsed = zone::parse_zone_file(path, &origin);
@@ -189,5 +196,49 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSou
         last_good,
         origin,
         path: path.to_path_buf(),
+        secondary: false,
+    }
+}
+
+/// Adds a source for each secondary zone that has records: the last transfer, or at start-up
+/// its cache file. A zone both in the zone directory and a `[[secondary]]` is a problem.
+pub fn add_secondaries(
+    sources: &mut Sources,
+    secondaries: &FxHashMap<Name, SecondaryZone>,
+    store: &Store,
+    previous: Option<&Sources>,
+    fatal: &mut Vec<Problem>,
+) {
+    let mut origins: Vec<&Name> = secondaries.keys().collect();
+    origins.sort();
+    for origin in origins {
+        if let Some(file) = sources.zones.iter().find(|s| s.origin == *origin) {
+            fatal.push(Problem::file(
+                &file.path,
+                format!("zone {origin} is both this file and a [[secondary]]: remove one"),
+            ));
+            continue;
+        }
+        let old =
+            previous.and_then(|p| p.zones.iter().find(|s| s.secondary && s.origin == *origin));
+        let Some(held) = super::secondaries::held(&secondaries[origin], store, previous.is_none())
+        else {
+            continue;
+        };
+        let last_good = old.and_then(|o| o.last_good.clone());
+        let (fresh, errors) = match old {
+            Some(old) if Arc::ptr_eq(&old.records, &held.records) => (None, old.errors.clone()),
+            _ => (Some(held.records.unpack()), Vec::new()),
+        };
+        sources.zones.push(ZoneSource {
+            origin: origin.clone(),
+            path: held.file.to_path_buf(),
+            stamps: Vec::new(),
+            records: held.records,
+            fresh,
+            errors,
+            last_good,
+            secondary: true,
+        });
     }
 }

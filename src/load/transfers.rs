@@ -16,15 +16,9 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, ZoneTr
     let mut out = FxHashMap::default();
     for zone in &config.raw.zone {
         let z = zone.get_ref();
-        let Ok(mut origin) = Name::from_ascii(z.name.get_ref()) else {
-            fatal.push(config.problem_at(
-                z.name.span(),
-                format!("zone.name: `{}` is not a domain name", z.name.get_ref()),
-            ));
+        let Some(origin) = origin(config, &z.name, "zone.name", fatal) else {
             continue;
         };
-        origin.set_fqdn(true);
-        let origin = origin.to_lowercase();
         let mut transfer = ZoneTransfer::default();
         for net in &z.allow_transfer {
             let text = net.get_ref();
@@ -51,6 +45,12 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, ZoneTr
                 )),
             }
         }
+        if let Some(t) = &z.tsig {
+            match crate::tsig::TsigKey::read(t.get_ref(), config.dir()) {
+                Ok(k) => transfer.tsig = Some(k),
+                Err(e) => fatal.push(config.problem_at(t.span(), format!("zone.{e}"))),
+            }
+        }
         if out.insert(origin.clone(), transfer).is_some() {
             fatal.push(
                 config.problem_at(z.name.span(), format!("zone {origin} is described twice")),
@@ -58,4 +58,27 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, ZoneTr
         }
     }
     out
+}
+
+/// A zone's origin as the config names it (`key` says where), lower-cased and absolute; a
+/// problem at its span when it is not a domain name.
+pub fn origin(
+    config: &Config,
+    name: &toml::Spanned<String>,
+    key: &str,
+    fatal: &mut Vec<Problem>,
+) -> Option<Name> {
+    match Name::from_ascii(name.get_ref()) {
+        Ok(mut origin) => {
+            origin.set_fqdn(true);
+            Some(origin.to_lowercase())
+        }
+        Err(_) => {
+            fatal.push(config.problem_at(
+                name.span(),
+                format!("{key}: `{}` is not a domain name", name.get_ref()),
+            ));
+            None
+        }
+    }
 }

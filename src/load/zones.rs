@@ -17,11 +17,14 @@ use crate::zone::Zone;
 /// their last good version).
 pub type Built = (FxHashMap<Name, Arc<Zone>>, Vec<Problem>);
 
-/// Problems for pools that lie outside every zone.
-pub fn unplaced(pools: &[Arc<Pool>], sources: &Sources) -> Vec<Problem> {
+/// Problems for pools that lie outside every zone (file or secondary).
+pub fn unplaced(pools: &[Arc<Pool>], sources: &Sources, secondaries: &[Name]) -> Vec<Problem> {
     pools
         .iter()
-        .filter(|p| !sources.zones.iter().any(|s| s.origin.zone_of(&p.name)))
+        .filter(|p| {
+            !sources.zones.iter().any(|s| s.origin.zone_of(&p.name))
+                && !secondaries.iter().any(|o| o.zone_of(&p.name))
+        })
         .map(|p| {
             Problem::line(
                 &p.config_file,
@@ -37,8 +40,11 @@ pub fn unplaced(pools: &[Arc<Pool>], sources: &Sources) -> Vec<Problem> {
 }
 
 /// Builds every zone of `sources`; a zone that builds becomes its source's last good version.
-pub fn build(sources: &mut Sources, pools: &[Arc<Pool>]) -> Built {
-    let origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
+/// A pool belongs to the deepest zone containing it among these and the `secondaries` (served
+/// or not: a pool of a secondary zone not transferred yet waits for it).
+pub fn build(sources: &mut Sources, pools: &[Arc<Pool>], secondaries: &[Name]) -> Built {
+    let mut origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
+    origins.extend(secondaries.iter().cloned());
     let mut problems = Vec::new();
     let mut zones = FxHashMap::default();
     for src in &mut sources.zones {

@@ -11,6 +11,7 @@ mod loc;
 pub(crate) mod packed;
 pub mod parse;
 mod scan;
+pub mod secondary;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -323,7 +323,7 @@ pub fn dir_with_config(extra: &str) -> tempfile::TempDir {
 
 /// Every problem of loading the config at `config`, whether it loads or not, one per line.
 pub fn load_problems(config: &Path) -> Vec<String> {
-    let problems = match dnslb::load::load(config, None) {
+    let problems = match dnslb::load::load(config, None, &Default::default()) {
         Ok(l) => l.snapshot.problems,
         Err(p) => p,
     };

@@ -1,0 +1,182 @@
+//! What a secondary zone is and holds: its settings (`[[secondary]]`), the records of its last
+//! transfer and its status, in the [`Store`] that the zone tasks ([`crate::secondary`]) write and
+//! the loader, NOTIFY and `/status` read. Never read by queries.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use hickory_proto::rr::Name;
+use rustc_hash::FxHashMap;
+use tokio::sync::Notify;
+
+use super::PackedRecords;
+use crate::tsig::TsigKey;
+
+/// A `[[secondary]]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondaryZone {
+    /// The zone's origin (lower case).
+    pub origin: Name,
+    /// Where to transfer it from, tried in order.
+    pub primaries: Vec<SocketAddr>,
+    /// The key that signs our requests and the primaries' answers, if any.
+    pub tsig: Option<TsigKey>,
+    /// Addresses whose NOTIFY is heeded.
+    pub allow_notify: Vec<IpAddr>,
+    /// Where the last transfer is kept on disk, if anywhere.
+    pub cache_file: Option<PathBuf>,
+}
+
+/// Where a secondary zone stands, for `/status` and the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Never transferred: SERVFAIL until the first transfer.
+    #[default]
+    Waiting,
+    /// Served from the last transfer.
+    Serving,
+    /// No primary answered within the SOA's expire time: SERVFAIL until one does.
+    Expired,
+}
+
+/// A secondary zone's progress, as `/status` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Status {
+    /// Where it stands.
+    pub state: State,
+    /// The serial of the records held.
+    pub serial: Option<u32>,
+    /// The primary of the last successful refresh.
+    pub primary: Option<SocketAddr>,
+    /// Unix seconds of the last successful refresh (SOA check or transfer), or of the cache
+    /// file's writing.
+    pub refreshed_at: Option<u64>,
+    /// Unix seconds of the last transfer installed.
+    pub transferred_at: Option<u64>,
+    /// How the last transfer came: `AXFR`, `IXFR`, or `cache file`.
+    pub last_transfer: Option<&'static str>,
+    /// Unix seconds at which the zone expires without a refresh.
+    pub expires_at: Option<u64>,
+    /// Why the last attempt failed, until one succeeds.
+    pub error: Option<String>,
+}
+
+/// What the loader needs of a held zone.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The records.
+    pub records: Arc<PackedRecords>,
+    /// What problems with them name: the cache file, or the transfer.
+    pub file: Arc<Path>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    held: Option<Held>,
+    status: Status,
+    wake: Arc<Notify>,
+}
+
+/// The records of every secondary zone and their status: written by the zone tasks (and the
+/// first load, from cache files), read by the loader, NOTIFY and `/status`. Never by queries.
+#[derive(Debug, Default)]
+pub struct Store {
+    zones: Mutex<FxHashMap<Name, Entry>>,
+}
+
+impl Store {
+    fn with<T>(&self, origin: &Name, f: impl FnOnce(&mut Entry) -> T) -> T {
+        let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        f(zones.entry(origin.clone()).or_default())
+    }
+
+    /// The records held for `origin`, if any (not expired).
+    pub fn held(&self, origin: &Name) -> Option<Held> {
+        let zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        zones.get(origin).and_then(|e| e.held.clone())
+    }
+
+    /// Keeps `held` for `origin` (a transfer, or a cache file read at start-up).
+    pub fn keep(&self, origin: &Name, held: Held, status: impl FnOnce(&mut Status)) {
+        self.with(origin, |e| {
+            e.held = Some(held);
+            e.status.state = State::Serving;
+            status(&mut e.status);
+        });
+    }
+
+    /// Drops the records of `origin` (expired).
+    pub fn expire(&self, origin: &Name) {
+        self.with(origin, |e| {
+            e.held = None;
+            e.status.state = State::Expired;
+        });
+    }
+
+    /// Changes the status of `origin`.
+    pub fn update(&self, origin: &Name, f: impl FnOnce(&mut Status)) {
+        self.with(origin, |e| f(&mut e.status));
+    }
+
+    /// Wakes the task of `origin` (a NOTIFY came); `false` when there is none.
+    pub fn wake(&self, origin: &Name) -> bool {
+        let zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        match zones.get(origin) {
+            Some(e) => {
+                e.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What wakes the task of `origin`.
+    pub fn waker(&self, origin: &Name) -> Arc<Notify> {
+        self.with(origin, |e| e.wake.clone())
+    }
+
+    /// Forgets zones no longer configured.
+    pub fn retain(&self, keep: impl Fn(&Name) -> bool) {
+        let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        zones.retain(|origin, _| keep(origin));
+    }
+
+    /// Every zone's status, sorted by origin.
+    pub fn statuses(&self) -> Vec<(Name, Status)> {
+        let zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = zones
+            .iter()
+            .map(|(o, e)| (o.clone(), e.status.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Unix seconds of `t`.
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether serial `a` is at least `b` (RFC 1982 serial number arithmetic).
+pub fn serial_at_least(a: u32, b: u32) -> bool {
+    a == b || (a.wrapping_sub(b) as i32) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serial_at_least;
+
+    #[test]
+    fn serials_compare_as_rfc_1982_says() {
+        assert!(serial_at_least(5, 5));
+        assert!(serial_at_least(6, 5));
+        assert!(!serial_at_least(4, 5));
+        assert!(serial_at_least(1, u32::MAX), "wraps around");
+        assert!(!serial_at_least(u32::MAX, 1));
+    }
+}

@@ -1,0 +1,593 @@
+//! dnslb as a secondary, with real Knot and NSD as primaries on loopback: the zone is transferred
+//! (AXFR, then IXFR from Knot's journal), served with the TOML's pools placed in it, followed
+//! within a second of a NOTIFY, kept at its last good version when a transfer does not load,
+//! and dropped (SERVFAIL) once the SOA's expire passes with the primary gone. TSIG: the right
+//! key transfers, a wrong or missing one is refused by the primary; transfers out of dnslb and
+//! NOTIFY into it check keys and addresses. Two dnslb secondaries of one Knot follow a NOTIFY
+//! together and tell themselves apart by NSID.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+/// The TSIG secret the tests share (base64).
+const SECRET: &str = "ZG5zbGItdGVzdC1rZXktb2YtdGhpcnR5LXR3by1vY3RldHM=";
+const WRONG: &str = "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc=";
+
+/// The zone a primary serves: serial `serial`, SOA timers `timers` (refresh retry expire),
+/// and `extra` lines.
+fn zone(serial: u32, timers: &str, extra: &str) -> String {
+    format!(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster {serial} {timers} 60\n@ NS ns1\nns1 A 192.0.2.1\nstatic A 192.0.2.7\n{extra}"
+    )
+}
+
+const TIMERS: &str = "3600 600 86400";
+
+/// Knot, primary of example.com (and of `more` zones, same data) on a loopback port; transfers
+/// need the key when `keyed`; NOTIFY goes to `notify`.
+async fn knot(zone_text: &str, keyed: bool, notify: &[SocketAddr]) -> Daemon {
+    let text = zone_text.to_string();
+    let setup = move |dir: &Path| std::fs::write(dir.join("example.com.zone"), &text).unwrap();
+    let notify = notify.to_vec();
+    let config = move |port: u16, dir: &Path| {
+        let d = dir.display();
+        let key = if keyed { "\n    key: xfr-key" } else { "" };
+        let remotes: String = notify
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("  - id: s{i}\n    address: {}@{}{key}\n", a.ip(), a.port()))
+            .collect();
+        let ids: Vec<String> = (0..notify.len()).map(|i| format!("s{i}")).collect();
+        format!(
+            "server:\n  rundir: \"{d}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
+             control:\n  listen: \"{d}/knot.sock\"\n\
+             log:\n  - target: \"{d}/knot.log\"\n    any: debug\n\
+             database:\n  storage: \"{d}\"\n\
+             key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+             {remote}\
+             acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    action: transfer{key}\n\
+             template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n    semantic-checks: off\n\
+             zone:\n  - domain: example.com\n    file: example.com.zone\n    acl: xfr\n{notify}",
+            remote = if remotes.is_empty() {
+                String::new()
+            } else {
+                format!("remote:\n{remotes}")
+            },
+            notify = if ids.is_empty() {
+                String::new()
+            } else {
+                format!("    notify: [{}]\n", ids.join(", "))
+            },
+        )
+    };
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start("knotd", "knot.conf", &["-c"], setup, config, &probe).await
+}
+
+/// Rewrites Knot's zone file and has it reloaded (it journals the difference, for IXFR, and
+/// sends NOTIFY).
+async fn knot_update(knot: &Daemon, zone_text: &str) {
+    std::fs::write(knot.dir.path().join("example.com.zone"), zone_text).unwrap();
+    let sock = knot.dir.path().join("knot.sock");
+    let out = tokio::process::Command::new("knotc")
+        .arg("-s")
+        .arg(&sock)
+        .args(["zone-reload", "example.com"])
+        .output()
+        .await
+        .expect("knotc runs");
+    assert!(out.status.success(), "knotc: {out:?}");
+}
+
+/// Knot's log, for a failing assertion.
+fn knot_log(knot: &Daemon) -> String {
+    std::fs::read_to_string(knot.dir.path().join("knot.log")).unwrap_or_default()
+}
+
+/// A `[[secondary]]` for example.com from `primary`, with `lines` added.
+fn secondary(primary: SocketAddr, lines: &str) -> String {
+    format!("[[secondary]]\nzone = \"example.com.\"\nprimaries = [\"{primary}\"]\n{lines}\n")
+}
+
+fn key_line(secret: &str) -> String {
+    format!("tsig = {{ name = \"xfr-key\", algorithm = \"hmac-sha256\", secret = \"{secret}\" }}")
+}
+
+/// A pool in example.com, as the TOML places it in the transferred zone.
+const POOL: &str = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [{ address = \"192.0.2.10\", weight = 1 }]\n\n";
+
+/// Starts dnslb with no zone files and `extra` TOML, on `port` (0: any).
+async fn dnslb(extra: &str, port: u16) -> TestServer {
+    dnslb_named(extra, port, None).await
+}
+
+/// [`dnslb`], telling `identity` (NSID) when given.
+async fn dnslb_named(extra: &str, port: u16, identity: Option<&str>) -> TestServer {
+    let dir = dir_with_zones(extra, &[]);
+    let conf = dir.path().join("dnslb.toml");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text = text.replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
+    if let Some(id) = identity {
+        text = text.replacen(
+            "watch = false\n",
+            &format!("watch = false\nidentity = \"{id}\"\n"),
+            1,
+        );
+    }
+    std::fs::write(&conf, text).unwrap();
+    start_dir(dir).await
+}
+
+/// The serial dnslb serves for example.com, or the rcode when it does not.
+async fn served_serial(addr: SocketAddr) -> Result<u32, ResponseCode> {
+    let m = udp(addr, "example.com.", RecordType::SOA).await;
+    m.answers
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::SOA(s) => Some(s.serial),
+            _ => None,
+        })
+        .ok_or(m.metadata.response_code)
+}
+
+async fn wait_serial(addr: SocketAddr, serial: u32, limit: Duration) -> Option<Duration> {
+    wait_until(
+        limit,
+        || async move { served_serial(addr).await == Ok(serial) },
+    )
+    .await
+}
+
+/// `/status`'s entry for example.com among the secondaries.
+async fn status(s: &TestServer) -> serde_json::Value {
+    let (code, body) = http(s.admin(), "GET", "/status", "").await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["secondaries"]["example.com."].clone()
+}
+
+fn tools() -> bool {
+    have_tool("knotd") && have_tool("knotc") && have_tool("dig")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
+    if !tools() {
+        return;
+    }
+    let port = free_port();
+    let me: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let primary = knot(&zone(1, TIMERS, ""), true, &[me]).await;
+    let s = dnslb(
+        &format!(
+            "{POOL}{}",
+            secondary(
+                primary.addr,
+                &format!("{}\ncache_file = \"example.com.cache\"", key_line(SECRET))
+            )
+        ),
+        port,
+    )
+    .await;
+    assert!(
+        wait_serial(s.addr, 1, Duration::from_secs(10))
+            .await
+            .is_some(),
+        "dnslb transferred serial 1 from Knot, signed"
+    );
+    assert_eq!(
+        addresses(&udp(s.addr, "static.example.com.", RecordType::A).await),
+        ["192.0.2.7"]
+    );
+    // The TOML's pool, placed in the transferred zone, answers as in a file zone.
+    assert_eq!(
+        addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
+        ["192.0.2.10"]
+    );
+    let st = status(&s).await;
+    assert_eq!(st["state"], "serving", "{st}");
+    assert_eq!(st["last_transfer"], "AXFR", "{st}");
+
+    // A change on the primary: Knot journals it and sends NOTIFY; dnslb asks for an IXFR.
+    knot_update(&primary, &zone(2, TIMERS, "fresh A 192.0.2.99\n")).await;
+    let took = wait_serial(s.addr, 2, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some(),
+        "dnslb followed Knot's NOTIFY to serial 2: {}\n{}",
+        status(&s).await,
+        knot_log(&primary)
+    );
+    eprintln!("serial 2 served {took:?} after knotc zone-reload");
+    assert!(
+        took.unwrap() < Duration::from_secs(1),
+        "within a second of the NOTIFY: {took:?}"
+    );
+    assert_eq!(
+        addresses(&udp(s.addr, "fresh.example.com.", RecordType::A).await),
+        ["192.0.2.99"]
+    );
+    let st = status(&s).await;
+    assert_eq!(
+        st["last_transfer"], "IXFR",
+        "Knot's journal gave an IXFR: {st}"
+    );
+    assert_eq!(st["serial"], 2, "{st}");
+
+    // A transfer that does not load (a CNAME where the TOML places the pool): the last good
+    // version keeps serving, and the status says why.
+    knot_update(
+        &primary,
+        &zone(3, TIMERS, "fresh A 192.0.2.99\nwww CNAME static\n"),
+    )
+    .await;
+    let said = wait_until(Duration::from_secs(5), || async {
+        status(&s).await["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("serial 3"))
+    })
+    .await;
+    assert!(
+        said.is_some(),
+        "the status names the transfer that did not load: {}",
+        status(&s).await
+    );
+    assert_eq!(
+        served_serial(s.addr).await,
+        Ok(2),
+        "the last good version serves"
+    );
+    assert_eq!(
+        addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
+        ["192.0.2.10"]
+    );
+
+    // The cache file holds the last version that loaded; a restart serves it before any
+    // primary answers.
+    let cache = s.dir.path().join("example.com.cache");
+    let text = std::fs::read_to_string(&cache).expect("the cache file is written");
+    assert!(text.contains("fresh.example.com."), "{text}");
+    primary.stop().await;
+    let dir = s.dir.path().to_path_buf();
+    let running = s.running.unwrap();
+    running.stop().await;
+    let again = dnslb::app::start(&dir.join("dnslb.toml"))
+        .await
+        .expect("restarts");
+    assert_eq!(
+        served_serial(again.dns_addrs[0]).await,
+        Ok(2),
+        "served from the cache file at once"
+    );
+    again.stop().await;
+    drop(s.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_zone_answers_servfail_and_a_secondary_only_config_starts_empty() {
+    if !tools() {
+        return;
+    }
+    // Refresh 1 s, retry 1 s, expire 3 s.
+    let primary = knot(&zone(1, "1 1 3", ""), false, &[]).await;
+    let s = dnslb(&secondary(primary.addr, ""), 0).await;
+    assert!(
+        wait_serial(s.addr, 1, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    primary.stop().await;
+    let gone = wait_until(Duration::from_secs(8), || async {
+        served_serial(s.addr).await == Err(ResponseCode::ServFail)
+    })
+    .await;
+    assert!(gone.is_some(), "SERVFAIL once expired");
+    eprintln!("expired {gone:?} after the primary stopped (expire 3 s)");
+    let st = status(&s).await;
+    assert_eq!(st["state"], "expired", "{st}");
+    assert!(
+        st["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SOA query")),
+        "{st}"
+    );
+    s.stop().await;
+
+    // Nothing transferred yet: SERVFAIL (as Knot), and `check` says why instead of failing.
+    let port = closed_port();
+    let s = dnslb(
+        &secondary(format!("127.0.0.1:{port}").parse().unwrap(), ""),
+        0,
+    )
+    .await;
+    let m = udp(s.addr, "www.example.com.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    let m = udp(s.addr, "example.net.", RecordType::A).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::Refused,
+        "other names as before"
+    );
+    assert_eq!(status(&s).await["state"], "waiting");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnslb"))
+        .arg("--config")
+        .arg(s.config())
+        .arg("check")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("secondary zone example.com.: SERVFAIL until its first transfer"),
+        "{stdout}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tsig_right_key_transfers_and_a_wrong_or_missing_one_is_refused_both_ways() {
+    if !tools() {
+        return;
+    }
+    let primary = knot(&zone(1, TIMERS, ""), true, &[]).await;
+    // Into dnslb: a wrong key and no key are refused by Knot; nothing is served.
+    for lines in [key_line(WRONG), String::new()] {
+        let s = dnslb(&secondary(primary.addr, &lines), 0).await;
+        let refused = wait_until(Duration::from_secs(5), || async {
+            status(&s).await["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("AXFR"))
+        })
+        .await;
+        assert!(refused.is_some(), "{lines}: {}", status(&s).await);
+        assert_eq!(
+            served_serial(s.addr).await,
+            Err(ResponseCode::ServFail),
+            "{lines}"
+        );
+        s.stop().await;
+    }
+    primary.stop().await;
+
+    // Out of dnslb, with `[[zone]] tsig`: dig with the key gets the zone; with another key
+    // NOTAUTH (BADSIG); unsigned REFUSED.
+    let dir = dir_with_zones(
+        &format!(
+            "[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n{}\n",
+            key_line(SECRET)
+        ),
+        &[("example.com.zone", &zone(1, TIMERS, ""))],
+    );
+    let s = start_dir(dir).await;
+    let right = dig(
+        s.addr,
+        &[
+            "-y",
+            &format!("hmac-sha256:xfr-key:{SECRET}"),
+            "example.com",
+            "AXFR",
+        ],
+    )
+    .await;
+    assert!(right.contains("static.example.com."), "{right}");
+    assert!(right.contains("TSIG"), "the transfer is signed: {right}");
+    let wrong = dig(
+        s.addr,
+        &[
+            "-y",
+            &format!("hmac-sha256:xfr-key:{WRONG}"),
+            "example.com",
+            "AXFR",
+        ],
+    )
+    .await;
+    assert!(!wrong.contains("static.example.com."), "{wrong}");
+    assert!(
+        wrong.contains("NOTAUTH") || wrong.contains("BADSIG") || wrong.contains("failed"),
+        "{wrong}"
+    );
+    let unsigned = dig(s.addr, &["example.com", "AXFR"]).await;
+    assert!(!unsigned.contains("static.example.com."), "{unsigned}");
+    assert!(
+        unsigned.contains("REFUSED") || unsigned.contains("failed"),
+        "{unsigned}"
+    );
+    s.stop().await;
+}
+
+/// A NOTIFY for `zone` from `from`, signed with `secret` when given.
+async fn send_notify(to: SocketAddr, from: &str, zone: &str, secret: Option<&str>) -> Message {
+    let mut m = Message::new(77, MessageType::Query, OpCode::Notify);
+    m.metadata.authoritative = true;
+    m.add_query(Query::query(
+        Name::from_ascii(zone).unwrap(),
+        RecordType::SOA,
+    ));
+    if let Some(secret) = secret {
+        let raw = dnslb::config::RawTsig {
+            name: "xfr-key".into(),
+            algorithm: "hmac-sha256".into(),
+            secret_file: None,
+            secret: Some(secret.into()),
+        };
+        let key = dnslb::tsig::TsigKey::read(&raw, Path::new(".")).unwrap();
+        m.finalize(key.signer(), dnslb::tsig::now()).unwrap();
+    }
+    let sock = tokio::net::UdpSocket::bind(format!("{from}:0"))
+        .await
+        .unwrap();
+    sock.send_to(&m.to_vec().unwrap(), to).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv(&mut buf))
+        .await
+        .expect("a reply")
+        .unwrap();
+    Message::from_vec(&buf[..n]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_from_elsewhere_or_badly_signed_is_refused_and_fetches_nothing() {
+    // The primary is a port that refuses: any fetch would show as an error in the status.
+    let primary: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    let s = dnslb(&secondary(primary, &key_line(SECRET)), 0).await;
+    let m = send_notify(s.addr, "127.0.0.2", "example.com.", Some(SECRET)).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::Refused,
+        "not in allow_notify"
+    );
+    let m = send_notify(s.addr, "127.0.0.1", "example.com.", Some(WRONG)).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NotAuth,
+        "bad signature"
+    );
+    let m = send_notify(s.addr, "127.0.0.1", "example.com.", None).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused, "unsigned");
+    let m = send_notify(s.addr, "127.0.0.1", "example.org.", Some(SECRET)).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NotAuth,
+        "not our zone"
+    );
+    let m = send_notify(s.addr, "127.0.0.1", "example.com.", Some(SECRET)).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "the right key, from a primary"
+    );
+    assert!(m.metadata.authoritative);
+    assert!(m.signature().is_some(), "the answer is signed");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsd_as_primary_is_followed_on_notify() {
+    if !have_tool("nsd") {
+        return;
+    }
+    let port = free_port();
+    let text = zone(1, TIMERS, "");
+    let config = move |nsd_port: u16, dir: &Path| {
+        let d = dir.display();
+        format!(
+            "server:\n  ip-address: 127.0.0.1\n  port: {nsd_port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  \
+             zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             zonelistfile: \"{d}/zone.list\"\n  logfile: \"{d}/nsd.log\"\n  rrl-ratelimit: 0\n\
+             remote-control:\n  control-enable: yes\n  control-interface: {d}/nsd.sock\n\
+             zone:\n  name: \"example.com\"\n  zonefile: \"example.com.zone\"\n  \
+             provide-xfr: 127.0.0.0/8 NOKEY\n  notify: 127.0.0.1@{port} NOKEY\n"
+        )
+    };
+    let setup = move |dir: &Path| std::fs::write(dir.join("example.com.zone"), &text).unwrap();
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    let nsd = Daemon::start("nsd", "nsd.conf", &["-d", "-c"], setup, config, &probe).await;
+    let s = dnslb(&secondary(nsd.addr, ""), port).await;
+    assert!(
+        wait_serial(s.addr, 1, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    std::fs::write(
+        nsd.dir.path().join("example.com.zone"),
+        zone(2, TIMERS, "fresh A 192.0.2.99\n"),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new("nsd-control")
+        .arg("-c")
+        .arg(nsd.dir.path().join("nsd.conf"))
+        .args(["reload", "example.com"])
+        .output()
+        .await
+        .expect("nsd-control runs");
+    assert!(out.status.success(), "nsd-control: {out:?}");
+    let took = wait_serial(s.addr, 2, Duration::from_secs(5)).await;
+    assert!(took.is_some(), "dnslb followed NSD's NOTIFY");
+    eprintln!("serial 2 from NSD served {took:?} after nsd-control reload");
+    nsd.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_secondaries_follow_one_notify_together_and_nsid_tells_them_apart() {
+    if !tools() {
+        return;
+    }
+    let ports = [free_port(), free_port()];
+    let me: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .collect();
+    let primary = knot(&zone(1, TIMERS, ""), false, &me).await;
+    let mut servers = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let name = format!("dnslb-{i}");
+        let s = dnslb_named(&secondary(primary.addr, ""), *port, Some(&name)).await;
+        servers.push((i, s));
+    }
+    for (_, s) in &servers {
+        assert!(
+            wait_serial(s.addr, 1, Duration::from_secs(10))
+                .await
+                .is_some()
+        );
+    }
+    knot_update(&primary, &zone(2, TIMERS, "")).await;
+    for (i, s) in &servers {
+        let took = wait_serial(s.addr, 2, Duration::from_secs(5)).await;
+        assert!(took.is_some(), "instance {i} followed the NOTIFY");
+        assert!(
+            took.unwrap() < Duration::from_secs(1),
+            "instance {i}: {took:?}"
+        );
+    }
+    let mut ids = Vec::new();
+    for (_, s) in &servers {
+        let out = dig(s.addr, &["+nsid", "example.com", "SOA"]).await;
+        let id = out
+            .lines()
+            .find(|l| l.contains("NSID"))
+            .unwrap_or_else(|| panic!("an NSID: {out}"))
+            .to_string();
+        ids.push(id);
+    }
+    assert!(ids[0].contains("dnslb-0"), "{}", ids[0]);
+    assert!(ids[1].contains("dnslb-1"), "{}", ids[1]);
+    primary.stop().await;
+    for (_, s) in servers {
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secondary_below_a_file_zone_answers_servfail_until_transferred() {
+    // The parent's prepared answers must not answer for the child while it has nothing.
+    let primary: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    let dir = dir_with_zones(
+        &format!("[[secondary]]\nzone = \"sub.example.com.\"\nprimaries = [\"{primary}\"]\n"),
+        &[("example.com.zone", &zone(1, TIMERS, ""))],
+    );
+    let s = start_dir(dir).await;
+    for name in ["sub.example.com.", "www.sub.example.com."] {
+        let m = udp(s.addr, name, RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{name}");
+        let m = tcp(s.addr, name, RecordType::A).await;
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::ServFail,
+            "{name} over TCP"
+        );
+    }
+    assert_eq!(
+        addresses(&udp(s.addr, "static.example.com.", RecordType::A).await),
+        ["192.0.2.7"],
+        "the parent serves as before"
+    );
+    s.stop().await;
+}
