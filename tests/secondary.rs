@@ -167,7 +167,7 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
     let primary = knot(&zone(1, TIMERS, ""), true, &[me]).await;
     let s = dnslb(
         &format!(
-            "{POOL}{}",
+            "{POOL}{}[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n",
             secondary(
                 primary.addr,
                 &format!("{}\ncache_file = \"example.com.cache\"", key_line(SECRET))
@@ -194,6 +194,11 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
     let st = status(&s).await;
     assert_eq!(st["state"], "serving", "{st}");
     assert_eq!(st["last_transfer"], "AXFR", "{st}");
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("dnslb_secondary_zone_state{zone=\"example.com.\",state=\"serving\"} 1"),
+        "{metrics}"
+    );
 
     // A change on the primary: Knot journals it and sends NOTIFY; dnslb asks for an IXFR.
     knot_update(&primary, &zone(2, TIMERS, "fresh A 192.0.2.99\n")).await;
@@ -219,6 +224,10 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
         "Knot's journal gave an IXFR: {st}"
     );
     assert_eq!(st["serial"], 2, "{st}");
+    // A dnslb secondary passes the zone on (`[[zone]] allow_transfer`): serial 2, no pool.
+    let listing = dig(s.addr, &["example.com", "AXFR"]).await;
+    assert!(listing.contains("fresh.example.com."), "{listing}");
+    assert!(!listing.contains("www.example.com."), "{listing}");
 
     // A transfer that does not load (a CNAME where the TOML places the pool): the last good
     // version keeps serving, and the status says why.
@@ -291,6 +300,11 @@ async fn an_expired_zone_answers_servfail_and_a_secondary_only_config_starts_emp
     eprintln!("expired {gone:?} after the primary stopped (expire 3 s)");
     let st = status(&s).await;
     assert_eq!(st["state"], "expired", "{st}");
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("dnslb_secondary_zone_state{zone=\"example.com.\",state=\"expired\"} 1"),
+        "{metrics}"
+    );
     assert!(
         st["error"]
             .as_str()
@@ -433,9 +447,33 @@ async fn send_notify(to: SocketAddr, from: &str, zone: &str, secret: Option<&str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_from_elsewhere_or_badly_signed_is_refused_and_fetches_nothing() {
-    // The primary is a port that refuses: any fetch would show as an error in the status.
-    let primary: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    // A primary that counts the SOA queries it gets and answers each REFUSED: the secondary
+    // then waits its first retry (2 s) before asking again, unless a NOTIFY wakes it.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let primary = socket.local_addr().unwrap();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let fake = tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+            reply.metadata.response_code = ResponseCode::Refused;
+            reply.add_queries(query.queries.iter().cloned());
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from).await;
+        }
+    });
+    let count = || asked.load(std::sync::atomic::Ordering::SeqCst);
     let s = dnslb(&secondary(primary, &key_line(SECRET)), 0).await;
+    assert!(
+        wait_until(Duration::from_secs(2), || async { count() == 1 })
+            .await
+            .is_some(),
+        "the start-up SOA query"
+    );
     let m = send_notify(s.addr, "127.0.0.2", "example.com.", Some(SECRET)).await;
     assert_eq!(
         m.metadata.response_code,
@@ -456,7 +494,19 @@ async fn notify_from_elsewhere_or_badly_signed_is_refused_and_fetches_nothing() 
         ResponseCode::NotAuth,
         "not our zone"
     );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        count(),
+        1,
+        "no refused NOTIFY made the secondary ask its primary"
+    );
     let m = send_notify(s.addr, "127.0.0.1", "example.com.", Some(SECRET)).await;
+    assert!(
+        wait_until(Duration::from_millis(800), || async { count() == 2 })
+            .await
+            .is_some(),
+        "the accepted NOTIFY made it ask at once"
+    );
     assert_eq!(
         m.metadata.response_code,
         ResponseCode::NoError,
@@ -465,6 +515,7 @@ async fn notify_from_elsewhere_or_badly_signed_is_refused_and_fetches_nothing() 
     assert!(m.metadata.authoritative);
     assert!(m.signature().is_some(), "the answer is signed");
     s.stop().await;
+    fake.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -590,4 +641,52 @@ async fn a_secondary_below_a_file_zone_answers_servfail_until_transferred() {
         "the parent serves as before"
     );
     s.stop().await;
+}
+
+#[test]
+fn a_bad_secondary_table_names_its_line() {
+    let problems = |lines: &str| {
+        let dir = dir_with_zones(&format!("[[secondary]]\n{lines}\n"), &[]);
+        load_problems(&dir.path().join("dnslb.toml")).join("\n")
+    };
+    // `dir_with_zones` writes 7 lines before the extra TOML: [[secondary]] is line 8.
+    let p = problems("zone = \"example.com.\"\nprimaries = [\"not-an-address\"]");
+    assert!(p.contains("dnslb.toml:10: "), "{p}");
+    assert!(p.contains("`not-an-address` is not an address"), "{p}");
+    let p = problems(&format!(
+        "zone = \"example.com.\"\nprimaries = [\"127.0.0.1\"]\n{}",
+        key_line("%%%")
+    ));
+    assert!(p.contains("dnslb.toml:11: "), "{p}");
+    assert!(p.contains("not base64"), "{p}");
+    let p = problems(
+        "zone = \"example.com.\"\nprimaries = [\"127.0.0.1\"]\ntsig = { name = \"k\", algorithm = \"hmac-md5\", secret = \"AAAA\" }",
+    );
+    assert!(
+        p.contains("dnslb.toml:11: ") && p.contains("hmac-md5"),
+        "{p}"
+    );
+    let p = problems(
+        "zone = \"example.com.\"\nprimaries = [\"127.0.0.1\"]\nallow_notify = [\"nowhere\"]",
+    );
+    assert!(
+        p.contains("dnslb.toml:11: ") && p.contains("`nowhere` is not an IP address"),
+        "{p}"
+    );
+    let p = problems(
+        "zone = \"example.com.\"\nprimaries = [\"127.0.0.1\"]\ncache_file = \"zones/example.com.zone\"",
+    );
+    assert!(
+        p.contains("dnslb.toml:11: ") && p.contains("zone directory"),
+        "{p}"
+    );
+    let p = problems("zone = \"example.com.\"\nprimaries = [\"127.0.0.1\"]\nprimary = \"x\"");
+    assert!(p.contains("unknown field `primary`"), "{p}");
+    // A zone both in the zone directory and a secondary.
+    let dir = dir_with_zones(
+        "[[secondary]]\nzone = \"example.com.\"\nprimaries = [\"127.0.0.1\"]\n",
+        &[("example.com.zone", &zone(1, TIMERS, ""))],
+    );
+    let p = load_problems(&dir.path().join("dnslb.toml")).join("\n");
+    assert!(p.contains("both this file and a [[secondary]]"), "{p}");
 }

@@ -33,6 +33,7 @@ pub use serve::serve;
 use crate::pool::{Member, Pool};
 use crate::snapshot::Snapshot;
 use crate::state::Shared;
+use crate::zone::secondary::State as SecondaryState;
 
 /// The admin routes over `shared`, behind the access rules.
 pub fn router(shared: Arc<Shared>, access: Access) -> Router {
@@ -407,7 +408,7 @@ fn encode_traffic(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), fm
     Ok(())
 }
 
-/// Responses, reloads, the generation and zone serials.
+/// Responses, reloads, the generation, zone serials and the secondary zones' states.
 fn encode_server(
     enc: &mut DescriptorEncoder,
     shared: &Shared,
@@ -453,6 +454,38 @@ fn encode_server(
     for z in snap.zones() {
         ConstGauge::new(i64::from(z.serial))
             .encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
+    }
+    let statuses = shared.secondaries.statuses();
+    let mut e = enc.encode_descriptor(
+        "dnslb_secondary_zone_state",
+        "Where each secondary zone stands: 1 for its state (waiting, serving, expired), 0 for the others",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (origin, status) in &statuses {
+        for state in [
+            SecondaryState::Waiting,
+            SecondaryState::Serving,
+            SecondaryState::Expired,
+        ] {
+            let labels = [
+                ("zone", origin.to_string()),
+                ("state", state.as_str().to_string()),
+            ];
+            ConstGauge::new(i64::from(status.state == state)).encode(e.encode_family(&labels)?)?;
+        }
+    }
+    let mut e = enc.encode_descriptor(
+        "dnslb_secondary_zone_expires_at_seconds",
+        "Unix time at which each secondary zone expires unless a primary answers",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (origin, status) in &statuses {
+        if let Some(at) = status.expires_at {
+            ConstGauge::new(i64::try_from(at).unwrap_or(i64::MAX))
+                .encode(e.encode_family(&[("zone", origin.to_string())])?)?;
+        }
     }
     Ok(())
 }

@@ -69,12 +69,25 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Second
                 })
                 .collect(),
         };
+        let cache_file = s.cache_file.as_ref().map(|f| base.join(f.get_ref()));
+        if let (Some(path), Some(f)) = (&cache_file, &s.cache_file)
+            && path.extension().is_some_and(|x| x == "zone")
+            && path.parent() == Some(config.settings.zones_dir.as_path())
+        {
+            fatal.push(config.problem_at(
+                f.span(),
+                format!(
+                    "secondary.cache_file: `{}` would be read as a zone file of the zone directory; keep it elsewhere or name it otherwise",
+                    f.get_ref()
+                ),
+            ));
+        }
         let zone = SecondaryZone {
             origin: origin.clone(),
             primaries,
             tsig,
             allow_notify,
-            cache_file: s.cache_file.as_ref().map(|f| base.join(f.get_ref())),
+            cache_file,
         };
         if out.insert(origin.clone(), zone).is_some() {
             fatal.push(config.problem_at(

@@ -42,6 +42,17 @@ pub enum State {
     Expired,
 }
 
+impl State {
+    /// The word `/status` and the metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Serving => "serving",
+            State::Expired => "expired",
+        }
+    }
+}
+
 /// A secondary zone's progress, as `/status` shows it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Status {
