@@ -30,6 +30,13 @@ fn zone(serial: u32, timers: &str, extra: &str) -> String {
 
 const TIMERS: &str = "3600 600 86400";
 
+/// `n` more names, to make a transfer take several messages.
+fn hosts(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("host{i} A 10.0.{}.{}\n", i / 256, i % 256))
+        .collect()
+}
+
 /// Knot, primary of example.com (and of `more` zones, same data) on a loopback port; transfers
 /// need the key when `keyed`; NOTIFY goes to `notify`.
 async fn knot(zone_text: &str, keyed: bool, notify: &[SocketAddr]) -> Daemon {
@@ -164,7 +171,8 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
     }
     let port = free_port();
     let me: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let primary = knot(&zone(1, TIMERS, ""), true, &[me]).await;
+    // 3,000 names: Knot sends the AXFR in several messages, each signed.
+    let primary = knot(&zone(1, TIMERS, &hosts(3000)), true, &[me]).await;
     let s = dnslb(
         &format!(
             "{POOL}{}[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n",
@@ -186,6 +194,10 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
         addresses(&udp(s.addr, "static.example.com.", RecordType::A).await),
         ["192.0.2.7"]
     );
+    assert_eq!(
+        addresses(&udp(s.addr, "host2999.example.com.", RecordType::A).await),
+        ["10.0.11.183"]
+    );
     // The TOML's pool, placed in the transferred zone, answers as in a file zone.
     assert_eq!(
         addresses(&udp(s.addr, "www.example.com.", RecordType::A).await),
@@ -201,7 +213,11 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
     );
 
     // A change on the primary: Knot journals it and sends NOTIFY; dnslb asks for an IXFR.
-    knot_update(&primary, &zone(2, TIMERS, "fresh A 192.0.2.99\n")).await;
+    knot_update(
+        &primary,
+        &zone(2, TIMERS, &format!("{}fresh A 192.0.2.99\n", hosts(3000))),
+    )
+    .await;
     let took = wait_serial(s.addr, 2, Duration::from_secs(5)).await;
     assert!(
         took.is_some(),
@@ -233,7 +249,11 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
     // version keeps serving, and the status says why.
     knot_update(
         &primary,
-        &zone(3, TIMERS, "fresh A 192.0.2.99\nwww CNAME static\n"),
+        &zone(
+            3,
+            TIMERS,
+            &format!("{}fresh A 192.0.2.99\nwww CNAME static\n", hosts(3000)),
+        ),
     )
     .await;
     let said = wait_until(Duration::from_secs(5), || async {
@@ -376,9 +396,10 @@ async fn tsig_right_key_transfers_and_a_wrong_or_missing_one_is_refused_both_way
             "[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n{}\n",
             key_line(SECRET)
         ),
-        &[("example.com.zone", &zone(1, TIMERS, ""))],
+        &[("example.com.zone", &zone(1, TIMERS, &hosts(3000)))],
     );
     let s = start_dir(dir).await;
+    // 3,000 names: several messages, each signed and chained to the one before; dig checks.
     let right = dig(
         s.addr,
         &[
@@ -390,6 +411,8 @@ async fn tsig_right_key_transfers_and_a_wrong_or_missing_one_is_refused_both_way
     )
     .await;
     assert!(right.contains("static.example.com."), "{right}");
+    assert!(right.contains("host2999.example.com."), "{right}");
+    assert!(!right.contains("failed"), "{right}");
     assert!(right.contains("TSIG"), "the transfer is signed: {right}");
     let wrong = dig(
         s.addr,
