@@ -33,16 +33,24 @@ pub fn init() -> WorkerGuard {
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(filter())
         .with_filter(RemoteEvents);
-    tracing_subscriber::registry().with(fmt).init();
+    // The level filter is global, not the layer's own: a disabled event is then never built.
+    // As a per-layer filter it let through a debug event whose arguments log themselves
+    // (hickory-net's "final message" of every transfer request).
+    tracing_subscriber::registry()
+        .with(filter())
+        .with(fmt)
+        .init();
     guard
 }
 
 /// `RUST_LOG`, or `info`; hickory's own per-query logging stays off (it costs about 16 % of the
 /// throughput at INFO) unless `RUST_LOG` names hickory explicitly.
 fn filter() -> EnvFilter {
-    let mut spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let mut spec = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "info".into());
     if !spec.contains("hickory") {
         spec.push_str(",hickory_server=warn,hickory_net=warn,hickory_proto=warn");
     }
