@@ -142,3 +142,32 @@ async fn the_status_page_shows_a_member_going_down() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_a_secondary_zone_waiting_and_why() {
+    if !have_tool("chromium") {
+        return;
+    }
+    // The primary refuses connections: the zone waits for its first transfer.
+    let port = closed_port();
+    let secondary =
+        format!("[[secondary]]\nzone = \"example.net.\"\nprimaries = [\"127.0.0.1:{port}\"]\n");
+    let s = start_dir(dir_with_config(&secondary)).await;
+    let failed = wait_until(Duration::from_secs(10), || async {
+        let (_, body) = http(s.admin(), "GET", "/status", "").await;
+        body.contains("SOA query")
+    })
+    .await;
+    assert!(failed.is_some(), "the first refresh failed");
+    let dom = chromium(&format!("http://{}/", s.admin()), &["--dump-dom"]).await;
+    assert!(dom.contains("Secondary zones"), "{dom}");
+    let at = dom
+        .find("data-zone=\"example.net.\"")
+        .expect("the zone's row");
+    let row = &dom[dom[..at].rfind("<tr").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("class=\"waiting\""), "{row}");
+    assert!(row.contains(&format!("127.0.0.1:{port}")), "{row}");
+    assert!(row.contains("SOA query"), "the error is shown: {row}");
+    s.stop().await;
+}

@@ -116,7 +116,11 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
     let mut first_retry = FIRST_RETRY;
     loop {
         let held = held_records(&ctx, &origin);
-        let ok = match refresh(&zone, held.as_deref()).await {
+        let refreshed_now = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = refresh(&zone, held.as_deref()) => r,
+        };
+        let ok = match refreshed_now {
             Ok((primary, None)) => {
                 refreshed = Some(Instant::now());
                 ctx.store.update(&origin, |s| {
