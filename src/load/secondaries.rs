@@ -135,6 +135,7 @@ pub fn held(zone: &SecondaryZone, store: &Store, first: bool) -> Option<Held> {
     let held = Held {
         records: Arc::new(PackedRecords::pack(&parsed.records)?),
         file: Arc::from(path.as_path()),
+        soa: soa.clone(),
     };
     let at = modified
         .duration_since(SystemTime::UNIX_EPOCH)

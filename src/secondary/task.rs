@@ -75,9 +75,9 @@ impl Drop for Tasks {
     }
 }
 
-/// The records held for the zone, SOA first.
-fn held_records(ctx: &Context, origin: &Name) -> Option<Vec<Record>> {
-    let held = ctx.store.held(origin)?;
+/// The records held, SOA first: unpacked only when a transfer needs them (an IXFR applies its
+/// differences to them).
+fn unpacked(held: &Held) -> Option<Vec<Record>> {
     let mut records: Vec<Record> = held
         .records
         .unpack()
@@ -115,10 +115,10 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
         });
     let mut first_retry = FIRST_RETRY;
     loop {
-        let held = held_records(&ctx, &origin);
+        let held = ctx.store.held(&origin);
         let refreshed_now = tokio::select! {
             _ = stop.cancelled() => return,
-            r = refresh(&zone, held.as_deref()) => r,
+            r = refresh(&zone, held.as_ref()) => r,
         };
         let ok = match refreshed_now {
             Ok((primary, None)) => {
@@ -141,8 +141,7 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
                 false
             }
         };
-        let held = held_records(&ctx, &origin);
-        let soa = held.as_deref().and_then(client::soa_of).cloned();
+        let soa = ctx.store.held(&origin).map(|h| h.soa);
         let wait = match (&soa, ok) {
             (Some(s), true) => clamp(s.refresh),
             (Some(s), false) => clamp(s.retry),
@@ -183,7 +182,7 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
 /// not, transfers (IXFR from what we hold, AXFR when that fails or we hold nothing).
 async fn refresh(
     zone: &SecondaryZone,
-    held: Option<&[Record]>,
+    held: Option<&Held>,
 ) -> Result<(SocketAddr, Option<Transferred>), String> {
     let key = zone.tsig.as_ref();
     let mut errors = Vec::new();
@@ -195,14 +194,15 @@ async fn refresh(
                 continue;
             }
         };
-        if let Some(ours) = held.and_then(client::soa_of)
-            && serial_at_least(ours.serial, serial)
+        if let Some(ours) = held
+            && serial_at_least(ours.soa.serial, serial)
         {
             return Ok((primary, None));
         }
-        match client::transfer(primary, &zone.origin, key, held).await {
+        let records = held.and_then(unpacked);
+        match client::transfer(primary, &zone.origin, key, records.as_deref()).await {
             Ok(t) => return Ok((primary, t)),
-            Err(e) if held.is_some() => {
+            Err(e) if records.is_some() => {
                 // RFC 1995 §4: an IXFR that fails falls back to AXFR.
                 match client::transfer(primary, &zone.origin, key, None).await {
                     Ok(t) => return Ok((primary, t)),
@@ -237,7 +237,10 @@ fn transfer_file(origin: &Name, primary: SocketAddr, serial: u32) -> Arc<Path> {
 /// Keeps a transfer's records, has them loaded, and writes the cache file once they serve.
 async fn install(zone: &SecondaryZone, ctx: &Context, primary: SocketAddr, t: Transferred) {
     let origin = &zone.origin;
-    let serial = client::soa_of(&t.records).map_or(0, |s| s.serial);
+    let Some(soa) = client::soa_of(&t.records).cloned() else {
+        return; // the client hands over only transfers that start with the SOA
+    };
+    let serial = soa.serial;
     let file = transfer_file(origin, primary, serial);
     let sourced: Vec<SourcedRecord> = t
         .records
@@ -259,6 +262,7 @@ async fn install(zone: &SecondaryZone, ctx: &Context, primary: SocketAddr, t: Tr
         Held {
             records: Arc::new(packed),
             file,
+            soa,
         },
         |s| {
             s.serial = Some(serial);

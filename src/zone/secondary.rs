@@ -82,6 +82,8 @@ pub struct Held {
     pub records: Arc<PackedRecords>,
     /// What problems with them name: the cache file, or the transfer.
     pub file: Arc<Path>,
+    /// Their SOA's data (what a refresh compares and times itself by, without unpacking).
+    pub soa: hickory_proto::rr::rdata::SOA,
 }
 
 #[derive(Debug, Default)]
