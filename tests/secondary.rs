@@ -713,3 +713,115 @@ fn a_bad_secondary_table_names_its_line() {
     let p = load_problems(&dir.path().join("dnslb.toml")).join("\n");
     assert!(p.contains("both this file and a [[secondary]]"), "{p}");
 }
+
+/// A primary of our own on loopback, for what Knot and NSD never send: SOA over UDP with the
+/// serial in `serial`, and over TCP an AXFR of that serial, complete for serial 1 and cut short
+/// (no closing SOA) for any other.
+async fn fake_primary(serial: std::sync::Arc<std::sync::atomic::AtomicU32>) -> SocketAddr {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let soa = |n: u32| {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        hickory_proto::rr::Record::from_rdata(
+            origin.clone(),
+            300,
+            RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                Name::from_ascii("ns1.example.com.").unwrap(),
+                Name::from_ascii("hostmaster.example.com.").unwrap(),
+                n,
+                1,
+                1,
+                600,
+                60,
+            )),
+        )
+    };
+    let reply = move |query: &Message, records: Vec<hickory_proto::rr::Record>| {
+        let mut m = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        m.add_queries(query.queries.iter().cloned());
+        m.add_answers(records);
+        m.to_vec().unwrap()
+    };
+    let s = serial.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+            if let Ok(q) = Message::from_vec(&buf[..n]) {
+                let _ = udp
+                    .send_to(&reply(&q, vec![soa(s.load(SeqCst))]), from)
+                    .await;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = tcp.accept().await {
+            let n = serial.load(SeqCst);
+            let mut len = [0u8; 2];
+            if conn.read_exact(&mut len).await.is_err() {
+                continue;
+            }
+            let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            if conn.read_exact(&mut msg).await.is_err() {
+                continue;
+            }
+            let Ok(q) = Message::from_vec(&msg) else {
+                continue;
+            };
+            let ns = hickory_proto::rr::Record::from_rdata(
+                Name::from_ascii("example.com.").unwrap(),
+                300,
+                RData::NS(hickory_proto::rr::rdata::NS(
+                    Name::from_ascii("ns1.example.com.").unwrap(),
+                )),
+            );
+            let a = hickory_proto::rr::Record::from_rdata(
+                Name::from_ascii("ns1.example.com.").unwrap(),
+                300,
+                RData::A(hickory_proto::rr::rdata::A::new(192, 0, 2, 1)),
+            );
+            let mut records = vec![soa(n), ns, a];
+            if n == 1 {
+                records.push(soa(n));
+            }
+            let out = reply(&q, records);
+            let _ = conn.write_all(&(out.len() as u16).to_be_bytes()).await;
+            let _ = conn.write_all(&out).await;
+            // Then the connection closes, cut short or not.
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_cut_short_keeps_the_last_good_zone() {
+    let serial = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
+    let primary = fake_primary(serial.clone()).await;
+    let s = dnslb(&secondary(primary, ""), 0).await;
+    assert!(
+        wait_serial(s.addr, 1, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    // Serial 2 is announced, but its transfer ends without the closing SOA (refresh is 1 s).
+    serial.store(2, std::sync::atomic::Ordering::SeqCst);
+    let failed = wait_until(Duration::from_secs(5), || async {
+        status(&s).await["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("AXFR"))
+    })
+    .await;
+    assert!(
+        failed.is_some(),
+        "the cut transfer is an error: {}",
+        status(&s).await
+    );
+    let st = status(&s).await;
+    assert_eq!(st["state"], "serving", "{st}");
+    assert_eq!(st["serial"], 1, "{st}");
+    assert_eq!(served_serial(s.addr).await, Ok(1), "serial 1 still serves");
+    s.stop().await;
+}
