@@ -110,26 +110,39 @@ fn key_line(secret: &str) -> String {
 /// A pool in example.com, as the TOML places it in the transferred zone.
 const POOL: &str = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [{ address = \"192.0.2.10\", weight = 1 }]\n\n";
 
-/// Starts dnslb with no zone files and `extra` TOML, on `port` (0: any).
-async fn dnslb(extra: &str, port: u16) -> TestServer {
-    dnslb_named(extra, port, None).await
+/// Starts dnslb with no zone files and `extra` TOML.
+async fn dnslb(extra: &str) -> TestServer {
+    dnslb_named(extra, None).await
 }
 
 /// [`dnslb`], telling `identity` (NSID) when given.
-async fn dnslb_named(extra: &str, port: u16, identity: Option<&str>) -> TestServer {
+async fn dnslb_named(extra: &str, identity: Option<&str>) -> TestServer {
     let dir = dir_with_zones(extra, &[]);
-    let conf = dir.path().join("dnslb.toml");
-    let mut text = std::fs::read_to_string(&conf).unwrap();
-    text = text.replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
     if let Some(id) = identity {
-        text = text.replacen(
+        let conf = dir.path().join("dnslb.toml");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        let text = text.replacen(
             "watch = false\n",
             &format!("watch = false\nidentity = \"{id}\"\n"),
             1,
         );
+        std::fs::write(&conf, text).unwrap();
     }
-    std::fs::write(&conf, text).unwrap();
     start_dir(dir).await
+}
+
+/// Where a primary goes in a config written before the primary runs (the primary must know
+/// dnslb's address for its NOTIFY, and dnslb's own port is known only once it runs): the discard
+/// port, which refuses. [`repoint`] puts the real one in.
+const NOT_YET: &str = "127.0.0.1:9";
+
+/// Writes `primary` in place of [`NOT_YET`] in the config of `s` and reloads it.
+async fn repoint(s: &TestServer, primary: SocketAddr) {
+    let conf = s.config();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace(NOT_YET, &primary.to_string())).unwrap();
+    let (code, body) = http(s.admin(), "POST", "/reload", "").await;
+    assert_eq!(code, 200, "{body}");
 }
 
 /// The serial dnslb serves for example.com, or the rcode when it does not.
@@ -169,21 +182,17 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
     if !tools() {
         return;
     }
-    let port = free_port();
-    let me: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // 3,000 names: Knot sends the AXFR in several messages, each signed.
-    let primary = knot(&zone(1, TIMERS, &hosts(3000)), true, &[me]).await;
-    let s = dnslb(
-        &format!(
-            "{POOL}{}[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n",
-            secondary(
-                primary.addr,
-                &format!("{}\ncache_file = \"example.com.cache\"", key_line(SECRET))
-            )
-        ),
-        port,
-    )
+    let s = dnslb(&format!(
+        "{POOL}{}[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n",
+        secondary(
+            NOT_YET.parse().unwrap(),
+            &format!("{}\ncache_file = \"example.com.cache\"", key_line(SECRET))
+        )
+    ))
     .await;
+    // 3,000 names: Knot sends the AXFR in several messages, each signed.
+    let primary = knot(&zone(1, TIMERS, &hosts(3000)), true, &[s.addr]).await;
+    repoint(&s, primary.addr).await;
     assert!(
         wait_serial(s.addr, 1, Duration::from_secs(10))
             .await
@@ -305,7 +314,7 @@ async fn an_expired_zone_answers_servfail_and_a_secondary_only_config_starts_emp
     }
     // Refresh 1 s, retry 1 s, expire 3 s.
     let primary = knot(&zone(1, "1 1 3", ""), false, &[]).await;
-    let s = dnslb(&secondary(primary.addr, ""), 0).await;
+    let s = dnslb(&secondary(primary.addr, "")).await;
     assert!(
         wait_serial(s.addr, 1, Duration::from_secs(10))
             .await
@@ -335,11 +344,7 @@ async fn an_expired_zone_answers_servfail_and_a_secondary_only_config_starts_emp
 
     // Nothing transferred yet: SERVFAIL (as Knot), and `check` says why instead of failing.
     let port = closed_port();
-    let s = dnslb(
-        &secondary(format!("127.0.0.1:{port}").parse().unwrap(), ""),
-        0,
-    )
-    .await;
+    let s = dnslb(&secondary(format!("127.0.0.1:{port}").parse().unwrap(), "")).await;
     let m = udp(s.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     let m = udp(s.addr, "example.net.", RecordType::A).await;
@@ -372,7 +377,7 @@ async fn tsig_right_key_transfers_and_a_wrong_or_missing_one_is_refused_both_way
     let primary = knot(&zone(1, TIMERS, ""), true, &[]).await;
     // Into dnslb: a wrong key and no key are refused by Knot; nothing is served.
     for lines in [key_line(WRONG), String::new()] {
-        let s = dnslb(&secondary(primary.addr, &lines), 0).await;
+        let s = dnslb(&secondary(primary.addr, &lines)).await;
         let refused = wait_until(Duration::from_secs(5), || async {
             status(&s).await["error"]
                 .as_str()
@@ -490,7 +495,7 @@ async fn notify_from_elsewhere_or_badly_signed_is_refused_and_fetches_nothing() 
         }
     });
     let count = || asked.load(std::sync::atomic::Ordering::SeqCst);
-    let s = dnslb(&secondary(primary, &key_line(SECRET)), 0).await;
+    let s = dnslb(&secondary(primary, &key_line(SECRET))).await;
     assert!(
         wait_until(Duration::from_secs(2), || async { count() == 1 })
             .await
@@ -546,7 +551,8 @@ async fn nsd_as_primary_is_followed_on_notify() {
     if !have_tool("nsd") {
         return;
     }
-    let port = free_port();
+    let s = dnslb(&secondary(NOT_YET.parse().unwrap(), "")).await;
+    let port = s.addr.port();
     let text = zone(1, TIMERS, "");
     let config = move |nsd_port: u16, dir: &Path| {
         let d = dir.display();
@@ -562,7 +568,7 @@ async fn nsd_as_primary_is_followed_on_notify() {
     let setup = move |dir: &Path| std::fs::write(dir.join("example.com.zone"), &text).unwrap();
     let probe = query_message("example.com.", RecordType::SOA, None);
     let nsd = Daemon::start("nsd", "nsd.conf", &["-d", "-c"], setup, config, &probe).await;
-    let s = dnslb(&secondary(nsd.addr, ""), port).await;
+    repoint(&s, nsd.addr).await;
     assert!(
         wait_serial(s.addr, 1, Duration::from_secs(10))
             .await
@@ -593,17 +599,16 @@ async fn two_secondaries_follow_one_notify_together_and_nsid_tells_them_apart() 
     if !tools() {
         return;
     }
-    let ports = [free_port(), free_port()];
-    let me: Vec<SocketAddr> = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
-        .collect();
-    let primary = knot(&zone(1, TIMERS, ""), false, &me).await;
     let mut servers = Vec::new();
-    for (i, port) in ports.iter().enumerate() {
+    for i in 0..2 {
         let name = format!("dnslb-{i}");
-        let s = dnslb_named(&secondary(primary.addr, ""), *port, Some(&name)).await;
+        let s = dnslb_named(&secondary(NOT_YET.parse().unwrap(), ""), Some(&name)).await;
         servers.push((i, s));
+    }
+    let me: Vec<SocketAddr> = servers.iter().map(|(_, s)| s.addr).collect();
+    let primary = knot(&zone(1, TIMERS, ""), false, &me).await;
+    for (_, s) in &servers {
+        repoint(s, primary.addr).await;
     }
     for (_, s) in &servers {
         assert!(
@@ -800,7 +805,7 @@ async fn fake_primary(serial: std::sync::Arc<std::sync::atomic::AtomicU32>) -> S
 async fn a_transfer_cut_short_keeps_the_last_good_zone() {
     let serial = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
     let primary = fake_primary(serial.clone()).await;
-    let s = dnslb(&secondary(primary, ""), 0).await;
+    let s = dnslb(&secondary(primary, "")).await;
     assert!(
         wait_serial(s.addr, 1, Duration::from_secs(10))
             .await
