@@ -165,6 +165,16 @@ async fn wait_serial(addr: SocketAddr, serial: u32, limit: Duration) -> Option<D
     .await
 }
 
+/// Waits (at most 5 s) until example.com's status error mentions `needle`.
+async fn wait_for_error(s: &TestServer, needle: &str) -> Option<Duration> {
+    wait_until(Duration::from_secs(5), || async {
+        status(s).await["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(needle))
+    })
+    .await
+}
+
 /// `/status`'s entry for example.com among the secondaries.
 async fn status(s: &TestServer) -> serde_json::Value {
     let (code, body) = http(s.admin(), "GET", "/status", "").await;
@@ -265,12 +275,7 @@ async fn knot_as_primary_transfers_notifies_ixfr_and_pools_work_in_the_zone() {
         ),
     )
     .await;
-    let said = wait_until(Duration::from_secs(5), || async {
-        status(&s).await["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("serial 3"))
-    })
-    .await;
+    let said = wait_for_error(&s, "serial 3").await;
     assert!(
         said.is_some(),
         "the status names the transfer that did not load: {}",
@@ -378,12 +383,7 @@ async fn tsig_right_key_transfers_and_a_wrong_or_missing_one_is_refused_both_way
     // Into dnslb: a wrong key and no key are refused by Knot; nothing is served.
     for lines in [key_line(WRONG), String::new()] {
         let s = dnslb(&secondary(primary.addr, &lines)).await;
-        let refused = wait_until(Duration::from_secs(5), || async {
-            status(&s).await["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("AXFR"))
-        })
-        .await;
+        let refused = wait_for_error(&s, "AXFR").await;
         assert!(refused.is_some(), "{lines}: {}", status(&s).await);
         assert_eq!(
             served_serial(s.addr).await,
@@ -813,12 +813,7 @@ async fn a_transfer_cut_short_keeps_the_last_good_zone() {
     );
     // Serial 2 is announced, but its transfer ends without the closing SOA (refresh is 1 s).
     serial.store(2, std::sync::atomic::Ordering::SeqCst);
-    let failed = wait_until(Duration::from_secs(5), || async {
-        status(&s).await["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("AXFR"))
-    })
-    .await;
+    let failed = wait_for_error(&s, "AXFR").await;
     assert!(
         failed.is_some(),
         "the cut transfer is an error: {}",
