@@ -241,6 +241,16 @@ pub struct PoolBody {
     /// The zone's NODATA (an index for [`Prepared::body`]), for a draw that gives no member
     /// (`all_down = "empty"`).
     pub nodata: u32,
+    /// The longest of `records`.
+    pub longest: usize,
+}
+
+impl PoolBody {
+    /// Octets of the largest answer section a draw can give, for an owner of `owner` octets
+    /// (the first record's; the others point at it).
+    pub fn most_octets(&self, owner: usize) -> usize {
+        (owner + self.longest) + (2 + self.longest) * self.pool.answers.saturating_sub(1)
+    }
 }
 
 impl Prepared {
@@ -560,6 +570,7 @@ impl Prepared {
             if let Some(records) = pool_records(pool) {
                 self.pools.push(PoolBody {
                     pool: pool.clone(),
+                    longest: records.iter().map(|r| r.len()).max().unwrap_or(0),
                     records,
                     nodata,
                 });

@@ -15,7 +15,7 @@ use super::rrl::{Kind, Verdict};
 use rand::rngs::SmallRng;
 
 use super::{DnsHandler, MAX_UDP_PAYLOAD, Shard};
-use crate::pool::{Client, Clients};
+use crate::pool::{Client, Clients, DrawCache};
 use crate::prepare::{BodyRef, Found, relocate};
 use crate::snapshot::Snapshot;
 
@@ -48,6 +48,8 @@ pub struct Scratch {
     /// The draws' RNG (the general path draws from the thread-local one: a test that compares
     /// the two hands this one over, see [`DnsHandler::answer_fast`]).
     pub(crate) rng: SmallRng,
+    /// The pools' draw tables of this thread.
+    draws: DrawCache,
 }
 
 /// The lower-cased name and where its labels start.
@@ -65,6 +67,7 @@ impl Scratch {
                 labels: [0; 128],
             },
             rng,
+            draws: DrawCache::new(),
         }
     }
 }
@@ -247,8 +250,7 @@ impl DnsHandler {
             Found::Pool(pool) => {
                 // The largest answer the draw could give must fit: a truncated pool answer is
                 // the general path's to make.
-                let most = pool.records.iter().map(|r| r.len()).max().unwrap_or(0) + q.name_len;
-                let bound = 12 + q.question.len() + most * pool.pool.answers + q.opt_len();
+                let bound = 12 + q.question.len() + pool.most_octets(q.name_len) + q.opt_len();
                 if bound > q.limit() {
                     return Outcome::Fallback;
                 }
@@ -261,15 +263,21 @@ impl DnsHandler {
                 } else {
                     Clients::default()
                 };
-                let (picks, scope) = pool.pool.draw_members(&mut scratch.rng, &clients);
-                if picks.is_empty() {
-                    match snapshot.prepared.body(pool.nodata) {
-                        Some(nodata) => self.static_answer(&q, &nodata, scope, peer, out),
-                        None => Outcome::Fallback,
-                    }
-                } else {
-                    self.pool_answer(&q, &pool.records, &picks, scope, peer, out)
-                }
+                pool.pool.draw_with(
+                    &mut scratch.rng,
+                    &mut scratch.draws,
+                    &clients,
+                    |picks, scope| {
+                        if picks.is_empty() {
+                            match snapshot.prepared.body(pool.nodata) {
+                                Some(nodata) => self.static_answer(&q, &nodata, scope, peer, out),
+                                None => Outcome::Fallback,
+                            }
+                        } else {
+                            self.pool_answer(&q, &pool.records, picks, scope, peer, out)
+                        }
+                    },
+                )
             }
         };
         if let Outcome::Send(n) = outcome {

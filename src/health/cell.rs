@@ -7,7 +7,7 @@ use std::time::Duration;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use super::probe::{Failure, Outcome};
-use super::{Hysteresis, now_ms, unix_ms};
+use super::{Hysteresis, changed, now_ms, unix_ms};
 
 /// "Not ramping" in `up_since_ms`.
 const NEVER: u64 = u64::MAX;
@@ -128,17 +128,31 @@ impl TargetHealth {
             self.last_change_unix_ms.store(unix_ms(), Ordering::Relaxed);
             let since = if up && ramp { now_ms() } else { NEVER };
             self.up_since_ms.store(since, Ordering::Relaxed);
+            changed();
         }
     }
 
     /// Records what the agent said.
     pub fn set_agent(&self, permille: Option<u32>, drain: Option<bool>) {
+        let mut moved = false;
         if let Some(p) = permille {
-            self.agent_permille.store(p, Ordering::Relaxed);
+            moved |= self.agent_permille.swap(p, Ordering::Relaxed) != p;
         }
         if let Some(d) = drain {
-            self.agent_drain.store(d, Ordering::Relaxed);
+            moved |= self.agent_drain.swap(d, Ordering::Relaxed) != d;
         }
+        if moved {
+            changed();
+        }
+    }
+
+    /// Whether slow start is ramping the target's weight up now (so its weight changes with
+    /// time, not only at [`changed`]).
+    pub fn is_ramping(&self, slow_start: Option<Duration>) -> bool {
+        slow_start.is_some_and(|ss| {
+            let since = self.up_since_ms.load(Ordering::Relaxed);
+            ramp_permille(since, now_ms(), ss) < 1000
+        })
     }
 
     /// Writes one probe's outcome and the rise/fall state it led to; `ramp` starts slow start

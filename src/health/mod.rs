@@ -15,6 +15,7 @@ mod hysteresis;
 pub mod probe;
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use cell::{TargetHealth, ramp_permille};
@@ -36,6 +37,23 @@ pub struct ProbeSpec {
     pub rise: u32,
     /// Failures in a row that take a target down.
     pub fall: u32,
+}
+
+/// Moves at every change to what a query may draw: a target up or down, an agent's weight or
+/// drain (here), an admin's drain or weight (in [`crate::pool`]). The pools' draw tables are
+/// built for one value and rebuilt when it moves.
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// Records that a member's availability changed. Called after the change is written (release),
+/// so that a query that reads the new value (acquire) also reads the change.
+pub fn changed() {
+    CHANGES.fetch_add(1, Ordering::Release);
+}
+
+/// How many availability changes there have been so far.
+#[inline]
+pub fn changes() -> u64 {
+    CHANGES.load(Ordering::Acquire)
 }
 
 /// Milliseconds on tokio's clock since the first call (so paused-clock tests move it).

@@ -107,6 +107,7 @@ fn build(
         config_file,
         config_line,
         all_members_down: AtomicBool::new(false),
+        id: Pool::new_id(),
     })
 }
 

@@ -10,10 +10,12 @@
 mod availability;
 mod policy;
 mod select;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use smallvec::SmallVec;
 pub use availability::{Availability, DrainedBy, State};
 pub use policy::{Client, Policy, Scope, seed as policy_seed};
 pub use select::{Candidate, Picks, select};
+pub use table::{DrawCache, MAX_OUTCOMES};
 
 use crate::health::{ProbeSpec, TargetHealth};
 
@@ -79,6 +82,9 @@ pub struct Pool {
     /// Set while every member is down: written only by the scheduler (through
     /// [`Pool::set_all_members_down`]), read by status. Starts false.
     pub(crate) all_members_down: AtomicBool,
+    /// Unique among every pool this process builds ([`Pool::new_id`]): the key of its draw
+    /// table in each serving thread.
+    pub(crate) id: u64,
 }
 
 /// One member of a pool.
@@ -110,7 +116,7 @@ pub struct Clients {
 /// Per-member state that outlives a snapshot: what the admin set, and how often it was served.
 #[derive(Debug)]
 pub struct MemberState {
-    served: AtomicU64,
+    served: Served,
     drained: AtomicBool,
     /// The admin's weight; `NO_OVERRIDE` when none is set.
     weight_override: AtomicU64,
@@ -131,7 +137,7 @@ impl MemberState {
     /// A fresh state with no overrides.
     pub fn new() -> Self {
         Self {
-            served: AtomicU64::new(0),
+            served: Served::new(),
             drained: AtomicBool::new(false),
             weight_override: AtomicU64::new(NO_OVERRIDE),
             configured_then: AtomicU64::new(NO_OVERRIDE),
@@ -141,11 +147,13 @@ impl MemberState {
     /// Stops serving the member at once.
     pub fn drain(&self) {
         self.drained.store(true, Ordering::Relaxed);
+        crate::health::changed();
     }
 
     /// Ends the admin's drain (a weight override stays).
     pub fn undrain(&self) {
         self.drained.store(false, Ordering::Relaxed);
+        crate::health::changed();
     }
 
     /// Whether the admin drained the member.
@@ -159,6 +167,7 @@ impl MemberState {
             .store(u64::from(configured), Ordering::Relaxed);
         self.weight_override
             .store(u64::from(weight), Ordering::Relaxed);
+        crate::health::changed();
     }
 
     /// Whether an override hides a configured weight that changed since it was set.
@@ -170,6 +179,7 @@ impl MemberState {
     /// Goes back to the configured weight.
     pub fn clear_weight(&self) {
         self.weight_override.store(NO_OVERRIDE, Ordering::Relaxed);
+        crate::health::changed();
     }
 
     /// The admin's weight, if set.
@@ -179,11 +189,47 @@ impl MemberState {
 
     /// Times the member was served.
     pub fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
+        self.served.sum()
+    }
+}
+
+/// A counter that each thread adds to on a cache line of its own (as far as there are lines:
+/// twice the cores, rounded up to a power of two), summed when read: a query writes nothing
+/// that another serving thread writes.
+#[derive(Debug)]
+struct Served {
+    stripes: Box<[Stripe]>,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Stripe(AtomicU64);
+
+impl Served {
+    fn new() -> Self {
+        static STRIPES: OnceLock<usize> = OnceLock::new();
+        let n = *STRIPES.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (2 * cores).next_power_of_two().min(64)
+        });
+        Self {
+            stripes: (0..n).map(|_| Stripe::default()).collect(),
+        }
     }
 
-    fn count_served(&self) {
-        self.served.fetch_add(1, Ordering::Relaxed);
+    /// Adds one on the stripe of this thread ([`DrawCache`]'s).
+    #[inline]
+    fn add(&self, stripe: usize) {
+        self.stripes[stripe & (self.stripes.len() - 1)]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -221,6 +267,12 @@ impl Pool {
             .collect()
     }
 
+    /// A fresh [`Pool::id`].
+    pub(crate) fn new_id() -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Draws this query's members; pushes their records onto `out`, counting each as served.
     /// Returns the ECS scope prefix length the answer may be cached for (0 when the policy did
     /// not use the query's ECS).
@@ -230,14 +282,49 @@ impl Pool {
         clients: &Clients,
         out: &mut impl Extend<&'a Record>,
     ) -> Scope {
-        let (picks, scope) = self.draw_members(rng, clients);
-        out.extend(picks.into_iter().map(|i| &self.members[i].record));
-        scope
+        DrawCache::with_thread(|cache| {
+            self.draw_with(rng, cache, clients, |picks, scope| {
+                out.extend(picks.iter().map(|&i| &self.members[i].record));
+                scope
+            })
+        })
     }
 
-    /// [`Pool::draw`], giving the drawn members' indexes (for the UDP fast path, which holds
-    /// each member's record encoded ahead) and the ECS scope.
-    pub fn draw_members<R: Rng + ?Sized>(&self, rng: &mut R, clients: &Clients) -> (Picks, Scope) {
+    /// Draws this query's members, counts each as served, and hands `answer` their indexes in
+    /// answer order (none: no member may be served) and the ECS scope. The UDP fast path,
+    /// which holds each member's record encoded ahead, answers inside `answer`.
+    ///
+    /// A policy that draws without looking at the client draws from this thread's table of
+    /// the pool ([`table`]); the others, and a pool in slow start, pick from the members'
+    /// availability now.
+    #[inline]
+    pub fn draw_with<R: Rng + ?Sized, T>(
+        &self,
+        rng: &mut R,
+        cache: &mut DrawCache,
+        clients: &Clients,
+        answer: impl FnOnce(&[usize], Scope) -> T,
+    ) -> T {
+        let answer = match cache.draw(self, rng, answer) {
+            Ok(t) => return t,
+            Err(answer) => answer,
+        };
+        let (picks, scope) = self.pick_now(rng, clients);
+        self.count_served(&picks, cache.stripe);
+        answer(&picks, scope)
+    }
+
+    /// Counts the members of one answer as served, on `stripe`.
+    #[inline]
+    fn count_served(&self, picks: &[usize], stripe: usize) {
+        for &i in picks {
+            self.members[i].state.served.add(stripe);
+        }
+    }
+
+    /// The policy's pick from the members' availability now (and, when that gives nothing and
+    /// the pool fails open, from every member as if up).
+    fn pick_now<R: Rng + ?Sized>(&self, rng: &mut R, clients: &Clients) -> (Picks, Scope) {
         let (client, from_ecs) = match (self.ecs, &clients.ecs) {
             (true, Some(c)) => (Some(c), true),
             _ => (clients.source.as_ref(), false),
@@ -263,9 +350,6 @@ impl Pool {
                 .map(|a| a.fail_open_candidate())
                 .collect();
             (picks, scope) = self.policy.pick(id, &open, self.answers, rng, client);
-        }
-        for &i in &picks {
-            self.members[i].state.count_served();
         }
         (picks, if from_ecs { scope } else { 0 })
     }
