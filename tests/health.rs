@@ -447,6 +447,42 @@ async fn slow_start_from_the_config_ramps_a_recovered_member() {
     s.stop().await;
 }
 
+/// The draw follows slow start query by query (its weight changes with time, so the pool draws
+/// from the members' cells while it ramps) and comes back to the weights once the ramp ends
+/// (when the pool's draw table is built again: a table kept from the ramp would keep the
+/// recovered member at a tenth).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draws_follow_a_slow_start_ramp_and_its_end() {
+    let late = Deferred::new();
+    let other = Listener::open(0).await;
+    let port = late.port;
+    let s = start_dir(dir_with_config(&pool(
+        FAST_TCP,
+        &[("192.0.2.10", 100, port), ("192.0.2.11", 100, other.port)],
+        "slow_start = \"4s\"\n",
+    )))
+    .await;
+    let _late = late.open();
+    wait_until(Duration::from_secs(3), || async {
+        served(s.addr, "192.0.2.10").await
+    })
+    .await
+    .expect("the recovered member is drawn again");
+    // Early in the ramp (10 % rising to 100 % over 4 s): well under half of the answers.
+    let early = draw_counts(s.addr, "www.example.com.", 200).await;
+    let share = *early.get("192.0.2.10").unwrap_or(&0) as f64 / 200.0;
+    assert!(share < 0.35, "ramping member's share {share}: {early:?}");
+    // After the ramp: both at weight 100, about half each.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = draw_counts(s.addr, "www.example.com.", 400).await;
+    let share = *after.get("192.0.2.10").unwrap_or(&0) as f64 / 400.0;
+    assert!(
+        (0.38..=0.62).contains(&share),
+        "share {share} after the ramp: {after:?}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_down_fails_open_or_answers_empty() {
     let members = [

@@ -294,8 +294,8 @@ impl Pool {
     /// answer order (none: no member may be served) and the ECS scope. The UDP fast path,
     /// which holds each member's record encoded ahead, answers inside `answer`.
     ///
-    /// A policy that draws without looking at the client draws from this thread's table of
-    /// the pool ([`table`]); the others, and a pool in slow start, pick from the members'
+    /// A policy that draws without looking at the client draws from `cache`'s table of the
+    /// pool (see `table.rs`); the others, and a pool in slow start, pick from the members'
     /// availability now.
     #[inline]
     pub fn draw_with<R: Rng + ?Sized, T>(
