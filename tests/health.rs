@@ -411,17 +411,26 @@ async fn a_weight_zero_member_stands_in_only_while_no_weighted_member_is_up() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_start_from_the_config_ramps_a_recovered_member() {
+/// A pool of two members of weight 100 with `slow_start`: 192.0.2.10 is down until the caller
+/// opens its listener (the `Deferred`), 192.0.2.11 up.
+async fn one_member_recovering(slow_start: &str) -> (Deferred, Listener, TestServer) {
     let late = Deferred::new();
     let other = Listener::open(0).await;
-    let port = late.port;
     let s = start_dir(dir_with_config(&pool(
         FAST_TCP,
-        &[("192.0.2.10", 100, port), ("192.0.2.11", 100, other.port)],
-        "slow_start = \"60s\"\n",
+        &[
+            ("192.0.2.10", 100, late.port),
+            ("192.0.2.11", 100, other.port),
+        ],
+        &format!("slow_start = \"{slow_start}\"\n"),
     )))
     .await;
+    (late, other, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_start_from_the_config_ramps_a_recovered_member() {
+    let (late, _other, s) = one_member_recovering("60s").await;
     assert_eq!(member_field(&s, 0, "state").await, "down");
     let _late = late.open();
     let up = wait_until(Duration::from_secs(3), || async {
@@ -453,15 +462,7 @@ async fn slow_start_from_the_config_ramps_a_recovered_member() {
 /// recovered member at a tenth).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draws_follow_a_slow_start_ramp_and_its_end() {
-    let late = Deferred::new();
-    let other = Listener::open(0).await;
-    let port = late.port;
-    let s = start_dir(dir_with_config(&pool(
-        FAST_TCP,
-        &[("192.0.2.10", 100, port), ("192.0.2.11", 100, other.port)],
-        "slow_start = \"4s\"\n",
-    )))
-    .await;
+    let (late, _other, s) = one_member_recovering("4s").await;
     let _late = late.open();
     wait_until(Duration::from_secs(3), || async {
         served(s.addr, "192.0.2.10").await

@@ -156,14 +156,7 @@ impl Policy {
         };
         match (self, client) {
             (Policy::Failover { priority, trickle }, _) => {
-                let mut tiers: Vec<u32> = candidates
-                    .iter()
-                    .zip(priority.iter())
-                    .filter(|(c, _)| **c != Candidate::Unavailable)
-                    .map(|(_, p)| *p)
-                    .collect();
-                tiers.sort_unstable();
-                tiers.dedup();
+                let tiers = tiers(candidates, priority);
                 let Some(&first) = tiers.first() else {
                     return vec![0.0; candidates.len()];
                 };
@@ -221,13 +214,8 @@ fn only(
         .collect()
 }
 
-fn failover<R: Rng + ?Sized>(
-    candidates: &[Candidate],
-    priority: &[u32],
-    trickle: f64,
-    n: usize,
-    rng: &mut R,
-) -> Picks {
+/// The priorities that have an available member, lowest first.
+pub(super) fn tiers(candidates: &[Candidate], priority: &[u32]) -> smallvec::SmallVec<[u32; 8]> {
     let mut tiers: smallvec::SmallVec<[u32; 8]> = candidates
         .iter()
         .zip(priority)
@@ -236,6 +224,17 @@ fn failover<R: Rng + ?Sized>(
         .collect();
     tiers.sort_unstable();
     tiers.dedup();
+    tiers
+}
+
+fn failover<R: Rng + ?Sized>(
+    candidates: &[Candidate],
+    priority: &[u32],
+    trickle: f64,
+    n: usize,
+    rng: &mut R,
+) -> Picks {
+    let tiers = tiers(candidates, priority);
     let Some(&first) = tiers.first() else {
         return Picks::new();
     };

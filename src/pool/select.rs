@@ -82,7 +82,7 @@ pub fn select<R: Rng + ?Sized>(candidates: &[Candidate], n: usize, rng: &mut R) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
     use rand::SeedableRng;
@@ -147,7 +147,8 @@ mod tests {
         );
     }
 
-    fn candidate() -> impl Strategy<Value = Candidate> {
+    /// Any candidate, for property tests.
+    pub(in crate::pool) fn candidate() -> impl Strategy<Value = Candidate> {
         prop_oneof![
             (1u32..1000).prop_map(Weighted),
             Just(Backup),

@@ -189,14 +189,7 @@ fn policy_outcomes(
         Policy::Failover { priority, trickle } => {
             // As `failover`: the lowest priority with an available member; `trickle` of the
             // answers from the next.
-            let mut tiers: Vec<u32> = candidates
-                .iter()
-                .zip(priority.iter())
-                .filter(|(c, _)| **c != Candidate::Unavailable)
-                .map(|(_, p)| *p)
-                .collect();
-            tiers.sort_unstable();
-            tiers.dedup();
+            let tiers = super::policy::tiers(candidates, priority);
             let tier = |t: u32| -> Vec<Candidate> {
                 candidates
                     .iter()
@@ -379,6 +372,7 @@ impl DrawCache {
 mod tests {
     use super::*;
     use crate::pool::select;
+    use crate::pool::select::tests::candidate;
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::SmallRng;
@@ -476,14 +470,6 @@ mod tests {
             assert!(d < 0.01, "member {i}: {ours:?} against {theirs:?}");
         }
         assert_eq!(ours[3] + ours[4], 0);
-    }
-
-    fn candidate() -> impl Strategy<Value = Candidate> {
-        prop_oneof![
-            (1u32..1000).prop_map(Weighted),
-            Just(Backup),
-            Just(Unavailable)
-        ]
     }
 
     proptest! {
