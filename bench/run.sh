@@ -9,7 +9,8 @@
 #
 # With repetitions, the four servers are measured in turn that many times (interleaved, so that
 # a slow spell of the machine touches all of them) and the median of each figure is reported:
-# on a shared 2-core machine one run's CPU figures vary by up to 25 %.
+# on a shared 2-core machine one run's CPU figures vary by up to 25 %. SERVERS="floor dnslb"
+# measures only those (the floor always comes first: the ratios are against it).
 #
 # Userland instructions per query, which are exact where CPU time is noisy, are
 # bench/callgrind.sh's. Installs dnsperf, nsd, knot, dig and bc with apt when missing.
@@ -70,11 +71,16 @@ measure() { # name, repetition
   MEM[$name]="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status") $(pss "$pid")"
 }
 
+SERVERS=${SERVERS:-floor dnslb nsd knot}
+[[ " $SERVERS " == *" floor "* ]] || SERVERS="floor $SERVERS"
+serving() { [[ " $SERVERS " == *" $1 "* ]]; }
 for rep in $(seq "$REPS"); do
   start floor "$work/floor" 127.0.0.1 $PORT; measure floor "$rep"; stop
-  start dnslb env RUST_LOG=warn ../target/release/dnslb --config "$work/dnslb.toml"; measure dnslb "$rep"; stop
-  start nsd nsd -d -c "$work/nsd.conf"; measure nsd "$rep"; stop
-  start knot knotd -c "$work/knot.conf"; measure knot "$rep"; stop
+  if serving dnslb; then
+    start dnslb env RUST_LOG=warn ../target/release/dnslb --config "$work/dnslb.toml"; measure dnslb "$rep"; stop
+  fi
+  if serving nsd; then start nsd nsd -d -c "$work/nsd.conf"; measure nsd "$rep"; stop; fi
+  if serving knot; then start knot knotd -c "$work/knot.conf"; measure knot "$rep"; stop; fi
 done
 
 # The median over the repetitions of the figure `array[key.REP]`.
@@ -83,7 +89,7 @@ median() { # array name, key
   local r
   for r in $(seq "$REPS"); do echo "${arr[$2.$r]}"; done | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
 }
-for s in floor dnslb nsd knot; do
+for s in $SERVERS; do
   for load in "${LOADS[@]}"; do
     CPU[$s.$load]=$(median CPU "$s.$load")
     QPS[$s.$load]=$(median QPS "$s.$load")
@@ -95,7 +101,7 @@ echo "bench/run.sh, $(date -u +%F), $(nproc) cores: each server on core 0, dnspe
 echo
 echo "server CPU per query at the peak rate, microseconds (and the ratio to the floor's)"
 printf '%-7s' ""; for load in "${LOADS[@]}"; do printf '%16s' "$load"; done; echo
-for s in floor dnslb nsd knot; do
+for s in $SERVERS; do
   printf '%-7s' "$s"
   for load in "${LOADS[@]}"; do
     printf '%9.2f (%.2f)' "${CPU[$s.$load]}" "$(echo "${CPU[$s.$load]} / ${CPU[floor.$load]}" | bc -l)"
@@ -105,11 +111,11 @@ done
 echo
 echo "peak rate, queries per second"
 printf '%-7s' ""; for load in "${LOADS[@]}"; do printf '%12s' "$load"; done; echo
-for s in floor dnslb nsd knot; do
+for s in $SERVERS; do
   printf '%-7s' "$s"; for load in "${LOADS[@]}"; do printf '%12s' "${QPS[$s.$load]}"; done; echo
 done
 echo
 echo "p99 latency at 10,000 q/s (static A), microseconds; memory with both zones loaded (VmRSS, PSS of all processes), kB"
-for s in floor dnslb nsd knot; do
+for s in $SERVERS; do
   printf '%-7s p99 %6s us   rss %8s kB   pss %8s kB\n' "$s" "${P99[$s]}" ${MEM[$s]}
 done
