@@ -108,6 +108,19 @@ for s in $SERVERS; do
   done
   echo
 done
+if [ "$REPS" -gt 1 ]; then
+  echo "the median of each run's ratio to the floor's (floor and server measured back to back)"
+  for s in $SERVERS; do
+    [ "$s" = floor ] && continue
+    printf '%-7s' "$s"
+    for load in "${LOADS[@]}"; do
+      for r in $(seq "$REPS"); do
+        echo "${CPU[$s.$load.$r]} / ${CPU[floor.$load.$r]}" | bc -l
+      done | sort -g | awk '{v[NR]=$1} END {printf "%16.2f", v[int((NR+1)/2)]}'
+    done
+    echo
+  done
+fi
 echo
 echo "peak rate, queries per second"
 printf '%-7s' ""; for load in "${LOADS[@]}"; do printf '%12s' "$load"; done; echo
