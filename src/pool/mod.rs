@@ -26,7 +26,7 @@ use smallvec::SmallVec;
 pub use availability::{Availability, DrainedBy, State};
 pub use policy::{Client, Policy, Scope, seed as policy_seed};
 pub use select::{Candidate, Picks, select};
-pub use table::{DrawCache, MAX_OUTCOMES};
+pub use table::DrawCache;
 
 use crate::health::{ProbeSpec, TargetHealth};
 
@@ -344,14 +344,18 @@ impl Pool {
         }
         let (mut picks, mut scope) = self.policy.pick(id, candidates, self.answers, rng, client);
         if picks.is_empty() && self.all_down == AllDown::Open {
-            let open: SmallVec<[Candidate; 16]> = self
-                .availabilities()
-                .iter()
-                .map(|a| a.fail_open_candidate())
-                .collect();
+            let open = self.fail_open_candidates();
             (picks, scope) = self.policy.pick(id, &open, self.answers, rng, client);
         }
         (picks, if from_ecs { scope } else { 0 })
+    }
+
+    /// What the policy sees of each member when every one is down and the pool fails open.
+    fn fail_open_candidates(&self) -> SmallVec<[Candidate; 16]> {
+        self.availabilities()
+            .iter()
+            .map(|a| a.fail_open_candidate())
+            .collect()
     }
 
     /// Whether every probed member is out now (unprobed members never are).

@@ -76,14 +76,14 @@ impl DrawTable {
         }) {
             return Err(NoTable::Ramping);
         }
-        let availabilities = pool.availabilities();
-        let candidates: Vec<Candidate> = availabilities.iter().map(|a| a.candidate()).collect();
+        let candidates: Vec<Candidate> = pool
+            .availabilities()
+            .iter()
+            .map(|a| a.candidate())
+            .collect();
         let mut outcomes = policy_outcomes(&pool.policy, &candidates, pool.answers)?;
         if outcomes.probs.is_empty() && pool.all_down == AllDown::Open {
-            let open: Vec<Candidate> = availabilities
-                .iter()
-                .map(|a| a.fail_open_candidate())
-                .collect();
+            let open = pool.fail_open_candidates();
             outcomes = policy_outcomes(&pool.policy, &open, pool.answers)?;
         }
         Ok(Self::from_outcomes(&outcomes))
