@@ -47,6 +47,14 @@ pub struct RawSecondary {
     /// A copy of the last transfer on disk (a zone file), relative to the config file: a
     /// restart serves it at once.
     pub cache_file: Option<Spanned<String>>,
+    /// Records one transfer may bring at most (default 10,000,000).
+    pub max_records: Option<Spanned<u64>>,
+    /// Octets one transfer may bring at most (default 2 GiB).
+    pub max_octets: Option<Spanned<u64>>,
+    /// The longest wait for a transfer's next message (default `10s`).
+    pub idle_timeout: Option<Spanned<String>>,
+    /// A limit on a whole transfer (default: none; the idle timeout and the limits above bound it).
+    pub transfer_timeout: Option<Spanned<String>>,
 }
 
 /// A TSIG key (RFC 8945): its name, algorithm and base64 secret (in a file, or inline).

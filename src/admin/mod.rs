@@ -283,6 +283,8 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
             if let Some(zone) = snap.secondaries.get(&origin) {
                 v["primaries"] = json!(zone.primaries);
             }
+            // What queries are answered from, beside the serial held (`serial`).
+            v["served_serial"] = json!(snap.zone(&origin).map(|z| z.serial));
             (origin.to_string(), v)
         })
         .collect();
@@ -473,6 +475,27 @@ fn encode_server(
                 ("state", state.as_str().to_string()),
             ];
             ConstGauge::new(i64::from(status.state == state)).encode(e.encode_family(&labels)?)?;
+        }
+    }
+    let mut e = enc.encode_descriptor(
+        "dnslb_secondary_notify",
+        "NOTIFYs heeded for each secondary zone, and those that caused a SOA check (at most one a second; the rest are coalesced)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (origin, status) in &statuses {
+        for (outcome, n) in [
+            ("checked", status.notify_checks),
+            (
+                "coalesced",
+                status.notifies.saturating_sub(status.notify_checks),
+            ),
+        ] {
+            let labels = [
+                ("zone", origin.to_string()),
+                ("outcome", outcome.to_string()),
+            ];
+            ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
         }
     }
     let mut e = enc.encode_descriptor(

@@ -10,7 +10,8 @@
 //! - accept errors (out of descriptors) back off instead of spinning.
 //!
 //! A zone transfer request is answered by [`super::xfr`] with as many messages as the zone
-//! takes. Queries on one connection are answered in order (pipelining works; answers are not
+//! takes, made on a blocking thread and written as they come, so that a large transfer out
+//! does not delay the other connections. Queries on one connection are answered in order (pipelining works; answers are not
 //! reordered). A message that cannot be parsed gets FORMERR without a question; one with QR set,
 //! or shorter than a header, ends the connection.
 
@@ -146,22 +147,57 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        // A zone transfer is several messages; anything else, one.
-        let responses = match handler.transfer(&message, peer) {
-            Some(messages) => messages,
-            None => match exchange(handler, &message, peer, Protocol::Tcp).await {
-                Some(response) => vec![response],
+        // A zone transfer is several messages, made off this loop; anything else, one.
+        if super::xfr::asks_transfer(&message) {
+            match transfer_out(handler, message.clone(), peer, &mut stream).await {
+                Some(true) => continue,
+                Some(false) => {} // not one we transfer: the general path answers
                 None => return,
-            },
-        };
-        for response in responses {
-            let mut framed = Vec::with_capacity(response.len() + 2);
-            framed.extend_from_slice(&u16::try_from(response.len()).unwrap_or(0).to_be_bytes());
-            framed.extend_from_slice(&response);
-            match tokio::time::timeout(IDLE, stream.write_all(&framed)).await {
-                Ok(Ok(())) => {}
-                _ => return,
             }
         }
+        let Some(response) = exchange(handler, &message, peer, Protocol::Tcp).await else {
+            return;
+        };
+        if !write_message(&mut stream, &response).await {
+            return;
+        }
     }
+}
+
+/// Writes one length-prefixed message; `false` when the connection failed or stalled.
+async fn write_message(stream: &mut TcpStream, message: &[u8]) -> bool {
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&u16::try_from(message.len()).unwrap_or(0).to_be_bytes());
+    framed.extend_from_slice(message);
+    matches!(
+        tokio::time::timeout(IDLE, stream.write_all(&framed)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// A transfer out: the messages are made on a blocking thread and written here as they come
+/// (a few ahead at most), so that a large zone neither stalls the other connections of this
+/// loop nor is held encoded whole. `Some(false)` when the request is not one we transfer,
+/// `None` when the connection failed.
+async fn transfer_out(
+    handler: &DnsHandler,
+    message: Vec<u8>,
+    peer: SocketAddr,
+    stream: &mut TcpStream,
+) -> Option<bool> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let h = handler.clone();
+    let making = tokio::task::spawn_blocking(move || {
+        h.transfer(&message, peer, &mut |m| tx.blocking_send(m).is_ok())
+    });
+    let mut ok = true;
+    while let Some(m) = rx.recv().await {
+        if !write_message(stream, &m).await {
+            ok = false;
+            break;
+        }
+    }
+    drop(rx); // a maker still sending learns that the client is gone
+    let handled = making.await.unwrap_or(false);
+    ok.then_some(handled)
 }

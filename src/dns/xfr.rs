@@ -33,11 +33,26 @@ const NOTIFY_TRIES: u32 = 5;
 const NOTIFY_WAIT: Duration = Duration::from_secs(2);
 
 impl DnsHandler {
-    /// The messages answering `message` from `peer` over TCP, if it asks to transfer a zone
-    /// we serve and `peer` may; `None` leaves the message to the general path.
-    pub(crate) fn transfer(&self, message: &[u8], peer: SocketAddr) -> Option<Vec<Vec<u8>>> {
-        // Cheap checks first: a query (QR clear, opcode 0) with one question.
-        if message.len() < 12 || message[2] & 0xf8 != 0 || message[4..6] != [0, 1] {
+    /// Answers `message` from `peer` over TCP, if it asks to transfer a zone we serve and
+    /// `peer` may, handing each message to `send` as it is made (a large zone is never held
+    /// encoded whole; `send` returning `false` stops it). `false` leaves the message to the
+    /// general path. Meant to run off the TCP loop (it encodes the whole zone).
+    pub(crate) fn transfer(
+        &self,
+        message: &[u8],
+        peer: SocketAddr,
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) -> bool {
+        self.transfer_messages(message, peer, send).is_some()
+    }
+
+    fn transfer_messages(
+        &self,
+        message: &[u8],
+        peer: SocketAddr,
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) -> Option<()> {
+        if !asks_transfer(message) {
             return None;
         }
         let request = Message::from_vec(message).ok()?;
@@ -74,7 +89,8 @@ impl DnsHandler {
                 if let Some(t) = tsig {
                     m.set_signature(t);
                 }
-                return Some(vec![m.to_vec().ok()?]);
+                send(m.to_vec().ok()?);
+                return Some(());
             }
         };
         let records = zone.source.as_ref()?.unpack();
@@ -114,7 +130,8 @@ impl DnsHandler {
         };
         if ixfr && theirs.is_some_and(|t| serial_at_least(t, serial)) {
             info!(zone = %origin, %peer, serial, "IXFR: the secondary is up to date");
-            return Some(vec![response(vec![soa], true)?]);
+            send(response(vec![soa], true)?);
+            return Some(());
         }
         // SOA, every other record, SOA; cut into messages of about MESSAGE_OCTETS.
         let body = records
@@ -122,26 +139,45 @@ impl DnsHandler {
             .map(|r| r.record)
             .filter(|r| r.record_type() != RecordType::SOA);
         let all = std::iter::once(soa.clone()).chain(body).chain([soa]);
-        let mut messages = Vec::new();
+        let mut messages = 0usize;
         let mut batch = Vec::new();
         let mut octets = 0;
         let mut count = 0usize;
         for record in all {
             let size = record.to_bytes().map_or(MESSAGE_OCTETS, |b| b.len());
             if !batch.is_empty() && octets + size > MESSAGE_OCTETS {
-                let first = messages.is_empty();
-                messages.push(response(std::mem::take(&mut batch), first)?);
+                if !send(response(std::mem::take(&mut batch), messages == 0)?) {
+                    debug!(zone = %origin, %peer, "transfer out: the client went away");
+                    return Some(());
+                }
+                messages += 1;
                 octets = 0;
             }
             octets += size;
             count += 1;
             batch.push(record);
         }
-        let first = messages.is_empty();
-        messages.push(response(batch, first)?);
-        info!(zone = %origin, %peer, serial, records = count, messages = messages.len(), kind = if ixfr { "IXFR (in full)" } else { "AXFR" }, "zone transferred out");
-        Some(messages)
+        send(response(batch, messages == 0)?);
+        messages += 1;
+        info!(zone = %origin, %peer, serial, records = count, messages, kind = if ixfr { "IXFR (in full)" } else { "AXFR" }, "zone transferred out");
+        Some(())
     }
+}
+
+/// Whether `message` looks like a transfer request: a query (QR clear, opcode 0) with one
+/// question whose type is AXFR or IXFR. Cheap: the TCP loop asks it of every message.
+pub(crate) fn asks_transfer(message: &[u8]) -> bool {
+    if message.len() < 12 || message[2] & 0xf8 != 0 || message[4..6] != [0, 1] {
+        return false;
+    }
+    let mut at = 12;
+    while let Some(&len) = message.get(at) {
+        if len == 0 || len & 0xc0 != 0 {
+            break;
+        }
+        at += 1 + usize::from(len);
+    }
+    matches!(message.get(at + 1..at + 3), Some([0, 251] | [0, 252]))
 }
 
 pub use crate::zone::secondary::serial_at_least;

@@ -11,9 +11,10 @@ use tracing::{info, warn};
 
 use super::settings::Config;
 use crate::Problem;
+use crate::config::{RawSecondary, parse_duration};
 use crate::tsig::TsigKey;
 use crate::zone::PackedRecords;
-use crate::zone::secondary::{Held, SecondaryZone, Store};
+use crate::zone::secondary::{Held, Limits, SecondaryZone, Store};
 
 /// Every `[[secondary]]`, by lower-cased origin; problems go to `fatal`.
 pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, SecondaryZone> {
@@ -88,6 +89,7 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Second
             tsig,
             allow_notify,
             cache_file,
+            limits: limits(config, s, fatal),
         };
         if out.insert(origin.clone(), zone).is_some() {
             fatal.push(config.problem_at(
@@ -97,6 +99,45 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Second
         }
     }
     out
+}
+
+/// The transfer limits of one `[[secondary]]`.
+fn limits(config: &Config, s: &RawSecondary, fatal: &mut Vec<Problem>) -> Limits {
+    let mut limits = Limits::default();
+    let mut positive = |v: &Option<toml::Spanned<u64>>, key: &str, into: &mut u64| {
+        if let Some(v) = v {
+            if *v.get_ref() == 0 {
+                fatal.push(
+                    config.problem_at(v.span(), format!("secondary.{key}: must be more than 0")),
+                );
+            } else {
+                *into = *v.get_ref();
+            }
+        }
+    };
+    positive(&s.max_records, "max_records", &mut limits.max_records);
+    positive(&s.max_octets, "max_octets", &mut limits.max_octets);
+    let mut duration = |v: &Option<toml::Spanned<String>>, key: &str| {
+        let v = v.as_ref()?;
+        match parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                fatal.push(
+                    config.problem_at(v.span(), format!("secondary.{key}: must be more than 0")),
+                );
+                None
+            }
+            Err(e) => {
+                fatal.push(config.problem_at(v.span(), format!("secondary.{key}: {e}")));
+                None
+            }
+        }
+    };
+    if let Some(d) = duration(&s.idle_timeout, "idle_timeout") {
+        limits.idle = d;
+    }
+    limits.total = duration(&s.transfer_timeout, "transfer_timeout");
+    limits
 }
 
 /// `192.0.2.53:53`, `[2001:db8::53]:53`, or an address alone (port 53).

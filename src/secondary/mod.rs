@@ -10,10 +10,15 @@
 //! expire time, the records are dropped and the zone answers SERVFAIL, as BIND and Knot do; so
 //! does a zone not transferred yet.
 //!
-//! The transfer client is hickory-net's (`Client::zone_transfer`), signed with hickory-proto's
-//! TSIG when a key is configured.
+//! Transfers are read from the TCP stream by our own reader ([`receive`]): every message in
+//! order, TSIG-checked, merged into the compact store as it arrives, within the zone's limits
+//! (`max_records`, `max_octets`, `idle_timeout`, `transfer_timeout`). hickory-net's transfer
+//! stream is not used: it drops messages when its channel is full (hickory-dns issue #2049).
+//! The SOA query uses hickory-net's UDP client. A transfer that does not load is discarded:
+//! the records held before are kept, the next attempt is an AXFR, at the SOA's retry.
 
 mod client;
+mod receive;
 mod task;
 
 use std::sync::Arc;

@@ -6,16 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::Name;
 use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use super::client::{self, Transferred};
+use super::client;
+use super::receive::{self, Received, Transferred};
 use super::{Context, Held, SecondaryZone};
 use crate::state::{ReloadCause, ReloadRequest};
+use crate::zone::PackedRecords;
 use crate::zone::secondary::{serial_at_least, unix};
-use crate::zone::{PackedRecords, SourcedRecord};
 
 /// Bounds on the SOA's timers (a zone with refresh 0 must not make us spin; one with a year
 /// must still be checked daily), as Knot bounds them.
@@ -24,6 +25,9 @@ const TIMER_MAX: Duration = Duration::from_secs(24 * 3600);
 /// Retry interval before any SOA is known (first transfer not yet done).
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const FIRST_RETRY_MAX: Duration = Duration::from_secs(60);
+/// NOTIFYs are acted on at most once per this interval per zone (BIND's `serial-query-rate`
+/// in spirit): however many come, one SOA query.
+pub const NOTIFY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The zone tasks, one per configured secondary zone.
 pub struct Tasks {
@@ -75,22 +79,6 @@ impl Drop for Tasks {
     }
 }
 
-/// The records held, SOA first: unpacked only when a transfer needs them (an IXFR applies its
-/// differences to them).
-fn unpacked(held: &Held) -> Option<Vec<Record>> {
-    let mut records: Vec<Record> = held
-        .records
-        .unpack()
-        .into_iter()
-        .map(|s| s.record)
-        .collect();
-    let soa = records
-        .iter()
-        .position(|r| r.record_type() == RecordType::SOA)?;
-    records.swap(0, soa);
-    Some(records)
-}
-
 /// A SOA timer (a 32-bit count of seconds, negative in hickory's type when over 2^31).
 fn clamp(seconds: i32) -> Duration {
     Duration::from_secs(u64::from(seconds as u32)).clamp(TIMER_MIN, TIMER_MAX)
@@ -103,10 +91,8 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
     // The last good refresh: from the cache file's time when it was read at start-up.
     let mut refreshed: Option<Instant> = ctx
         .store
-        .statuses()
-        .into_iter()
-        .find(|(o, _)| *o == origin)
-        .and_then(|(_, s)| s.refreshed_at)
+        .status(&origin)
+        .and_then(|s| s.refreshed_at)
         .map(|at| {
             let age = unix(SystemTime::now()).saturating_sub(at);
             Instant::now()
@@ -114,26 +100,33 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
                 .unwrap_or_else(Instant::now)
         });
     let mut first_retry = FIRST_RETRY;
+    // After a transfer that did not load, the next one is an AXFR (its records are not a base).
+    let mut axfr_next = false;
     loop {
         let held = ctx.store.held(&origin);
-        let refreshed_now = tokio::select! {
+        let checked_at = Instant::now();
+        let attempt = tokio::select! {
             _ = stop.cancelled() => return,
-            r = refresh(&zone, held.as_ref()) => r,
+            r = refresh(&zone, held.as_ref(), axfr_next) => r,
         };
-        let ok = match refreshed_now {
+        let ok = match attempt {
             Ok((primary, None)) => {
                 refreshed = Some(Instant::now());
                 ctx.store.update(&origin, |s| {
                     s.primary = Some(primary);
                     s.refreshed_at = Some(unix(SystemTime::now()));
-                    s.error = None;
+                    // A transfer that did not load stays the error until one loads.
+                    if s.rejected_serial.is_none() {
+                        s.error = None;
+                    }
                 });
                 true
             }
             Ok((primary, Some(t))) => {
                 refreshed = Some(Instant::now());
-                install(&zone, &ctx, primary, t).await;
-                true
+                let loaded = install(&zone, &ctx, primary, t, held).await;
+                axfr_next = !loaded;
+                loaded
             }
             Err(e) => {
                 warn!(zone = %origin, error = %e, "secondary zone: no primary could be refreshed from");
@@ -166,7 +159,17 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = wake.notified() => info!(zone = %origin, "NOTIFY: checking the primaries"),
+            _ = wake.notified() => {
+                // NOTIFYs are coalesced: at most one check per NOTIFY_INTERVAL, however many
+                // come; those that come meanwhile are folded into the one pending wake-up.
+                let earliest = checked_at + NOTIFY_INTERVAL;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(earliest.into()) => {}
+                }
+                ctx.store.notify_checked(&origin);
+                debug!(zone = %origin, "NOTIFY: checking the primaries");
+            }
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
         if expires.is_some_and(|e| Instant::now() >= e) {
@@ -179,10 +182,11 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
 }
 
 /// The primaries in turn: the first whose SOA answers says whether we are up to date, and if
-/// not, transfers (IXFR from what we hold, AXFR when that fails or we hold nothing).
+/// not, transfers (IXFR from what we hold, AXFR when that fails, we hold nothing, or `axfr`).
 async fn refresh(
     zone: &SecondaryZone,
     held: Option<&Held>,
+    axfr: bool,
 ) -> Result<(SocketAddr, Option<Transferred>), String> {
     let key = zone.tsig.as_ref();
     let mut errors = Vec::new();
@@ -196,16 +200,20 @@ async fn refresh(
         };
         if let Some(ours) = held
             && serial_at_least(ours.soa.serial, serial)
+            && !axfr
         {
             return Ok((primary, None));
         }
-        let records = held.and_then(unpacked);
-        match client::transfer(primary, &zone.origin, key, records.as_deref()).await {
-            Ok(t) => return Ok((primary, t)),
-            Err(e) if records.is_some() => {
+        let base = held.filter(|_| !axfr).cloned();
+        let ixfr = base.is_some();
+        match receive::transfer(primary, &zone.origin, key, base, &zone.limits).await {
+            Ok(Received::UpToDate) => return Ok((primary, None)),
+            Ok(Received::Zone(t)) => return Ok((primary, Some(t))),
+            Err(e) if ixfr => {
                 // RFC 1995 §4: an IXFR that fails falls back to AXFR.
-                match client::transfer(primary, &zone.origin, key, None).await {
-                    Ok(t) => return Ok((primary, t)),
+                match receive::transfer(primary, &zone.origin, key, None, &zone.limits).await {
+                    Ok(Received::Zone(t)) => return Ok((primary, Some(t))),
+                    Ok(Received::UpToDate) => return Ok((primary, None)),
                     Err(e2) => errors.push(format!("{primary}: IXFR: {e}; AXFR: {e2}")),
                 }
             }
@@ -227,117 +235,99 @@ async fn reload(ctx: &Context) {
     }
 }
 
-/// What problems with a transfer's records name.
-fn transfer_file(origin: &Name, primary: SocketAddr, serial: u32) -> Arc<Path> {
-    Arc::from(Path::new(&format!(
-        "{origin} serial {serial} transferred from {primary}, record"
-    )))
-}
-
 /// Keeps a transfer's records, has them loaded, and writes the cache file once they serve.
-async fn install(zone: &SecondaryZone, ctx: &Context, primary: SocketAddr, t: Transferred) {
+/// A transfer that does not load is discarded: the records held before (`before`) are held
+/// again, so that neither the next IXFR nor a later reload builds on it. Whether it loaded.
+async fn install(
+    zone: &SecondaryZone,
+    ctx: &Context,
+    primary: SocketAddr,
+    t: Transferred,
+    before: Option<Held>,
+) -> bool {
     let origin = &zone.origin;
-    let Some(soa) = client::soa_of(&t.records).cloned() else {
-        return; // the client hands over only transfers that start with the SOA
-    };
-    let serial = soa.serial;
-    let file = transfer_file(origin, primary, serial);
-    let sourced: Vec<SourcedRecord> = t
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| SourcedRecord {
-            record: r.clone(),
-            file: file.clone(),
-            line: i + 1,
-        })
-        .collect();
-    let Some(packed) = PackedRecords::pack(&sourced) else {
-        warn!(zone = %origin, "the transferred zone is too large to keep");
-        return;
-    };
+    let serial = t.soa.serial;
+    let count = t.records.len();
+    let records = Arc::new(t.records);
     let now = unix(SystemTime::now());
+    if t.ignored > 0 {
+        warn!(zone = %origin, serial, ignored = t.ignored, "records outside the zone (or not of class IN) in the transfer were ignored");
+    }
     ctx.store.keep(
         origin,
         Held {
-            records: Arc::new(packed),
-            file,
-            soa,
+            records: records.clone(),
+            file: t.file.clone(),
+            soa: t.soa.clone(),
         },
         |s| {
             s.serial = Some(serial);
             s.primary = Some(primary);
             s.refreshed_at = Some(now);
-            s.transferred_at = Some(now);
-            s.last_transfer = Some(t.kind);
-            s.error = None;
         },
     );
     reload(ctx).await;
     let served = ctx.snapshot.load().zone(origin).map(|z| z.serial);
     if served != Some(serial) {
         let why = format!(
-            "serial {serial} from {primary} did not load; serving {}",
+            "serial {serial} from {primary} did not load (see /status problems); serving {}",
             served.map_or("nothing".into(), |s| format!("serial {s}"))
         );
         warn!(zone = %origin, "{why}");
-        ctx.store.update(origin, |s| s.error = Some(why));
-        return;
+        ctx.store.discard(origin, before, |s| {
+            s.rejected_serial = Some(serial);
+            s.error = Some(why);
+        });
+        return false;
     }
-    info!(zone = %origin, serial, %primary, kind = t.kind, records = t.records.len(), "secondary zone transferred");
+    ctx.store.update(origin, |s| {
+        s.transferred_at = Some(now);
+        s.last_transfer = Some(t.kind);
+        s.ignored_records = t.ignored;
+        s.rejected_serial = None;
+        s.error = None;
+    });
+    info!(zone = %origin, serial, %primary, kind = t.kind, records = count, "secondary zone transferred");
     if let Some(path) = zone.cache_file.clone() {
-        let text = cache_text(origin, serial, primary, &t.records);
-        let written = tokio::task::spawn_blocking(move || write_atomically(&path, &text)).await;
+        let origin = origin.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let text = cache_text(&origin, serial, primary, &records);
+            write_atomically(&path, &text)
+        })
+        .await;
         if let Ok(Err(e)) = written {
-            warn!(zone = %origin, error = %e, "cannot write the cache file");
+            warn!(zone = %zone.origin, error = %e, "cannot write the cache file");
         }
     }
+    true
 }
 
-/// A zone file of `records`: one per line, names in full.
-fn cache_text(origin: &Name, serial: u32, primary: SocketAddr, records: &[Record]) -> String {
-    let mut text = format!(
-        "; {origin} serial {serial}, transferred from {primary} by dnslb; rewritten at each transfer\n$ORIGIN {origin}\n"
-    );
-    for r in records {
-        text.push_str(&presentation(r));
-        text.push('\n');
-    }
-    text
+/// The cache file's text: the records, each on a line with its full owner name.
+fn cache_text(origin: &Name, serial: u32, primary: SocketAddr, records: &PackedRecords) -> String {
+    let mut apex = String::new();
+    let wire = hickory_proto::serialize::binary::BinEncodable::to_bytes(origin).unwrap_or_default();
+    crate::zone::presentation::name(&wire, &mut apex);
+    crate::zone::presentation::zone_text(
+        &format!(
+            "{apex} serial {serial}, transferred from {primary} by dnslb; rewritten at each transfer"
+        ),
+        records,
+    )
 }
 
-/// One record as a zone-file line: the types whose text hickory writes exactly as zone files
-/// read them in their usual form, every other type in RFC 3597's generic form (`TYPEnnn \# len
-/// hex`), which reads back octet for octet whatever the type.
-fn presentation(r: &Record) -> String {
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-    match r.record_type() {
-        RecordType::A
-        | RecordType::AAAA
-        | RecordType::NS
-        | RecordType::CNAME
-        | RecordType::PTR
-        | RecordType::MX
-        | RecordType::SOA => format!("{} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data),
-        t => {
-            let mut octets = Vec::new();
-            // A fresh encoder: no earlier name to compress against, and the case kept.
-            let _ = r.data.emit(&mut BinEncoder::new(&mut octets));
-            format!(
-                "{} {} IN TYPE{} \\# {} {}",
-                r.name,
-                r.ttl,
-                u16::from(t),
-                octets.len(),
-                hex::encode(&octets)
-            )
-        }
-    }
-}
-
+/// Writes `text` to a temporary file of its own beside `path` (named after it, so that two
+/// cache files in one folder never share one), flushes it, and renames it into place.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
 
@@ -354,13 +344,14 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         let parsed = crate::zone::parse_zone_file(&file, &origin);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        let records: Vec<Record> = parsed.records.into_iter().map(|s| s.record).collect();
+        let packed = PackedRecords::pack(&parsed.records).unwrap();
+        let records: Vec<_> = parsed.records.into_iter().map(|s| s.record).collect();
         let cache = dir.path().join("cache.zone");
         let primary: SocketAddr = "127.0.0.1:53".parse().unwrap();
-        write_atomically(&cache, &cache_text(&origin, 7, primary, &records)).unwrap();
+        write_atomically(&cache, &cache_text(&origin, 7, primary, &packed)).unwrap();
         let back = crate::zone::parse_zone_file(&cache, &origin);
         assert!(back.errors.is_empty(), "{:?}", back.errors);
-        let back: Vec<Record> = back.records.into_iter().map(|s| s.record).collect();
+        let back: Vec<_> = back.records.into_iter().map(|s| s.record).collect();
         assert_eq!(back, records);
     }
 }

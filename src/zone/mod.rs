@@ -8,8 +8,10 @@
 
 mod entries;
 mod loc;
+pub mod merge;
 pub(crate) mod packed;
 pub mod parse;
+pub mod presentation;
 mod scan;
 pub mod secondary;
 
@@ -165,6 +167,19 @@ impl Zone {
             ));
             return Err(errors);
         };
+        let apex_ns = owners.by_name.get(&origin).is_some_and(|recs| {
+            recs.iter()
+                .any(|r| r.record.record_type() == RecordType::NS)
+        });
+        if !apex_ns {
+            // As Knot's mandatory semantic checks and NSD's zone checks: a zone without NS
+            // records at its apex cannot be delegated to, and an IXFR that deletes them is wrong.
+            errors.push(Problem::line(
+                &soa.file,
+                soa.line,
+                format!("the zone {origin} has no NS record at its apex"),
+            ));
+        }
         let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
         let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
         for owner in &owners.order {

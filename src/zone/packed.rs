@@ -36,6 +36,20 @@ pub(crate) fn uncompressed(
     Some(buf)
 }
 
+/// Appends `rec` to `out` in the packed form: owner as written, type, class, TTL, RDATA length
+/// and RDATA, names uncompressed. `None` if it cannot be encoded.
+pub(super) fn push_record(out: &mut Vec<u8>, scratch: &mut Vec<u8>, rec: &Record) -> Option<()> {
+    let owner = uncompressed(scratch, |e| rec.name.emit(e))?;
+    out.extend_from_slice(owner);
+    out.extend_from_slice(&u16::from(rec.record_type()).to_be_bytes());
+    out.extend_from_slice(&u16::from(rec.dns_class).to_be_bytes());
+    out.extend_from_slice(&rec.ttl.to_be_bytes());
+    let rdata = uncompressed(scratch, |e| rec.data.emit(e))?;
+    out.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+    out.extend_from_slice(rdata);
+    Some(())
+}
+
 /// Where one record is, and where it was written.
 #[derive(Debug, Clone, Copy)]
 struct Packed {
@@ -62,18 +76,7 @@ impl PackedRecords {
                 line: u32::try_from(r.line).ok()?,
                 file: u32::try_from(file).ok()?,
             });
-            let rec = &r.record;
-            let owner = uncompressed(&mut scratch, |e| rec.name.emit(e))?;
-            out.bytes.extend_from_slice(owner);
-            out.bytes
-                .extend_from_slice(&u16::from(rec.record_type()).to_be_bytes());
-            out.bytes
-                .extend_from_slice(&u16::from(rec.dns_class).to_be_bytes());
-            out.bytes.extend_from_slice(&rec.ttl.to_be_bytes());
-            let rdata = uncompressed(&mut scratch, |e| rec.data.emit(e))?;
-            out.bytes
-                .extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
-            out.bytes.extend_from_slice(rdata);
+            push_record(&mut out.bytes, &mut scratch, &r.record)?;
         }
         out.bytes.shrink_to_fit();
         out.index.shrink_to_fit();
@@ -103,6 +106,36 @@ impl PackedRecords {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+
+    /// Each record's octets (owner, type, class, TTL, RDATA length, RDATA), in order.
+    pub(super) fn wire(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.index.iter().enumerate().map(|(i, p)| {
+            let end = self
+                .index
+                .get(i + 1)
+                .map_or(self.bytes.len(), |next| next.at as usize);
+            &self.bytes[p.at as usize..end]
+        })
+    }
+
+    /// Records already in wire form, back to back in `bytes` (record `i` starts at `starts[i]`),
+    /// all from `file`, their lines numbered from 1.
+    pub(super) fn from_wire(bytes: Vec<u8>, starts: &[u32], file: Arc<Path>) -> Self {
+        let index = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| Packed {
+                at,
+                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                file: 0,
+            })
+            .collect();
+        PackedRecords {
+            bytes,
+            index,
+            files: vec![file],
+        }
     }
 
     fn record(&self, at: usize) -> Option<Record> {

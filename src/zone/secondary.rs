@@ -27,6 +27,42 @@ pub struct SecondaryZone {
     pub allow_notify: Vec<IpAddr>,
     /// Where the last transfer is kept on disk, if anywhere.
     pub cache_file: Option<PathBuf>,
+    /// What one transfer may bring and take.
+    pub limits: Limits,
+}
+
+/// Bounds on one incoming transfer (`[[secondary]]` `max_records`, `max_octets`,
+/// `idle_timeout`, `transfer_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Records received (duplicates included: they cost work even when merged).
+    pub max_records: u64,
+    /// Octets received, message framing included.
+    pub max_octets: u64,
+    /// The longest wait for the next message (Knot's `tcp-remote-io-timeout`).
+    pub idle: std::time::Duration,
+    /// A backstop on the whole transfer, off unless set.
+    pub total: Option<std::time::Duration>,
+}
+
+impl Limits {
+    /// Ten million records: a large real zone (most TLDs hold fewer) and under 1 GiB packed.
+    pub const MAX_RECORDS: u64 = 10_000_000;
+    /// 2 GiB on the wire: ten million records at about 200 octets each, uncompressed.
+    pub const MAX_OCTETS: u64 = 2 << 30;
+    /// Ten seconds between two messages (Knot waits five; NSD two minutes).
+    pub const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_records: Self::MAX_RECORDS,
+            max_octets: Self::MAX_OCTETS,
+            idle: Self::IDLE,
+            total: None,
+        }
+    }
 }
 
 /// Where a secondary zone stands, for `/status` and the log.
@@ -71,8 +107,17 @@ pub struct Status {
     pub last_transfer: Option<&'static str>,
     /// Unix seconds at which the zone expires without a refresh.
     pub expires_at: Option<u64>,
-    /// Why the last attempt failed, until one succeeds.
+    /// Why the last attempt failed: cleared when a transfer loads (or, for a failure to reach
+    /// the primaries, when a SOA check succeeds).
     pub error: Option<String>,
+    /// The serial of a transfer that was received but did not load, until one loads.
+    pub rejected_serial: Option<u32>,
+    /// Records of the last transfer left out: outside the zone, or not of class IN.
+    pub ignored_records: u64,
+    /// NOTIFYs heeded (from an allowed address, signed when a key is set).
+    pub notifies: u64,
+    /// SOA checks those NOTIFYs caused (at most one per second; the rest were coalesced).
+    pub notify_checks: u64,
 }
 
 /// What the loader needs of a held zone.
@@ -121,6 +166,29 @@ impl Store {
         });
     }
 
+    /// Goes back to `before` (or to holding nothing) after a transfer that did not load.
+    pub fn discard(&self, origin: &Name, before: Option<Held>, status: impl FnOnce(&mut Status)) {
+        self.with(origin, |e| {
+            e.status.serial = before.as_ref().map(|h| h.soa.serial);
+            if before.is_none() {
+                e.status.state = State::Waiting;
+            }
+            e.held = before;
+            status(&mut e.status);
+        });
+    }
+
+    /// The status of `origin`, if it is known.
+    pub fn status(&self, origin: &Name) -> Option<Status> {
+        let zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        zones.get(origin).map(|e| e.status.clone())
+    }
+
+    /// Counts a NOTIFY's SOA check.
+    pub fn notify_checked(&self, origin: &Name) {
+        self.with(origin, |e| e.status.notify_checks += 1);
+    }
+
     /// Drops the records of `origin` (expired).
     pub fn expire(&self, origin: &Name) {
         self.with(origin, |e| {
@@ -136,9 +204,10 @@ impl Store {
 
     /// Wakes the task of `origin` (a NOTIFY came); `false` when there is none.
     pub fn wake(&self, origin: &Name) -> bool {
-        let zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
-        match zones.get(origin) {
+        let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        match zones.get_mut(origin) {
             Some(e) => {
+                e.status.notifies += 1;
                 e.wake.notify_one();
                 true
             }
