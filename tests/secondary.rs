@@ -825,3 +825,141 @@ async fn a_transfer_cut_short_keeps_the_last_good_zone() {
     assert_eq!(served_serial(s.addr).await, Ok(1), "serial 1 still serves");
     s.stop().await;
 }
+
+/// The records of an AXFR from `addr`, read over TCP until the closing SOA, as sorted lines
+/// (owner lower-cased, TTL, type, RDATA), for comparing two servers' copies of a zone.
+async fn axfr_listing(addr: SocketAddr) -> Vec<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let q = query_message("example.com.", RecordType::AXFR, None)
+        .to_vec()
+        .unwrap();
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    conn.write_all(&framed).await.unwrap();
+    let mut lines = Vec::new();
+    let mut soas = 0;
+    while soas < 2 {
+        let mut len = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len))
+            .await
+            .expect("the next message within 10 s")
+            .expect("the transfer goes on to its closing SOA");
+        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        conn.read_exact(&mut m).await.unwrap();
+        let m = Message::from_vec(&m).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        for r in m.answers {
+            if r.record_type() == RecordType::SOA {
+                soas += 1;
+                if soas == 2 {
+                    continue;
+                }
+            }
+            lines.push(format!(
+                "{} {} {} {}",
+                r.name.to_lowercase(),
+                r.ttl,
+                r.record_type(),
+                r.data
+            ));
+        }
+    }
+    lines.sort_unstable();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_300000_record_zone_transfers_whole_ten_times_and_an_ixfr_of_40000_names_is_quick() {
+    if !tools() {
+        return;
+    }
+    let names = 299_998; // with the apex NS, ns1, static and the SOA: 300,002 records
+    let text = zone(1, TIMERS, &many(names));
+    let plain = knot(&text, false, &[]).await;
+    let keyed = knot(&text, true, &[]).await;
+    let knots = axfr_listing(plain.addr).await;
+    assert_eq!(knots.len(), 300_002, "Knot's AXFR, the closing SOA aside");
+    for round in 0..10 {
+        // Five rounds from the Knot that wants TSIG, five from the one that does not; each a
+        // fresh dnslb, so each an AXFR of the whole zone.
+        let (primary, key) = if round < 5 {
+            (&keyed, key_line(SECRET))
+        } else {
+            (&plain, String::new())
+        };
+        let s = dnslb(&format!(
+            "{}[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.1\"]\n",
+            secondary(primary.addr, &key)
+        ))
+        .await;
+        let took = wait_serial(s.addr, 1, Duration::from_secs(60)).await;
+        assert!(took.is_some(), "round {round}: {}", status(&s).await);
+        let ours = axfr_listing(s.addr).await;
+        assert_eq!(ours.len(), knots.len(), "round {round}: every record");
+        assert!(ours == knots, "round {round}: record for record");
+        eprintln!(
+            "round {round} (TSIG: {}): 300,002 records served after {took:?}, transfer {}",
+            round < 5,
+            status(&s).await["transfer_seconds"]
+        );
+        if round < 9 {
+            s.stop().await;
+            continue;
+        }
+        // The last dnslb follows an IXFR adding 40,000 names; /status answers meanwhile.
+        let more: String = (0..40_000)
+            .map(|i| format!("new{i} A 10.9.{}.{}\n", i / 256, i % 256))
+            .collect();
+        knot_update(&plain, &zone(2, TIMERS, &format!("{}{more}", many(names)))).await;
+        let mut slowest = Duration::ZERO;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while served_serial(s.addr).await != Ok(2) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serial 2: {}",
+                status(&s).await
+            );
+            // A NOTIFY from the primary's address, as Knot would send.
+            let mut n = Message::new(9, MessageType::Query, OpCode::Notify);
+            n.add_query(Query::query(
+                Name::from_ascii("example.com.").unwrap(),
+                RecordType::SOA,
+            ));
+            udp_raw(s.addr, &n.to_vec().unwrap(), Duration::from_secs(1)).await;
+            let asked = std::time::Instant::now();
+            let (code, _) = tokio::time::timeout(
+                Duration::from_secs(2),
+                http(s.admin(), "GET", "/status", ""),
+            )
+            .await
+            .expect("/status answers within 2 s while the IXFR is applied");
+            assert_eq!(code, 200);
+            slowest = slowest.max(asked.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let st = status(&s).await;
+        assert_eq!(st["last_transfer"], "IXFR", "{st}");
+        let seconds = st["transfer_seconds"].as_f64().unwrap();
+        eprintln!(
+            "IXFR of 40,000 names read and applied in {seconds:.3} s; slowest /status {slowest:?}"
+        );
+        assert!(
+            seconds < 1.0,
+            "the IXFR is applied in linear time: {seconds} s"
+        );
+        assert_eq!(
+            addresses(&udp(s.addr, "new39999.example.com.", RecordType::A).await),
+            ["10.9.156.63"]
+        );
+        assert_eq!(axfr_listing(s.addr).await.len(), 340_002);
+        s.stop().await;
+    }
+}
+
+/// `n` names with addresses for any `n` below 2^24.
+fn many(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("h{i} A 10.{}.{}.{}\n", i >> 16, (i >> 8) & 255, i & 255))
+        .collect()
+}

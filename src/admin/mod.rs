@@ -479,7 +479,7 @@ fn encode_server(
     }
     let mut e = enc.encode_descriptor(
         "dnslb_secondary_notify",
-        "NOTIFYs heeded for each secondary zone, and those that caused a SOA check (at most one a second; the rest are coalesced)",
+        "NOTIFYs heeded for each secondary zone, and those that caused a SOA check (at most two a second; the rest are coalesced)",
         None,
         MetricType::Counter,
     )?;

@@ -54,6 +54,8 @@ pub struct Transferred {
     pub ignored: u64,
     /// What problems with the records name.
     pub file: Arc<Path>,
+    /// How long it took, from the request to the records merged (an IXFR's differences applied).
+    pub took: Duration,
 }
 
 /// How a transfer ended.
@@ -88,8 +90,9 @@ pub async fn transfer(
     base: Option<Held>,
     limits: &Limits,
 ) -> Result<Received, RefreshError> {
+    let started = std::time::Instant::now();
     let work = read(primary, origin, key, base, limits);
-    match limits.total {
+    let received = match limits.total {
         Some(total) => tokio::time::timeout(total, work).await.map_err(|_| {
             invalid(format!(
                 "the transfer took longer than transfer_timeout ({})",
@@ -97,7 +100,14 @@ pub async fn transfer(
             ))
         })?,
         None => work.await,
-    }
+    };
+    received.map(|r| match r {
+        Received::Zone(mut t) => {
+            t.took = started.elapsed();
+            Received::Zone(t)
+        }
+        up_to_date => up_to_date,
+    })
 }
 
 async fn read(
@@ -547,6 +557,7 @@ impl Assembly {
             kind: if self.incremental { "IXFR" } else { "AXFR" },
             ignored: self.ignored,
             file,
+            took: Duration::ZERO,
         }))
     }
 }

@@ -105,6 +105,8 @@ pub struct Status {
     pub transferred_at: Option<u64>,
     /// How the last transfer came: `AXFR`, `IXFR`, or `cache file`.
     pub last_transfer: Option<&'static str>,
+    /// How long the last transfer that loaded took to read and merge, in seconds.
+    pub transfer_seconds: Option<f64>,
     /// Unix seconds at which the zone expires without a refresh.
     pub expires_at: Option<u64>,
     /// Why the last attempt failed: cleared when a transfer loads (or, for a failure to reach
@@ -116,7 +118,7 @@ pub struct Status {
     pub ignored_records: u64,
     /// NOTIFYs heeded (from an allowed address, signed when a key is set).
     pub notifies: u64,
-    /// SOA checks those NOTIFYs caused (at most one per second; the rest were coalesced).
+    /// SOA checks those NOTIFYs caused (at most two a second; the rest were coalesced).
     pub notify_checks: u64,
 }
 
