@@ -147,14 +147,7 @@ async fn repoint(s: &TestServer, primary: SocketAddr) {
 
 /// The serial dnslb serves for example.com, or the rcode when it does not.
 async fn served_serial(addr: SocketAddr) -> Result<u32, ResponseCode> {
-    let m = udp(addr, "example.com.", RecordType::SOA).await;
-    m.answers
-        .iter()
-        .find_map(|r| match &r.data {
-            RData::SOA(s) => Some(s.serial),
-            _ => None,
-        })
-        .ok_or(m.metadata.response_code)
+    zone_serial(addr, "example.com.").await
 }
 
 async fn wait_serial(addr: SocketAddr, serial: u32, limit: Duration) -> Option<Duration> {
@@ -177,10 +170,7 @@ async fn wait_for_error(s: &TestServer, needle: &str) -> Option<Duration> {
 
 /// `/status`'s entry for example.com among the secondaries.
 async fn status(s: &TestServer) -> serde_json::Value {
-    let (code, body) = http(s.admin(), "GET", "/status", "").await;
-    assert_eq!(code, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["secondaries"]["example.com."].clone()
+    secondary_status(s, "example.com.").await
 }
 
 fn tools() -> bool {
@@ -725,9 +715,8 @@ fn a_bad_secondary_table_names_its_line() {
 async fn fake_primary(serial: std::sync::Arc<std::sync::atomic::AtomicU32>) -> SocketAddr {
     use std::sync::atomic::Ordering::SeqCst;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (udp, tcp) = udp_and_tcp_on_one_port().await;
     let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     let soa = |n: u32| {
         let origin = Name::from_ascii("example.com.").unwrap();
         hickory_proto::rr::Record::from_rdata(

@@ -17,7 +17,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 
 /// How the primary sends its next transfer.
 #[derive(Debug, Clone, Copy)]
@@ -106,9 +106,8 @@ fn response(id: u16, records: Vec<Record>) -> Vec<u8> {
 
 impl Primary {
     async fn start(serial: u32, behaviour: Behaviour) -> Primary {
-        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (udp, tcp) = udp_and_tcp_on_one_port().await;
         let addr = tcp.local_addr().unwrap();
-        let udp = UdpSocket::bind(addr).await.unwrap();
         let state = Arc::new(Mutex::new(State { serial, behaviour }));
         let soa_queries = Arc::new(AtomicUsize::new(0));
         let (st, count) = (state.clone(), soa_queries.clone());
@@ -208,21 +207,11 @@ async fn send(
 }
 
 async fn served_serial(addr: SocketAddr) -> Result<u32, ResponseCode> {
-    let m = udp(addr, "example.com.", RecordType::SOA).await;
-    m.answers
-        .iter()
-        .find_map(|r| match &r.data {
-            RData::SOA(s) => Some(s.serial),
-            _ => None,
-        })
-        .ok_or(m.metadata.response_code)
+    zone_serial(addr, "example.com.").await
 }
 
 async fn status(s: &TestServer) -> serde_json::Value {
-    let (code, body) = http(s.admin(), "GET", "/status", "").await;
-    assert_eq!(code, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["secondaries"]["example.com."].clone()
+    secondary_status(s, "example.com.").await
 }
 
 /// dnslb, secondary of `primary` with `lines` in its `[[secondary]]`, serving serial 1 of the
@@ -265,6 +254,22 @@ async fn notify_and_wait_for_error(s: &TestServer, needle: &str, limit: Duration
     .is_some()
 }
 
+/// Serial 2 sent as `behaviour` says: refused with an error that mentions `needle`, while
+/// serial 1 keeps serving.
+async fn refused(s: &TestServer, primary: &Primary, behaviour: Behaviour, needle: &str) {
+    primary.set(2, behaviour);
+    assert!(
+        notify_and_wait_for_error(s, needle, Duration::from_secs(10)).await,
+        "{}",
+        status(s).await
+    );
+    assert_eq!(
+        served_serial(s.addr).await,
+        Ok(1),
+        "the last good zone serves"
+    );
+}
+
 /// The resident size of this process.
 fn rss_octets() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -292,9 +297,10 @@ async fn an_endless_transfer_ends_at_max_records_with_memory_bounded() {
         "resident size grew by {} MB over 3,000,000 records received",
         grown >> 20
     );
-    // As hickory Records (about 300 octets each) they would take 900 MB; merged, the 100
-    // distinct ones take nothing, and what is read ahead is 16 messages.
-    assert!(grown < 150 << 20, "grew by {} MB", grown >> 20);
+    // As hickory Records (about 300 octets each) they would take 900 MB, packed but not merged
+    // about 130 MB; merged, the 100 distinct ones take nothing, and what is read ahead is 16
+    // messages.
+    assert!(grown < 64 << 20, "grew by {} MB", grown >> 20);
     assert_eq!(
         served_serial(s.addr).await,
         Ok(1),
@@ -309,13 +315,13 @@ async fn an_endless_transfer_ends_at_max_records_with_memory_bounded() {
 async fn more_than_max_records_fails_and_the_last_good_zone_serves() {
     let primary = Primary::start(1, Behaviour::Whole { names: 10 }).await;
     let s = secondary_of(&primary, "max_records = 5000").await;
-    primary.set(2, Behaviour::Whole { names: 6000 });
-    assert!(
-        notify_and_wait_for_error(&s, "max_records (5000 records)", Duration::from_secs(10)).await,
-        "{}",
-        status(&s).await
-    );
-    assert_eq!(served_serial(s.addr).await, Ok(1));
+    refused(
+        &s,
+        &primary,
+        Behaviour::Whole { names: 6000 },
+        "max_records (5000 records)",
+    )
+    .await;
     assert_eq!(
         udp(s.addr, "host5999.example.com.", RecordType::A)
             .await
@@ -351,13 +357,13 @@ async fn more_than_max_records_fails_and_the_last_good_zone_serves() {
 async fn a_transfer_cut_before_its_closing_soa_fails() {
     let primary = Primary::start(1, Behaviour::Whole { names: 10 }).await;
     let s = secondary_of(&primary, "").await;
-    primary.set(2, Behaviour::Cut { names: 2000 });
-    assert!(
-        notify_and_wait_for_error(&s, "before the closing SOA", Duration::from_secs(10)).await,
-        "{}",
-        status(&s).await
-    );
-    assert_eq!(served_serial(s.addr).await, Ok(1));
+    refused(
+        &s,
+        &primary,
+        Behaviour::Cut { names: 2000 },
+        "before the closing SOA",
+    )
+    .await;
     let st = status(&s).await;
     assert_eq!(
         st["serial"], 1,
@@ -432,10 +438,12 @@ async fn twenty_thousand_notifies_cause_a_bounded_number_of_soa_queries() {
     for i in 0..20_000u16 {
         m.metadata.id = i;
         sock.send_to(&m.to_vec().unwrap(), s.addr).await.unwrap();
-        while let Ok(Ok(_)) =
-            tokio::time::timeout(Duration::from_micros(1), sock.recv(&mut buf)).await
-        {
+        while sock.try_recv(&mut buf).is_ok() {
             answered += 1;
+        }
+        if i % 64 == 63 {
+            // A breath, so that the sockets' buffers do not overflow and the flood arrives.
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
     while let Ok(Ok(_)) =
@@ -448,7 +456,7 @@ async fn twenty_thousand_notifies_cause_a_bounded_number_of_soa_queries() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let queries = primary.soa_queries.load(Ordering::Relaxed) - before;
     eprintln!("{answered} NOTIFYs answered in {seconds:.1} s; {queries} SOA queries");
-    assert!(answered > 1000, "dnslb answered the NOTIFYs ({answered})");
+    assert!(answered > 10_000, "dnslb answered the NOTIFYs ({answered})");
     // One check per half second at most, plus the one the first NOTIFY starts at once.
     assert!(
         (queries as f64) <= 2.0 * seconds + 4.0,

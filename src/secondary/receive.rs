@@ -64,7 +64,7 @@ pub enum Received {
     /// The primary says we hold its serial (one SOA, RFC 1995 §2).
     UpToDate,
     /// A whole zone.
-    Zone(Transferred),
+    Zone(Box<Transferred>),
 }
 
 fn net(what: &str, e: impl std::fmt::Display) -> RefreshError {
@@ -551,17 +551,254 @@ impl Assembly {
             .merger
             .finish(&soa, file.clone())
             .map_err(|_| invalid("the zone would take more than 4 GiB"))?;
-        Ok(Received::Zone(Transferred {
+        Ok(Received::Zone(Box::new(Transferred {
             records,
             soa: data,
             kind: if self.incremental { "IXFR" } else { "AXFR" },
             ignored: self.ignored,
             file,
             took: Duration::ZERO,
-        }))
+        })))
     }
 }
 
 fn merged_base(base: &Held) -> Result<Merger, RefreshError> {
     Merger::from_packed(&base.records).map_err(|_| invalid("the zone held cannot be read back"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::merge::Merger;
+    use hickory_proto::rr::rdata::A;
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    fn soa(serial: u32) -> Record {
+        let o = origin();
+        Record::from_rdata(
+            o.clone(),
+            3600,
+            RData::SOA(SOA::new(o.clone(), o, serial, 60, 10, 600, 60)),
+        )
+    }
+
+    fn a(name: &str, last: u8) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(name).unwrap(),
+            300,
+            RData::A(A::new(192, 0, 2, last)),
+        )
+    }
+
+    /// A held zone of `records` (SOA first).
+    fn held(records: &[Record]) -> Held {
+        let mut m = Merger::new();
+        for r in &records[1..] {
+            m.add(r).unwrap();
+        }
+        let RData::SOA(data) = &records[0].data else {
+            panic!("SOA first")
+        };
+        let file: Arc<Path> = Arc::from(Path::new("held"));
+        Held {
+            records: Arc::new(m.finish(&records[0], file.clone()).unwrap()),
+            file,
+            soa: data.clone(),
+        }
+    }
+
+    /// Feeds `records` to an assembly (as one message) and finishes it.
+    fn assemble(base: Option<Held>, records: Vec<Record>) -> Result<Received, RefreshError> {
+        let mut asm = Assembly {
+            origin: origin(),
+            max_records: 1000,
+            base,
+            ..Assembly::default()
+        };
+        let count = records.len();
+        for r in records {
+            asm.record(r)?;
+        }
+        if asm.phase != Phase::Done && !asm.up_to_date(1, count) {
+            return Err(invalid("unfinished"));
+        }
+        asm.finish()
+    }
+
+    fn zone_of(r: Result<Received, RefreshError>) -> (&'static str, Vec<Record>) {
+        match r.expect("a whole transfer") {
+            Received::Zone(t) => (
+                t.kind,
+                t.records.unpack().into_iter().map(|s| s.record).collect(),
+            ),
+            Received::UpToDate => panic!("a zone, not up to date"),
+        }
+    }
+
+    #[test]
+    fn an_axfr_is_the_records_between_the_soas_merged() {
+        let www = a("www.example.com.", 1);
+        let (kind, records) = zone_of(assemble(
+            None,
+            vec![soa(5), www.clone(), www.clone(), soa(5)],
+        ));
+        assert_eq!(kind, "AXFR");
+        assert_eq!(records, vec![soa(5), www]);
+    }
+
+    #[test]
+    fn an_ixfr_applies_each_sequence_in_turn() {
+        let base = held(&[soa(1), a("www.example.com.", 1), a("www.example.com.", 2)]);
+        let answers = vec![
+            soa(3),
+            soa(1),
+            a("www.example.com.", 1),
+            soa(2),
+            a("www.example.com.", 3),
+            soa(2),
+            a("www.example.com.", 2),
+            soa(3),
+            a("api.example.com.", 9),
+            soa(3),
+        ];
+        let (kind, records) = zone_of(assemble(Some(base), answers));
+        assert_eq!(kind, "IXFR");
+        assert_eq!(
+            records,
+            vec![soa(3), a("www.example.com.", 3), a("api.example.com.", 9)]
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_whole_transfer_fails() {
+        let base = || Some(held(&[soa(1), a("www.example.com.", 1)]));
+        // From another serial; deleting what we do not hold; data after the closing SOA.
+        assert!(assemble(base(), vec![soa(3), soa(2), soa(3), soa(3)]).is_err());
+        assert!(
+            assemble(
+                base(),
+                vec![soa(2), soa(1), a("www.example.com.", 7), soa(2), soa(2)]
+            )
+            .is_err()
+        );
+        assert!(assemble(None, vec![soa(2), soa(2), a("x.example.com.", 1)]).is_err());
+        assert!(assemble(None, vec![soa(2), a("x.example.com.", 1)]).is_err());
+        assert!(assemble(None, vec![a("x.example.com.", 1)]).is_err());
+        // The SOA alone, at the serial held: up to date.
+        assert!(matches!(
+            assemble(base(), vec![soa(1)]),
+            Ok(Received::UpToDate)
+        ));
+        // Out of the zone: left out and counted.
+        match assemble(None, vec![soa(4), a("www.example.net.", 1), soa(4)]).unwrap() {
+            Received::Zone(t) => {
+                assert_eq!(t.ignored, 1);
+                assert_eq!(t.records.len(), 1);
+            }
+            Received::UpToDate => panic!("a zone"),
+        }
+    }
+
+    #[test]
+    fn more_than_max_records_fails_at_the_limit() {
+        let mut asm = Assembly {
+            origin: origin(),
+            max_records: 3,
+            ..Assembly::default()
+        };
+        asm.record(soa(1)).unwrap();
+        asm.record(a("a.example.com.", 1)).unwrap();
+        asm.record(a("a.example.com.", 1)).unwrap();
+        let e = asm.record(a("a.example.com.", 1)).unwrap_err();
+        assert!(e.to_string().contains("max_records"), "{e}");
+    }
+
+    /// A response message with `answers`, as octets.
+    fn message(id: u16, answers: Vec<Record>) -> Message {
+        let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+        m.add_answers(answers);
+        m
+    }
+
+    #[test]
+    fn a_tsig_chain_with_unsigned_messages_between_verifies_and_a_changed_one_fails() {
+        use hickory_proto::rr::rdata::tsig::{TSIG, make_tsig_record};
+        let raw = crate::config::RawTsig {
+            name: "xfr-key".into(),
+            algorithm: "hmac-sha256".into(),
+            secret_file: None,
+            secret: Some("c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into()),
+        };
+        let key = TsigKey::read(&raw, Path::new(".")).unwrap();
+        let (request, request_mac) = request(42, &origin(), Some(&key), None).unwrap();
+        let parsed = Message::from_vec(&request).unwrap();
+        let crate::tsig::Check::Signed(mut signer) =
+            crate::tsig::check(&request, &parsed, Some(&key))
+        else {
+            panic!("the request verifies")
+        };
+        // Message 1 signed (chained to the request), 2 unsigned, 3 signed over the MAC of 1,
+        // all of 2, and 3 (as NSD signs every hundredth message).
+        let one = signer.sign(message(42, vec![soa(1)])).unwrap();
+        let prior = Message::from_vec(&one)
+            .unwrap()
+            .signature()
+            .unwrap()
+            .data
+            .mac
+            .clone();
+        let two = message(42, vec![a("a.example.com.", 1)]).to_vec().unwrap();
+        let mut three = message(42, vec![soa(1)]);
+        let unsigned_three = three.to_vec().unwrap();
+        let now = crate::tsig::now();
+        let mut tbs = (prior.len() as u16).to_be_bytes().to_vec();
+        tbs.extend_from_slice(&prior);
+        tbs.extend_from_slice(&two);
+        tbs.extend_from_slice(&unsigned_three);
+        tbs.extend_from_slice(&((now >> 32) as u16).to_be_bytes());
+        tbs.extend_from_slice(&(now as u32).to_be_bytes());
+        tbs.extend_from_slice(&key.signer().fudge().to_be_bytes());
+        let mac = key.signer().sign(&tbs).unwrap();
+        let tsig = TSIG::new(
+            key.signer().algorithm().clone(),
+            now,
+            key.signer().fudge(),
+            mac,
+            42,
+            None,
+            Vec::new(),
+        );
+        three.set_signature(Box::new(make_tsig_record(key.name().clone(), tsig)));
+        let three = three.to_vec().unwrap();
+
+        let mut chain = Chain::new(key.signer().clone(), request_mac.clone());
+        chain.message(&one, true).unwrap();
+        assert!(
+            chain.finish().is_ok(),
+            "one signed message is a whole chain"
+        );
+        chain.message(&two, false).unwrap();
+        assert!(chain.finish().is_err(), "the last message must be signed");
+        chain.message(&three, true).expect("the chain verifies");
+        chain.finish().unwrap();
+
+        let mut changed = two.clone();
+        *changed.last_mut().unwrap() ^= 1;
+        let mut chain = Chain::new(key.signer().clone(), request_mac.clone());
+        chain.message(&one, true).unwrap();
+        chain.message(&changed, false).unwrap();
+        assert!(
+            chain.message(&three, true).is_err(),
+            "a changed message fails"
+        );
+
+        let mut chain = Chain::new(key.signer().clone(), request_mac);
+        assert!(
+            chain.message(&two, false).is_err(),
+            "the first must be signed"
+        );
+    }
 }

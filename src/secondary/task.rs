@@ -213,11 +213,11 @@ async fn refresh(
         let ixfr = base.is_some();
         match receive::transfer(primary, &zone.origin, key, base, &zone.limits).await {
             Ok(Received::UpToDate) => return Ok((primary, None)),
-            Ok(Received::Zone(t)) => return Ok((primary, Some(t))),
+            Ok(Received::Zone(t)) => return Ok((primary, Some(*t))),
             Err(e) if ixfr => {
                 // RFC 1995 §4: an IXFR that fails falls back to AXFR.
                 match receive::transfer(primary, &zone.origin, key, None, &zone.limits).await {
-                    Ok(Received::Zone(t)) => return Ok((primary, Some(t))),
+                    Ok(Received::Zone(t)) => return Ok((primary, Some(*t))),
                     Ok(Received::UpToDate) => return Ok((primary, None)),
                     Err(e2) => errors.push(format!("{primary}: IXFR: {e}; AXFR: {e2}")),
                 }

@@ -438,3 +438,38 @@ pub async fn draw_counts(
     }
     counts
 }
+
+/// A UDP socket and a TCP listener on one loopback port (a DNS server's pair). The UDP port is
+/// picked by the system; when its TCP twin is taken (by another test's daemon), another is tried.
+pub async fn udp_and_tcp_on_one_port() -> (UdpSocket, tokio::net::TcpListener) {
+    for _ in 0..20 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP in 20 tries");
+}
+
+/// The SOA serial `addr` serves for `zone`, or the rcode when it does not.
+pub async fn zone_serial(
+    addr: SocketAddr,
+    zone: &str,
+) -> Result<u32, hickory_proto::op::ResponseCode> {
+    let m = udp(addr, zone, RecordType::SOA).await;
+    m.answers
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::SOA(s) => Some(s.serial),
+            _ => None,
+        })
+        .ok_or(m.metadata.response_code)
+}
+
+/// `/status`'s entry for the secondary zone `zone`.
+pub async fn secondary_status(s: &TestServer, zone: &str) -> serde_json::Value {
+    let (code, body) = http(s.admin(), "GET", "/status", "").await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["secondaries"][zone].clone()
+}
