@@ -501,13 +501,13 @@ impl Prepared {
             if entries.types.iter().any(|(c, _)| *c == code) {
                 continue;
             }
-            let Some(answer) = resolved(snap, name, t) else {
-                continue;
+            // A type that cannot be prepared is marked so (Entry::None sends it to the general
+            // path); left out, it would be answered by `other`: NODATA.
+            let entry = match resolved(snap, name, t).and_then(|a| exact_body(&question, name, &a))
+            {
+                Some(body) => self.push_body(body),
+                None => Entry::None,
             };
-            let Some(body) = exact_body(&question, name, &answer) else {
-                continue;
-            };
-            let entry = self.push_body(body);
             entries.types.push((code, entry.into()));
         }
     }
@@ -551,10 +551,10 @@ impl Prepared {
                 }
                 Encoded::new(&name, &sections)
             });
-            if let Some(body) = body {
-                let entry = self.push_body(body);
-                entries.types.push((u16::from(t), entry.into()));
-            }
+            // Not preparable (it holds a name, or has additional data): the general path's, not
+            // `other`'s NODATA.
+            let entry = body.map_or(Entry::None, |b| self.push_body(b));
+            entries.types.push((u16::from(t), entry.into()));
         }
         push_any(node, nodata, &mut entries);
         self.wildcards.push(entries);

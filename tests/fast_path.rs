@@ -306,8 +306,85 @@ async fn every_name_and_type_of_the_fixtures_answers_alike_on_both_paths() {
     }
 }
 
+/// The answer section of `response` (its records' octets as parsed), and whether TC is set.
+fn answer_section(response: &[u8]) -> (Vec<hickory_proto::rr::Record>, bool) {
+    let m = hickory_proto::op::Message::from_vec(response).expect("a response that parses");
+    (m.answers, m.metadata.truncation)
+}
+
+/// Whatever the payload size a client allows, a UDP answer is the TCP answer's answer section,
+/// or says TC: optional additional data may be dropped to fit, never the answer (RFC 2181 §9).
+/// Both asked with the same seed, so pools draw alike.
+async fn check_udp_within_tcp(handler: &DnsHandler, names: &[Name], payloads: &[Edns]) -> usize {
+    let peer: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+    let mut compared = 0;
+    for name in names {
+        for qtype in TYPES {
+            if matches!(qtype, 251 | 252 | 41) {
+                continue; // transfers and OPT have no UDP answer to compare
+            }
+            for (i, edns) in payloads.iter().enumerate() {
+                let seed = compared as u64 + i as u64;
+                let msg = query(7, false, name, 0, qtype, *edns);
+                dnslb::dns::seed_thread_rng(seed);
+                let Some(udp) = handler.answer_message(&msg, peer, false).await else {
+                    continue;
+                };
+                dnslb::dns::seed_thread_rng(seed);
+                let tcp = handler
+                    .answer_message(&msg, peer, true)
+                    .await
+                    .expect("TCP answers");
+                let (udp_answers, tc) = answer_section(&udp);
+                let (tcp_answers, _) = answer_section(&tcp);
+                assert!(
+                    tc || udp_answers == tcp_answers,
+                    "{name} type {qtype} with {edns:?}: UDP {udp_answers:?} is neither TC nor TCP's {tcp_answers:?}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+#[tokio::test]
+async fn every_udp_answer_is_the_tcp_answer_or_truncated() {
+    let steering = steering_dir();
+    let payloads: Vec<Edns> = std::iter::once(Edns::None)
+        .chain([512, 600, 900, 1232, 4096].map(|payload| Edns::Plain {
+            payload,
+            dnssec_ok: false,
+        }))
+        .collect();
+    let mut compared = 0;
+    for config in [
+        fixture("core"),
+        fixture("fidelity"),
+        fixture("pools"),
+        steering.path().join("dnslb.toml"),
+    ] {
+        let (handler, names) = fixture_handler(&config);
+        compared += check_udp_within_tcp(&handler, &names, &payloads).await;
+    }
+    assert!(compared > 10_000, "{compared} questions compared");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// The UDP answer is TCP's or TC, at random payload sizes, over the core fixture.
+    #[test]
+    fn udp_answers_at_random_payload_sizes_are_tcps_or_truncated(
+        payload in 512u16..=4096,
+        pick in 0usize..1000,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (handler, names) = fixture_handler(&fixture("core"));
+        let name = names[pick % names.len()].clone();
+        let edns = [Edns::Plain { payload, dnssec_ok: false }];
+        runtime.block_on(check_udp_within_tcp(&handler, &[name], &edns));
+    }
 
     /// Random IDs, flags, spellings and seeds over the pools fixture.
     #[test]
