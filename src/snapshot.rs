@@ -115,6 +115,15 @@ impl Snapshot {
         })
     }
 
+    /// The TSIG key called `name` among those the config names (`[[zone]] tsig`,
+    /// `[[secondary]] tsig`), if any: the key a signed query is checked against.
+    pub fn tsig_key(&self, name: &Name) -> Option<&crate::tsig::TsigKey> {
+        let name = name.to_lowercase();
+        let zones = self.transfers.values().filter_map(|t| t.tsig.as_ref());
+        let secondaries = self.secondaries.values().filter_map(|s| s.tsig.as_ref());
+        zones.chain(secondaries).find(|k| *k.name() == name)
+    }
+
     /// The zone whose origin is `origin`, if served.
     pub fn zone(&self, origin: &Name) -> Option<&Arc<Zone>> {
         self.zones.get(origin)

@@ -122,7 +122,7 @@ async fn nsd_secondary(primary: SocketAddr) -> Daemon {
     Daemon::start("nsd", "nsd.conf", &["-d", "-c"], |_| {}, config, &probe).await
 }
 
-/// The A addresses NSD answers for `name`.
+/// The A addresses a daemon (NSD, BIND) answers for `name`.
 async fn nsd_addresses(nsd: &Daemon, name: &str) -> BTreeSet<String> {
     match udp_raw(
         nsd.addr,
@@ -205,4 +205,135 @@ fn a_bad_zone_table_names_its_line() {
     assert!(p.contains("nothere.test.: no such zone is served"), "{p}");
     let p = problems("name = \"example.com.\"\nallow = []");
     assert!(p.contains("allow"), "an unknown key is an error: {p}");
+}
+
+/// The TSIG secret of the BIND test (base64).
+const SECRET: &str = "ZG5zbGItdGVzdC1rZXktb2YtdGhpcnR5LXR3by1vY3RldHM=";
+
+/// BIND 9, secondary of `primary` for example.com, its SOA queries and transfers signed with
+/// `xfr-key`, taking NOTIFY from loopback.
+async fn bind_secondary(primary: SocketAddr) -> Daemon {
+    let config = move |port: u16, dir: &Path| {
+        let d = dir.display();
+        format!(
+            "key \"xfr-key\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};\n\
+             options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; session-keyfile \"{d}/session.key\";\n\
+               managed-keys-directory \"{d}\"; listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
+               recursion no; dnssec-validation no; notify no; allow-query {{ any; }}; }};\n\
+             controls {{ }};\n\
+             logging {{ channel f {{ file \"{d}/named.log\"; severity debug 3; }}; category default {{ f; }}; }};\n\
+             zone \"example.com\" {{ type secondary; file \"example.com.db\";\n\
+               primaries {{ {} port {} key xfr-key; }}; allow-notify {{ 127.0.0.1; }}; }};\n",
+            primary.ip(),
+            primary.port()
+        )
+    };
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start("named", "named.conf", &["-f", "-c"], |_| {}, config, &probe).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_as_a_tsig_keyed_secondary_transfers_and_follows_a_notify() {
+    if !have_tool("named") || !have_tool("dig") {
+        return;
+    }
+    let key = format!(
+        "tsig = {{ name = \"xfr-key\", algorithm = \"hmac-sha256\", secret = \"{SECRET}\" }}"
+    );
+    let dir = dir_with_zones(
+        &config(&format!(
+            "allow_transfer = [\"127.0.0.1\"]\nnotify = [\"127.0.0.1:9\"]\n{key}"
+        )),
+        &[("example.com.zone", &zone(1, 0))],
+    );
+    let conf = dir.path().join("dnslb.toml");
+    let s = start_dir(dir).await;
+    let bind = bind_secondary(s.addr).await;
+    let log = || std::fs::read_to_string(bind.dir.path().join("named.log")).unwrap_or_default();
+    let took = wait_until(Duration::from_secs(15), || async {
+        nsd_addresses(&bind, "static.example.com.")
+            .await
+            .contains("192.0.2.7")
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "BIND transferred the zone from dnslb, signed:\n{}",
+        log()
+    );
+
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("127.0.0.1:9", &bind.addr.to_string())).unwrap();
+    write_file(
+        s.config().parent().unwrap(),
+        "zones/example.com.zone",
+        &format!("{}fresh A 192.0.2.99\n", zone(2, 0)),
+    );
+    let (status, body) = http(s.admin(), "POST", "/reload", "").await;
+    assert_eq!(status, 200, "{body}");
+    // BIND checks the SOA with a signed query, which dnslb must answer signed, then transfers.
+    let took = wait_until(Duration::from_secs(15), || async {
+        nsd_addresses(&bind, "fresh.example.com.")
+            .await
+            .contains("192.0.2.99")
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "BIND followed the NOTIFY to serial 2:\n{}",
+        log()
+    );
+    assert!(
+        !log().contains("expected a TSIG"),
+        "BIND accepted every answer:\n{}",
+        log()
+    );
+
+    // dig -y: the right key gets a signed answer, a wrong secret BADSIG, an unknown key BADKEY.
+    let right = dig(
+        s.addr,
+        &[
+            "-y",
+            &format!("hmac-sha256:xfr-key:{SECRET}"),
+            "example.com",
+            "SOA",
+        ],
+    )
+    .await;
+    assert!(right.contains("status: NOERROR"), "{right}");
+    assert!(right.contains("TSIG PSEUDOSECTION"), "{right}");
+    assert!(
+        !right.contains("WARNING -- Some TSIG") && !right.contains("Couldn't verify"),
+        "{right}"
+    );
+    let wrong = dig(
+        s.addr,
+        &[
+            "-y",
+            "hmac-sha256:xfr-key:d3Jvbmctd3Jvbmctd3Jvbmc=",
+            "example.com",
+            "SOA",
+        ],
+    )
+    .await;
+    assert!(
+        wrong.contains("status: NOTAUTH") && wrong.contains("BADSIG"),
+        "{wrong}"
+    );
+    let unknown = dig(
+        s.addr,
+        &[
+            "-y",
+            &format!("hmac-sha256:other-key:{SECRET}"),
+            "example.com",
+            "SOA",
+        ],
+    )
+    .await;
+    assert!(
+        unknown.contains("status: NOTAUTH") && unknown.contains("BADKEY"),
+        "{unknown}"
+    );
+    bind.stop().await;
+    s.stop().await;
 }

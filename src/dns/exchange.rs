@@ -12,10 +12,84 @@ use hickory_server::proto::serialize::binary::BinEncoder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 
+use hickory_server::proto::op::{Message, MessageType};
+use tracing::debug;
+
 use super::{DnsHandler, MAX_UDP_PAYLOAD, Malformed};
+use crate::tsig;
 
 /// The response to `message` from `peer`, or `None` when none is sent.
 pub async fn exchange(
+    handler: &DnsHandler,
+    message: &[u8],
+    peer: SocketAddr,
+    protocol: Protocol,
+) -> Option<Vec<u8>> {
+    // A query with a TSIG record (the last additional one) is checked and its answer signed.
+    if message.len() >= 12
+        && message[2] & 0xf8 == 0
+        && message[10..12] != [0, 0]
+        && let Ok(request) = Message::from_vec(message)
+        && request.signature().is_some()
+    {
+        return signed(handler, message, request, peer, protocol).await;
+    }
+    unsigned(handler, message, peer, protocol).await
+}
+
+/// A signed query (RFC 8945 §5.2): checked against the configured key of its name; NOTAUTH with
+/// BADKEY, BADSIG or BADTIME (and the TSIG record the RFC says) when it fails, else answered as
+/// the query without its TSIG would be, and the answer signed with the key (§5.3). The TSIG is
+/// not counted in the UDP size limit of the answer; an answer that no longer fits is sent
+/// with TC and no records, signed.
+async fn signed(
+    handler: &DnsHandler,
+    message: &[u8],
+    mut request: Message,
+    peer: SocketAddr,
+    protocol: Protocol,
+) -> Option<Vec<u8>> {
+    let snapshot = handler.snapshot.load();
+    let key_name = request.signature()?.name.clone();
+    let checked = tsig::check(message, &request, snapshot.tsig_key(&key_name));
+    let mut signer = match checked {
+        tsig::Check::Signed(signer) => signer,
+        tsig::Check::Unsigned => return unsigned(handler, message, peer, protocol).await,
+        tsig::Check::Failed { rcode, why, tsig } => {
+            debug!(%peer, key = %key_name, "signed query refused: {why}");
+            let mut m = Message::new(request.metadata.id, MessageType::Response, request.op_code);
+            m.metadata.response_code = rcode;
+            m.metadata.recursion_desired = request.metadata.recursion_desired;
+            m.add_queries(request.queries.iter().cloned());
+            if let Some(t) = tsig {
+                m.set_signature(t);
+            }
+            handler.stats.count(rcode);
+            return m.to_vec().ok();
+        }
+    };
+    request.take_signature();
+    let plain = request.to_vec().ok()?;
+    let answer = unsigned(handler, &plain, peer, protocol).await?;
+    let mut response = Message::from_vec(&answer).ok()?;
+    let signed = signer.sign(response.clone()).ok()?;
+    let limit = match (protocol, request.edns.as_ref()) {
+        (Protocol::Udp, Some(e)) => usize::from(e.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
+        (Protocol::Udp, None) => 512,
+        _ => usize::from(u16::MAX),
+    };
+    if signed.len() <= limit {
+        return Some(signed);
+    }
+    response.metadata.truncation = true;
+    response.answers.clear();
+    response.authorities.clear();
+    response.additionals.clear();
+    signer.sign(response).ok()
+}
+
+/// The response to a message that is not signed (or whose signature was checked and removed).
+async fn unsigned(
     handler: &DnsHandler,
     message: &[u8],
     peer: SocketAddr,
