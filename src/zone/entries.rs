@@ -26,11 +26,43 @@ pub enum Token {
 }
 
 impl Token {
-    /// The token as it stood in the file: quoted again if it was.
+    /// The token as it stood in the file: quoted again if it was. Inside quotes every octet
+    /// but `"` and `\\` stands for itself (RFC 1035 §5.1), tabs and other control octets
+    /// included, as NSD and Knot read them (`ldns-signzone` writes a TXT's `\\009` as a raw
+    /// tab); such octets are given as `\\DDD`, which is how the scanner reads them.
     pub fn written(&self) -> String {
         match self {
             Token::Word(w) => w.clone(),
-            Token::Quoted(q) => format!("\"{q}\""),
+            Token::Quoted(q) => {
+                let mut out = String::with_capacity(q.len() + 2);
+                out.push('"');
+                let mut escaped = false;
+                for c in q.chars() {
+                    let plain = c == ' ' || c.is_ascii_graphic();
+                    match (escaped, plain) {
+                        (false, true) => {
+                            escaped = c == '\\';
+                            out.push(c);
+                        }
+                        (true, true) => {
+                            escaped = false;
+                            out.push(c);
+                        }
+                        (was_escaped, false) => {
+                            if was_escaped {
+                                out.pop(); // `\<TAB>` is the tab itself, like `\X`
+                            }
+                            escaped = false;
+                            let mut buf = [0u8; 4];
+                            for b in c.encode_utf8(&mut buf).bytes() {
+                                out.push_str(&format!("\\{b:03}"));
+                            }
+                        }
+                    }
+                }
+                out.push('"');
+                out
+            }
         }
     }
 

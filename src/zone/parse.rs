@@ -395,6 +395,48 @@ mod tests {
         assert_eq!(parse_ttl("5x"), None);
     }
 
+    #[test]
+    fn inside_quotes_every_octet_but_quote_and_backslash_stands_for_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.zone");
+        let text = "$ORIGIN t.test.\n@ 300 SOA ns h 1 2 3 4 5\n@ 300 NS ns\n\
+                    a 300 TXT \"tab\there\"\nb 300 TXT \"cr\rx\x01y\x7fz\"\n\
+                    c 300 TXT \"esc\\\tt\" \"caf\u{e9}\" \"\\009\\\"\\\\\"\n";
+        std::fs::write(&file, text).unwrap();
+        let origin = Name::from_ascii("t.test.").unwrap();
+        let parsed = super::parse_zone_file(&file, &origin);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let txt = |owner: &str| -> Vec<Vec<u8>> {
+            let name = Name::from_ascii(owner).unwrap();
+            let r = parsed
+                .records
+                .iter()
+                .find(|r| r.record.name == name)
+                .unwrap();
+            // TXT is kept as its octets: character-strings, each behind its length.
+            let hickory_proto::rr::RData::Unknown { rdata, .. } = &r.record.data else {
+                panic!("{:?}", r.record.data)
+            };
+            let mut wire = rdata.anything.as_slice();
+            let mut strings = Vec::new();
+            while let Some((&len, rest)) = wire.split_first() {
+                strings.push(rest[..usize::from(len)].to_vec());
+                wire = &rest[usize::from(len)..];
+            }
+            strings
+        };
+        assert_eq!(txt("a.t.test."), vec![b"tab\there".to_vec()]);
+        assert_eq!(txt("b.t.test."), vec![b"cr\rx\x01y\x7fz".to_vec()]);
+        assert_eq!(
+            txt("c.t.test."),
+            vec![
+                b"esc\tt".to_vec(),
+                "caf\u{e9}".as_bytes().to_vec(),
+                b"\t\"\\".to_vec()
+            ]
+        );
+    }
+
     use proptest::strategy::Strategy;
 
     proptest::proptest! {
