@@ -414,17 +414,33 @@ async fn unknown_opcode_is_notimp_and_other_classes_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zone_transfers_are_not_implemented_over_udp_and_refused_over_tcp() {
+async fn zone_transfers_over_udp_and_from_strangers_and_for_foreign_zones() {
     let s = server().await;
     for rtype in [RecordType::AXFR, RecordType::IXFR] {
-        let q = query_message("example.com.", rtype, None);
+        let mut q = query_message("example.com.", rtype, None);
+        q.metadata.recursion_desired = true;
         let r = udp_msg(s.addr, &q).await;
-        assert_eq!(r.metadata.response_code, ResponseCode::NotImp, "{rtype}");
+        // AXFR over UDP is not implemented; IXFR over UDP from a client that may not transfer
+        // the zone is REFUSED (NSD's answers).
+        let over_udp = match rtype {
+            RecordType::AXFR => ResponseCode::NotImp,
+            _ => ResponseCode::Refused,
+        };
+        assert_eq!(r.metadata.response_code, over_udp, "{rtype}");
         let r = tcp_pipelined(s.addr, std::slice::from_ref(&q))
             .await
             .remove(0);
         assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{rtype}");
         assert!(r.answers.is_empty(), "{rtype}");
+        assert!(r.metadata.recursion_desired, "RD copied");
+        // A zone we do not serve: NOTAUTH, as NSD and Knot answer.
+        let mut q = query_message("nothere.test.", rtype, None);
+        q.metadata.recursion_desired = true;
+        let r = tcp_pipelined(s.addr, std::slice::from_ref(&q))
+            .await
+            .remove(0);
+        assert_eq!(r.metadata.response_code, ResponseCode::NotAuth, "{rtype}");
+        assert!(r.metadata.recursion_desired, "RD copied");
     }
     s.stop().await;
 }

@@ -316,6 +316,41 @@ async fn ecs_is_echoed_with_the_scope_the_policy_used() {
             ResponseCode::FormErr,
             "{addr}/{source} scope {scope}"
         );
+        assert!(
+            r.edns.is_some(),
+            "a FORMERR to a query with OPT has OPT (RFC 6891 §7)"
+        );
+    }
+    // Written octet by octet (hickory cannot write these): a family of neither IPv4 nor IPv6,
+    // a source prefix longer than the address, an address longer than its prefix needs
+    // (RFC 7871 §6), an option too short to hold its fields.
+    let ecs = |family: u16, source: u8, addr: &[u8]| {
+        let mut d = family.to_be_bytes().to_vec();
+        d.extend_from_slice(&[source, 0]);
+        d.extend_from_slice(addr);
+        let mut o = 8u16.to_be_bytes().to_vec();
+        o.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        o.extend(d);
+        o
+    };
+    for (what, option) in [
+        ("family 3", ecs(3, 24, &[10, 1, 2])),
+        ("source 33", ecs(1, 33, &[10, 1, 2, 3, 4])),
+        ("three octets for /16", ecs(1, 16, &[10, 1, 2])),
+        ("too short", vec![0, 8, 0, 2, 0, 1]),
+    ] {
+        let mut m = query_message("h.example.com.", RecordType::A, None)
+            .to_vec()
+            .unwrap();
+        m[11] = 1; // one additional record: our OPT
+        m.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0]);
+        m.extend_from_slice(&(option.len() as u16).to_be_bytes());
+        m.extend_from_slice(&option);
+        let reply = udp_raw(s.addr, &m, REPLY_TIMEOUT).await.expect("an answer");
+        let r = hickory_proto::op::Message::from_vec(&reply).expect("a FORMERR that parses");
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr, "{what}");
+        assert!(r.edns.is_some(), "{what}: OPT in the FORMERR");
+        assert_eq!(r.queries.len(), 1, "{what}: the question echoed");
     }
     s.stop().await;
 }

@@ -92,6 +92,17 @@ async fn axfr_to_an_allowed_address_sends_the_zone_file_and_refuses_others() {
     assert_eq!(records(&up_to_date).len(), 1, "{up_to_date}");
     let behind = dig(s.addr, &["example.com", "IXFR=0"]).await;
     assert_eq!(records(&behind), got);
+    // Over UDP, the SOA alone whether the client is up to date or behind (RFC 1995 §2: one
+    // behind then comes back over TCP).
+    for serial in ["IXFR=1", "IXFR=0"] {
+        let udp = dig(s.addr, &["+notcp", "example.com", serial]).await;
+        let soa = records(&udp);
+        assert_eq!(soa.len(), 1, "{udp}");
+        assert!(
+            soa[0].contains("SOA") && soa[0].contains(" 1 7200 "),
+            "{udp}"
+        );
+    }
     s.stop().await;
 
     // Not allowed: REFUSED, and nothing sent. No [[zone]] at all: the same.

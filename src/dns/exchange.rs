@@ -106,6 +106,23 @@ async fn unsigned(
     if (message[2] >> 3) & 0x0f == 4 {
         return handler.notify_received(message, peer);
     }
+    // IXFR over UDP (the SOA, or NOTAUTH for a zone we do not serve); TCP's transfers are
+    // answered by the TCP loop before they reach this point.
+    if protocol == Protocol::Udp && super::xfr::asks_transfer(message) {
+        let mut reply = None;
+        if handler.transfer(message, peer, false, &mut |m| {
+            reply = Some(m);
+            true
+        }) {
+            return reply;
+        }
+    }
+    if message[2] & 0xf8 == 0 && ecs_is_malformed(message) {
+        handler
+            .stats
+            .count(hickory_server::proto::op::ResponseCode::FormErr);
+        return Some(formerr_with_opt(message));
+    }
     let parsed = if question_is_plain(message) {
         Request::from_bytes(message.to_vec(), peer, protocol).ok()
     } else {
@@ -151,6 +168,107 @@ fn question_is_plain(message: &[u8]) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Octets of the uncompressed or compressed name at `at`: the offset after it.
+fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *m.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return Some(at + 2),
+            l if l & 0xc0 == 0 => at += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+}
+
+/// The OPT record's RDATA of a query (the first additional record of type OPT), if any.
+fn opt_rdata(m: &[u8]) -> Option<&[u8]> {
+    let count = |i: usize| usize::from(u16::from_be_bytes([m[i], m[i + 1]]));
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    let mut at = 12;
+    for _ in 0..qd {
+        at = skip_name(m, at)? + 4;
+    }
+    for i in 0..an + ns + ar {
+        at = skip_name(m, at)?;
+        let fixed = m.get(at..at + 10)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let rdata = m.get(at + 10..at + 10 + len)?;
+        if i >= an + ns && rtype == 41 {
+            return Some(rdata);
+        }
+        at += 10 + len;
+    }
+    None
+}
+
+/// Whether the query's ECS option breaks RFC 7871 §6 and §7.1.1 (answered FORMERR): a family
+/// other than IPv4 and IPv6, a source prefix longer than the family's address, a scope other
+/// than 0, an address of more or fewer octets than the source prefix needs, or bits set beyond
+/// it. hickory reads some of these as no option and others as a shortened address; the octets
+/// tell.
+pub fn ecs_is_malformed(m: &[u8]) -> bool {
+    if m[10..12] == [0, 0] {
+        return false;
+    }
+    let Some(mut options) = opt_rdata(m) else {
+        return false;
+    };
+    while options.len() >= 4 {
+        let code = u16::from_be_bytes([options[0], options[1]]);
+        let len = usize::from(u16::from_be_bytes([options[2], options[3]]));
+        let Some(data) = options.get(4..4 + len) else {
+            return code == 8;
+        };
+        if code == 8 {
+            let Some((head, addr)) = data.split_at_checked(4) else {
+                return true;
+            };
+            let family = u16::from_be_bytes([head[0], head[1]]);
+            let (source, scope) = (head[2], head[3]);
+            let max = match family {
+                1 => 32,
+                2 => 128,
+                _ => return true,
+            };
+            let partial =
+                source % 8 != 0 && addr.last().is_some_and(|b| b & (0xff >> (source % 8)) != 0);
+            return source > max
+                || scope != 0
+                || addr.len() != usize::from(source.div_ceil(8))
+                || partial;
+        }
+        options = &options[4 + len..];
+    }
+    false
+}
+
+/// A FORMERR for a query whose EDNS is malformed: its ID, opcode and RD, its question, and our
+/// OPT record (RFC 6891 §7: a responder that receives an OPT puts one in its response).
+fn formerr_with_opt(message: &[u8]) -> Vec<u8> {
+    let question_end =
+        if u16::from_be_bytes([message[4], message[5]]) == 1 && question_is_plain(message) {
+            skip_name(message, 12)
+                .map(|at| at + 4)
+                .filter(|&e| e <= message.len())
+        } else {
+            None
+        };
+    let mut out = formerr(message);
+    out[2] |= message[2] & 0x01; // RD copied
+    if let Some(end) = question_end {
+        out[5] = 1;
+        out.extend_from_slice(&message[12..end]);
+    }
+    out[11] = 1;
+    // Root owner, type OPT, our payload 1232, extended rcode 0, version 0, no flags, no data.
+    out.extend_from_slice(&[0, 0, 41]);
+    out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    out
 }
 
 /// A FORMERR for a message whose question could not be read: its ID and opcode, no sections

@@ -648,8 +648,10 @@ fn early_rcode(request: &Request, subnet_malformed: bool) -> Option<(ResponseCod
     }
     let q = &request.queries.queries()[0];
     match (q.query_type(), request.protocol()) {
-        // Zone transfers are for TCP; over UDP they are not implemented (as NSD and Knot say).
-        (RecordType::AXFR | RecordType::IXFR, Protocol::Udp) => Some((ResponseCode::NotImp, None)),
+        // Zone transfers are for TCP; over UDP AXFR is not implemented (as NSD and Knot say),
+        // and IXFR from a client not allowed to transfer is REFUSED (as NSD says; an allowed one
+        // gets the SOA from the transfer module).
+        (RecordType::AXFR, Protocol::Udp) => Some((ResponseCode::NotImp, None)),
         (RecordType::AXFR | RecordType::IXFR, _) => Some((ResponseCode::Refused, None)),
         // QCLASS ANY is answered as IN; other classes are "Not Supported" (as NSD says).
         _ if !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) => {

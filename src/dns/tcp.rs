@@ -188,7 +188,7 @@ async fn transfer_out(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let h = handler.clone();
     let making = tokio::task::spawn_blocking(move || {
-        h.transfer(&message, peer, &mut |m| tx.blocking_send(m).is_ok())
+        h.transfer(&message, peer, true, &mut |m| tx.blocking_send(m).is_ok())
     });
     let mut ok = true;
     while let Some(m) = rx.recv().await {

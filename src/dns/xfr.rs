@@ -37,25 +37,38 @@ impl DnsHandler {
     /// `peer` may, handing each message to `send` as it is made (a large zone is never held
     /// encoded whole; `send` returning `false` stops it). `false` leaves the message to the
     /// general path. Meant to run off the TCP loop (it encodes the whole zone).
+    ///
+    /// Over UDP (`tcp` false) only IXFR is answered here, as NSD answers it: with the zone's SOA
+    /// alone, which tells a client that is behind to come back over TCP (RFC 1995 §2). A
+    /// request for a zone we do not serve gets NOTAUTH, as from NSD and Knot.
     pub(crate) fn transfer(
         &self,
         message: &[u8],
         peer: SocketAddr,
+        tcp: bool,
         send: &mut dyn FnMut(Vec<u8>) -> bool,
     ) -> bool {
-        self.transfer_messages(message, peer, send).is_some()
+        self.transfer_messages(message, peer, tcp, send).is_some()
     }
 
     fn transfer_messages(
         &self,
         message: &[u8],
         peer: SocketAddr,
+        tcp: bool,
         send: &mut dyn FnMut(Vec<u8>) -> bool,
     ) -> Option<()> {
         if !asks_transfer(message) {
             return None;
         }
         let request = Message::from_vec(message).ok()?;
+        let error = |rcode: ResponseCode| {
+            let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+            m.metadata.response_code = rcode;
+            m.metadata.recursion_desired = request.metadata.recursion_desired;
+            m.add_queries(request.queries.iter().cloned());
+            m
+        };
         let query = request.queries.first()?;
         let ixfr = match query.query_type() {
             RecordType::AXFR => false,
@@ -65,9 +78,17 @@ impl DnsHandler {
         if query.query_class() != DNSClass::IN {
             return None;
         }
+        if !tcp && !ixfr {
+            return None; // AXFR over UDP: the general path's NOTIMP
+        }
         let origin = query.name().to_lowercase();
         let snapshot = self.snapshot.load();
-        let zone = snapshot.zone(&origin)?;
+        let Some(zone) = snapshot.zone(&origin) else {
+            debug!(zone = %origin, %peer, "transfer of a zone we do not serve: NOTAUTH");
+            self.stats.count(ResponseCode::NotAuth);
+            send(error(ResponseCode::NotAuth).to_vec().ok()?);
+            return Some(());
+        };
         let transfer = snapshot.transfers.get(&origin);
         let allowed = transfer.is_some_and(|t| t.allow.iter().any(|n| n.contains(&peer.ip())));
         if !allowed {
@@ -83,9 +104,7 @@ impl DnsHandler {
             tsig::Check::Signed(s) => Some(s),
             tsig::Check::Failed { rcode, why, tsig } => {
                 warn!(target: "dnslb::remote", zone = %origin, %peer, "transfer refused: {why}");
-                let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
-                m.metadata.response_code = rcode;
-                m.add_query(query.clone());
+                let mut m = error(rcode);
                 if let Some(t) = tsig {
                     m.set_signature(t);
                 }
@@ -116,6 +135,7 @@ impl DnsHandler {
             let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
             m.metadata.authoritative = true;
             m.metadata.response_code = ResponseCode::NoError;
+            m.metadata.recursion_desired = request.metadata.recursion_desired;
             if first {
                 m.add_query(query.clone());
             }
@@ -128,7 +148,7 @@ impl DnsHandler {
                 None => m.to_vec().ok(),
             }
         };
-        if ixfr && theirs.is_some_and(|t| serial_at_least(t, serial)) {
+        if ixfr && (!tcp || theirs.is_some_and(|t| serial_at_least(t, serial))) {
             info!(zone = %origin, %peer, serial, "IXFR: the secondary is up to date");
             send(response(vec![soa], true)?);
             return Some(());
