@@ -230,7 +230,7 @@ fn node_answer<'a, R: Rng + ?Sized>(
         if let Some(pool) = node.pools.first() {
             ans.drawn = true;
             scope = draw.pool(pool, &mut picked);
-        } else if let Some(set) = node.rrsets.first() {
+        } else if let Some(set) = node.any_rrset() {
             picked.extend(set.records().into_iter().map(Cow::Owned));
         }
     } else if let Some(pool) = node.pool(qtype) {

@@ -605,12 +605,13 @@ impl Prepared {
     }
 }
 
-/// Minimal ANY (RFC 8482) at `node`: the entry of its first pool, else of its first RRset, else
-/// `nodata` (an empty non-terminal). None when that type is not prepared: ANY is not `other`.
+/// Minimal ANY (RFC 8482) at `node`: the entry of its first pool, else of the RRset
+/// [`Node::any_rrset`] picks, else `nodata` (an empty non-terminal). None when that type is not
+/// prepared: ANY is not `other`.
 fn push_any(node: &Node, nodata: Entry, entries: &mut Entries) {
     let first = match node.pools.first() {
         Some(pool) => Some(pool.rtype),
-        None => node.rrsets.first().map(|s| s.rtype),
+        None => node.any_rrset().map(|s| s.rtype),
     };
     let any = match first {
         Some(t) => entries

@@ -106,6 +106,29 @@ impl Node {
         self.pools.iter().find(|p| p.rtype == rtype)
     }
 
+    /// The one RRset a minimal ANY answers (RFC 8482 §4.1), by NSD's rule: the first of A,
+    /// AAAA, SOA, MX and PTR in file order (popular and small); else the last other RRset in
+    /// file order; else a DNSSEC one (DNSKEY, RRSIG, NSEC). Knot answers the RRset of the
+    /// lowest type code instead: the two agree unless a name holds two of the preferred types
+    /// (at an apex, NSD answers SOA and Knot NS); we follow NSD, which the differential test
+    /// compares with.
+    pub fn any_rrset(&self) -> Option<&RRset> {
+        let mut normal = None;
+        let mut dnssec = None;
+        for set in self.rrsets.iter() {
+            match set.rtype {
+                RecordType::A
+                | RecordType::AAAA
+                | RecordType::SOA
+                | RecordType::MX
+                | RecordType::PTR => return Some(set),
+                RecordType::DNSKEY | RecordType::RRSIG | RecordType::NSEC => dnssec = Some(set),
+                _ => normal = Some(set),
+            }
+        }
+        normal.or(dnssec)
+    }
+
     /// The name's CNAME: a static record or a pool.
     pub fn has_cname(&self) -> bool {
         self.rrset(RecordType::CNAME).is_some() || self.pool(RecordType::CNAME).is_some()
