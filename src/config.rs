@@ -321,14 +321,36 @@ fn default_true() -> bool {
 /// values are reported with their line. A syntax error stops the reading (nothing after it can
 /// be trusted); otherwise every `[[pool]]` is read on its own too, so that a problem in one does
 /// not hide the problems of the others.
-pub fn read(path: &Path) -> Result<(RawConfig, String), Vec<Problem>> {
+///
+/// An unknown or mistyped key is a problem, and reading goes on without it (its line is read
+/// as blank, so that every other line keeps its place): the config is then returned with those
+/// problems, and the loader goes on to report everything else too (a zone's problems among
+/// them), as `nsd-checkconf` and `knotc conf-check` report more than the first problem. The
+/// server never starts or reloads with such a config: every problem is fatal.
+pub fn read(path: &Path) -> Result<(RawConfig, String, Vec<Problem>), Vec<Problem>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![Problem::file(path, format!("cannot read the config: {e}"))])?;
-    let first = match toml::from_str::<RawConfig>(&text) {
-        Ok(raw) => return Ok((raw, text)),
-        Err(e) => problem(path, &text, &e),
+    let mut work = text.clone();
+    let mut skipped: Vec<Problem> = Vec::new();
+    let first = loop {
+        let e = match toml::from_str::<RawConfig>(&work) {
+            Ok(raw) => {
+                skipped.sort_by_key(|p| p.line);
+                return Ok((raw, text, skipped));
+            }
+            Err(e) => e,
+        };
+        let problem = problem(path, &work, &e);
+        match skippable_line(&work, &e).filter(|_| skipped.len() < MAX_SKIPPED) {
+            Some(line) => {
+                blank(&mut work, line);
+                skipped.push(problem);
+            }
+            None => break problem,
+        }
     };
-    let mut problems = vec![first];
+    let mut problems = skipped;
+    problems.push(first);
     // The syntax was fine if it reads as plain tables: read each pool by itself, and say its
     // problem at the pool's line (the first problem keeps its exact line).
     if let Ok(loose) = toml::from_str::<LooseConfig>(&text) {
@@ -356,6 +378,48 @@ pub fn read(path: &Path) -> Result<(RawConfig, String), Vec<Problem>> {
     }
     problems.sort_by_key(|p| p.line);
     Err(problems)
+}
+
+/// Keys skipped at most in one config before reading stops at the next problem.
+const MAX_SKIPPED: usize = 32;
+
+/// The byte range of the line an unknown or mistyped key stands on, when skipping that line
+/// leaves the rest readable: a `key = value` line of its own (not a table header, and not a
+/// value that goes on over several lines).
+fn skippable_line(text: &str, e: &toml::de::Error) -> Option<std::ops::Range<usize>> {
+    let message = e.message();
+    let kind = [
+        "unknown field",
+        "invalid type",
+        "invalid value",
+        "invalid length",
+    ];
+    if !kind.iter().any(|k| message.contains(k)) {
+        return None;
+    }
+    let at = e.span()?.start;
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = text[start..end].trim();
+    let (key, value) = line.split_once('=')?;
+    let value = value.trim();
+    let balanced = |open: char, close: char| {
+        value.chars().filter(|&c| c == open).count()
+            == value.chars().filter(|&c| c == close).count()
+    };
+    let whole = !key.trim_start().starts_with('[')
+        && !value.is_empty()
+        && balanced('[', ']')
+        && balanced('{', '}')
+        && !value.starts_with("\"\"\"")
+        && !value.starts_with("'''");
+    whole.then_some(start..end)
+}
+
+/// `range` of `text` made blank (spaces: every offset after it stays where it was).
+fn blank(text: &mut String, range: std::ops::Range<usize>) {
+    let spaces = " ".repeat(range.len());
+    text.replace_range(range, &spaces);
 }
 
 /// The text of the `[[pool]]` whose header is at 1-based line `header`: its lines up to the

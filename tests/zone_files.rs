@@ -271,6 +271,29 @@ fn check_reports_config_errors_with_their_line() {
     assert!(err.contains("dnslb.toml:3: unknown field `zone`"), "{err}");
 }
 
+#[test]
+fn check_goes_on_past_unknown_and_mistyped_keys_to_the_zones() {
+    let dir = dir_with(&[("ok.test.zone", &format!("{SOA}bad 3600 IN A 192.0.2.300\n"))]);
+    std::fs::write(
+        dir.path().join("dnslb.toml"),
+        "[server]\nlisten = [\"127.0.0.1:0\"]\ntll = 3\ntcp_max = \"many\"\n\n\
+         [[pool]]\nname = \"www.ok.test.\"\ntype = \"A\"\nbogus = 1\n\
+         members = [{ address = \"192.0.2.1\", weight = 1 }]\n",
+    )
+    .unwrap();
+    let out = dnslb(&["check", "--config", "dnslb.toml"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for expected in [
+        "dnslb.toml:3: unknown field `tll`",
+        "dnslb.toml:4: `tcp_max`: invalid type",
+        "dnslb.toml:9: unknown field `bogus`",
+        "ok.test.zone:4: bad A record",
+    ] {
+        assert!(err.contains(expected), "{expected}:\n{err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_serves_the_valid_zones_and_skips_a_broken_one() {
     let dir = dir_with(&[

@@ -97,6 +97,9 @@ pub fn load(
     );
     fatal.extend(zones::unplaced(&pools, &sources, &secondary_origins));
     if !fatal.is_empty() {
+        // The zones' own problems too, so that one look shows everything to fix.
+        let (_, zone_problems) = zones::build(&mut sources, &pools, &secondary_origins);
+        fatal.extend(zone_problems);
         return Err(fatal);
     }
     let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins);

@@ -76,7 +76,8 @@ impl Config {
 
 /// Reads the config file; problems with addresses go to `fatal`.
 pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem>> {
-    let (raw, text) = config::read(path)?;
+    let (raw, text, skipped) = config::read(path)?;
+    fatal.extend(skipped);
     let base = path.parent().unwrap_or(Path::new("."));
     let zones_dir = base.join(&raw.server.zones);
     let mut config = Config {
