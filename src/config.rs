@@ -332,6 +332,7 @@ pub fn read(path: &Path) -> Result<(RawConfig, String, Vec<Problem>), Vec<Proble
         .map_err(|e| vec![Problem::file(path, format!("cannot read the config: {e}"))])?;
     let mut work = text.clone();
     let mut skipped: Vec<Problem> = Vec::new();
+    let mut blanked: Vec<String> = Vec::new();
     let first = loop {
         let e = match toml::from_str::<RawConfig>(&work) {
             Ok(raw) => {
@@ -340,17 +341,27 @@ pub fn read(path: &Path) -> Result<(RawConfig, String, Vec<Problem>), Vec<Proble
             }
             Err(e) => e,
         };
+        // A required key we skipped is now missing: that says nothing new.
+        if blanked
+            .iter()
+            .any(|k| e.message().contains(&format!("missing field `{k}`")))
+        {
+            break None;
+        }
         let problem = problem(path, &work, &e);
         match skippable_line(&work, &e).filter(|_| skipped.len() < MAX_SKIPPED) {
             Some(line) => {
+                if let Some((key, _)) = work[line.clone()].split_once('=') {
+                    blanked.push(key.trim().to_string());
+                }
                 blank(&mut work, line);
                 skipped.push(problem);
             }
-            None => break problem,
+            None => break Some(problem),
         }
     };
     let mut problems = skipped;
-    problems.push(first);
+    problems.extend(first);
     // The syntax was fine if it reads as plain tables: read each pool by itself, and say its
     // problem at the pool's line (the first problem keeps its exact line).
     if let Ok(loose) = toml::from_str::<LooseConfig>(&text) {
@@ -481,7 +492,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dnslb.toml");
         std::fs::write(&path, text).unwrap();
-        read(&path).map(|(raw, _)| raw).map_err(|mut p| p.remove(0))
+        // Problems of keys skipped count as the config's first problem, as the loader takes them.
+        match read(&path) {
+            Ok((_, _, mut skipped)) if !skipped.is_empty() => Err(skipped.remove(0)),
+            Ok((raw, _, _)) => Ok(raw),
+            Err(mut p) => Err(p.remove(0)),
+        }
     }
 
     #[test]
