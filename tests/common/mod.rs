@@ -341,12 +341,26 @@ pub fn closed_port() -> u16 {
     port
 }
 
-/// A loopback port that was free a moment ago, for a program that must be told its port (an
-/// external daemon, or a fixed-port server). Another process may take it in between: callers
-/// retry with a new one when the bind fails ([`Daemon::start`] does).
+/// A loopback port that was free for both UDP and TCP a moment ago, for a program that must be
+/// told its port (an external daemon, or a fixed-port server). Picked below the kernel's
+/// ephemeral range (32768 and up), where the TIME-WAIT sockets of the suite's many TCP queries
+/// lie: Knot binds its TCP listener without SO_REUSEADDR and fails on such a port. Another
+/// process may take it in between: callers retry with a new one when the bind fails
+/// ([`Daemon::start`] does).
 pub fn free_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
+    use socket2::{Domain, Socket, Type};
+    for _ in 0..1000 {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+        let udp = std::net::UdpSocket::bind(addr);
+        // No SO_REUSEADDR: a port that still has TIME-WAIT connections is refused, as Knot sees it.
+        let tcp = Socket::new(Domain::IPV4, Type::STREAM, None)
+            .and_then(|s| s.bind(&addr.into()).map(|()| s));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no loopback port free for UDP and TCP in 1,000 tries");
 }
 
 /// An external DNS server (NSD, Unbound, ...) run from a test on a loopback port, killed when
@@ -362,7 +376,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `program` with `args(config path)` after writing `config(port, dir)` to
     /// `dir/name`, and waits (at most 5 s) until it answers `probe` over UDP. When it does not
-    /// (it exited, or its port was taken meanwhile), tries again on a new port, three times.
+    /// (it exited, or its port was taken meanwhile), tries again on a new port, five times.
     pub async fn start(
         program: &str,
         conf_name: &str,
@@ -371,7 +385,7 @@ impl Daemon {
         config: impl Fn(u16, &Path) -> String,
         probe: &Message,
     ) -> Daemon {
-        for _ in 0..3 {
+        for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
             setup(dir.path());
             let port = free_port();
@@ -399,7 +413,7 @@ impl Daemon {
             }
             let _ = child.kill().await;
         }
-        panic!("{program} did not answer on any of three ports");
+        panic!("{program} did not answer on any of five ports");
     }
 
     /// Stops it and waits for it to exit.
