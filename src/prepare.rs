@@ -162,13 +162,9 @@ struct Draft {
     rcode: u8,
     /// Answer, authority and additional counts.
     counts: [u16; 3],
-    /// `bytes` starts with the question name (the first answer's owner).
-    owner_first: bool,
-    /// The question name, as the client wrote it, goes before `bytes` (a wildcard's answer:
-    /// the first answer's owner is whatever name was asked).
-    owner_synthesized: bool,
-    /// The client's spelling of the name may be copied over that owner (no other name of the
-    /// body could have been compressed against it).
+    /// The body serves any spelling of the name: no name in it but the answers' owners (which
+    /// are the question name as the client wrote it, a pointer to the question) is the
+    /// question name or below it, so none was compressed against the client's spelling.
     case_free: bool,
     /// The owner of the first authority record, lower-cased wire form (the name response rate
     /// limiting counts a referral or an NXDOMAIN under).
@@ -200,9 +196,7 @@ struct Body {
 }
 
 const FLAG_AUTHORITATIVE: u8 = 1;
-const FLAG_OWNER_FIRST: u8 = 2;
-const FLAG_OWNER_SYNTHESIZED: u8 = 4;
-const FLAG_CASE_FREE: u8 = 8;
+const FLAG_CASE_FREE: u8 = 2;
 
 /// A prepared body, as the fast path reads it.
 #[derive(Debug, Clone, Copy)]
@@ -220,11 +214,7 @@ pub struct BodyRef<'p> {
     pub rcode: u8,
     /// Answer, authority and additional counts.
     pub counts: [u16; 3],
-    /// `bytes` starts with the question name (the first answer's owner).
-    pub owner_first: bool,
-    /// The question name, as the client wrote it, goes before `bytes` (a wildcard's answer).
-    pub owner_synthesized: bool,
-    /// The client's spelling of the name may be copied over that owner.
+    /// The body serves any spelling of the question name.
     pub case_free: bool,
     /// The owner of the first authority record, lower-cased wire form (the name response rate
     /// limiting counts a referral or an NXDOMAIN under).
@@ -246,10 +236,10 @@ pub struct PoolBody {
 }
 
 impl PoolBody {
-    /// Octets of the largest answer section a draw can give, for an owner of `owner` octets
-    /// (the first record's; the others point at it).
-    pub fn most_octets(&self, owner: usize) -> usize {
-        (owner + self.longest) + (2 + self.longest) * self.pool.answers.saturating_sub(1)
+    /// Octets of the largest answer section a draw can give (each owner a pointer to the
+    /// question).
+    pub fn most_octets(&self) -> usize {
+        (2 + self.longest) * self.pool.answers
     }
 }
 
@@ -352,8 +342,6 @@ impl Prepared {
             authoritative: flag(FLAG_AUTHORITATIVE),
             rcode: b.rcode,
             counts: b.counts,
-            owner_first: flag(FLAG_OWNER_FIRST),
-            owner_synthesized: flag(FLAG_OWNER_SYNTHESIZED),
             case_free: flag(FLAG_CASE_FREE),
             authority_owner: (b.owner_len > 0)
                 .then(|| &self.arena[owner_at..owner_at + usize::from(b.owner_len)]),
@@ -385,8 +373,6 @@ impl Prepared {
         self.store(owner);
         let flags = [
             (draft.authoritative, FLAG_AUTHORITATIVE),
-            (draft.owner_first, FLAG_OWNER_FIRST),
-            (draft.owner_synthesized, FLAG_OWNER_SYNTHESIZED),
             (draft.case_free, FLAG_CASE_FREE),
         ]
         .iter()
@@ -424,6 +410,11 @@ impl Prepared {
 
     fn add_zone(&mut self, snap: &Snapshot, zone: &Zone) {
         let negative = negative_bodies(zone);
+        let soa = zone.negative_soa();
+        let soa_names: Vec<Name> = std::iter::once(&soa.name)
+            .chain(rdata_names(&soa.data))
+            .map(Name::to_lowercase)
+            .collect();
         let (nodata, nxdomain) = match &negative {
             Some((nodata, nxdomain)) => (
                 self.push_body(nodata.clone()),
@@ -438,12 +429,20 @@ impl Prepared {
             }
             let mut entries = Entries::default();
             if node.cut && *name != zone.origin {
-                let referral = self.referral(snap, name);
-                entries.other = referral.into();
-                entries.below = referral.into();
+                // At the cut itself the referral's NS owner is the question name: compressed
+                // against it, so the shared body (made for names below) does not serve it.
+                entries.other = self.exact_entry(snap, name).into();
+                entries.below = self.referral(snap, name).into();
                 self.add_types(snap, name, [RecordType::DS], &mut entries);
             } else {
-                self.node_entries(snap, name, node, nodata, &mut entries);
+                // The shared NODATA serves a name only if none of its SOA's names is that name
+                // or below it (the apex itself, the SOA's MNAME and RNAME and their ancestors).
+                let nodata_here = if soa_names.iter().any(|n| name.zone_of(n)) {
+                    self.exact_entry(snap, name)
+                } else {
+                    nodata
+                };
+                self.node_entries(snap, name, node, nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
                     entries.below = nxdomain.into();
@@ -455,6 +454,52 @@ impl Prepared {
                 }
             }
             self.insert(&wire_lower(name), entries);
+        }
+        self.guard_shared_bodies(snap, zone, &soa_names);
+    }
+
+    /// The names a shared body (NXDOMAIN, a referral) could not serve, because a name written
+    /// in it is the question name or below it, and the general path would have compressed it
+    /// against the question: the SOA's MNAME and RNAME when they do not exist, and the NS
+    /// targets below a cut, with their ancestors. Each gets entries of its own that send every
+    /// question at or below it to the general path.
+    fn guard_shared_bodies(&mut self, snap: &Snapshot, zone: &Zone, soa_names: &[Name]) {
+        let mut risky: Vec<Name> = soa_names.to_vec();
+        for (name, node) in zone.nodes() {
+            if !node.cut || *name == zone.origin {
+                continue;
+            }
+            if let Some(ns) = node.rrset(RecordType::NS) {
+                for r in ns.records() {
+                    if let RData::NS(target) = &r.data
+                        && name.zone_of(&target.0)
+                    {
+                        risky.push(target.0.to_lowercase());
+                    }
+                }
+            }
+        }
+        for n in risky {
+            let mut at = n;
+            while zone.origin.zone_of(&at) && at != zone.origin {
+                let key = wire_lower(&at);
+                let ours = snap.find_zone(&at).map(|z| &z.origin) == Some(&zone.origin);
+                if ours && self.get(&key).is_none() {
+                    self.insert(&key, Entries::default());
+                }
+                at = at.base_name();
+            }
+        }
+    }
+
+    /// The body of exactly `name`'s answer to a type it does not hold (NODATA, or the
+    /// referral at a cut), or `Entry::None` when it cannot be prepared.
+    fn exact_entry(&mut self, snap: &Snapshot, name: &Name) -> Entry {
+        let body = resolved(snap, name, ABSENT_TYPE)
+            .and_then(|answer| exact_body(&question(name), name, &answer));
+        match body {
+            Some(b) => self.push_body(b),
+            None => Entry::None,
         }
     }
 
@@ -673,8 +718,8 @@ fn answer_sections<'a>(answer: &'a Answer<'_>) -> Sections<'a> {
 }
 
 /// Encodes `sections` after a header and `question` as the general path's encoder does (the
-/// question copied raw, with one compression entry for all of it). Returns the body: what
-/// follows the question.
+/// question copied raw, its name known to the compression table: an owner that is the query
+/// name is a pointer to the question). Returns the body: what follows the question.
 fn encode(question: &[u8], sections: &Sections<'_>) -> Option<Vec<u8>> {
     let mut buf = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut buf);
@@ -682,6 +727,9 @@ fn encode(question: &[u8], sections: &Sections<'_>) -> Option<Vec<u8>> {
     let start = encoder.offset();
     encoder.emit_vec(question).ok()?;
     encoder.store_label_pointer(start, encoder.offset());
+    if question.len() > 5 {
+        encoder.store_label_pointer(start, start + question.len() - 5);
+    }
     for section in [&sections.answers, &sections.authority, &sections.additional] {
         for record in section {
             record.emit(&mut encoder).ok()?;
@@ -695,23 +743,14 @@ fn encode(question: &[u8], sections: &Sections<'_>) -> Option<Vec<u8>> {
 fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Draft> {
     let sections = answer_sections(answer);
     let mut bytes = encode(question, &sections)?;
-    // The client's spelling may replace the owner only if no other name could have been
-    // compressed against it: every record is owned by the name and holds no name.
+    // An answer owned by the name is a pointer to the question, whatever its spelling; any
+    // other name at or below the question name was compressed against this (lower-case)
+    // spelling, which another spelling would not match.
     let owner_first = sections.answers.first().is_some_and(|r| r.name == *name);
-    let case_free = sections
-        .answers
-        .iter()
-        .chain(&sections.authority)
-        .chain(&sections.additional)
-        .all(|r| r.name == *name && !holds_name(&r.data))
-        || !sections.answers.iter().any(|r| r.name == *name);
-    if owner_first {
-        // The owner as the general path writes it for a lower-case question.
-        let wire = wire_lower(name);
-        if bytes.get(..wire.len()) != Some(&wire[..]) {
-            return None;
-        }
+    if owner_first && !bytes.starts_with(&[0xc0, 0x0c]) {
+        return None;
     }
+    let case_free = !names_below(name, &sections);
     bytes.shrink_to_fit();
     Some(Draft {
         bytes: bytes.into_boxed_slice(),
@@ -720,8 +759,6 @@ fn exact_body(question: &[u8], name: &Name, answer: &Answer<'_>) -> Option<Draft
         authoritative: answer.authoritative,
         rcode: u8::try_from(u16::from(answer.rcode)).ok()?,
         counts: counts(&sections)?,
-        owner_first,
-        owner_synthesized: false,
         case_free,
         authority_owner: sections.authority.first().map(|r| wire_lower(&r.name)),
     })
@@ -733,6 +770,35 @@ fn counts(sections: &Sections<'_>) -> Option<[u16; 3]> {
         u16::try_from(sections.authority.len()).ok()?,
         u16::try_from(sections.additional.len()).ok()?,
     ])
+}
+
+/// Whether any name written in `sections` (an owner, or a name in RDATA) is `name` or below it,
+/// but the answers' owners that are `name` itself (written as the client wrote it).
+fn names_below(name: &Name, sections: &Sections<'_>) -> bool {
+    let answers = sections.answers.iter().map(|r| (r, true));
+    let others = sections
+        .authority
+        .iter()
+        .chain(&sections.additional)
+        .map(|r| (r, false));
+    answers.chain(others).any(|(r, answer)| {
+        (!(answer && r.name == *name) && name.zone_of(&r.name))
+            || rdata_names(&r.data).any(|n| name.zone_of(n))
+    })
+}
+
+/// The names in a record's data that the encoder may compress.
+fn rdata_names(data: &RData) -> impl Iterator<Item = &Name> {
+    let (a, b) = match data {
+        RData::NS(n) => (Some(&n.0), None),
+        RData::CNAME(n) => (Some(&n.0), None),
+        RData::PTR(n) => (Some(&n.0), None),
+        RData::MX(mx) => (Some(&mx.exchange), None),
+        RData::SRV(srv) => (Some(&srv.target), None),
+        RData::SOA(soa) => (Some(&soa.mname), Some(&soa.rname)),
+        _ => (None, None),
+    };
+    a.into_iter().chain(b)
 }
 
 /// Whether the record's data holds a name that the encoder may compress.
@@ -750,8 +816,6 @@ fn holds_name(data: &RData) -> bool {
 
 /// A body encoded after one question: what [`relocatable`] compares.
 struct Encoded {
-    /// The question name's wire form.
-    name: Box<[u8]>,
     question_len: usize,
     bytes: Vec<u8>,
     counts: [u16; 3],
@@ -762,7 +826,6 @@ impl Encoded {
     fn new(name: &Name, sections: &Sections<'_>) -> Option<Self> {
         let question = question(name);
         Some(Self {
-            name: wire_lower(name),
             question_len: question.len(),
             bytes: encode(&question, sections)?,
             counts: counts(sections)?,
@@ -776,18 +839,15 @@ impl Encoded {
 /// pointers that move with the length are found from the first two and checked against the
 /// third.
 ///
-/// With `owner`, each body must start with the question name (a wildcard's synthesised owner),
-/// which is cut off: the fast path writes the name as asked in its place.
+/// With `owner`, each body must start with the question name (a wildcard's synthesised
+/// owner), a pointer to the question. A body serves a name only when no name written in it
+/// is that name or below it (the callers see to it): it was not compressed against the
+/// question.
 fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Draft> {
     let labels = ["a", "dnslb-prepare-1", "dnslb-prepare-relocation-check-22"];
-    let mut made: Vec<Encoded> = labels.iter().map(|l| make(l)).collect::<Option<_>>()?;
-    if owner {
-        for m in &mut made {
-            if !m.bytes.starts_with(&m.name) {
-                return None;
-            }
-            m.bytes.drain(..m.name.len());
-        }
+    let made: Vec<Encoded> = labels.iter().map(|l| make(l)).collect::<Option<_>>()?;
+    if owner && made.iter().any(|m| !m.bytes.starts_with(&[0xc0, 0x0c])) {
+        return None;
     }
     let [first, second, third] = &made[..] else {
         return None;
@@ -815,8 +875,6 @@ fn relocatable(owner: bool, make: impl Fn(&str) -> Option<Encoded>) -> Option<Dr
         authoritative: true,
         rcode: 0,
         counts: first.counts,
-        owner_first: false,
-        owner_synthesized: owner,
         case_free: true,
         authority_owner: first.authority_owner,
     })

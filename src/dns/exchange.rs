@@ -137,7 +137,13 @@ async fn unsigned(
                     .map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
                 _ => u16::MAX,
             };
-            let capture = Capture::new(limit);
+            // The question's name, for answer names to be compressed against (one question,
+            // written out: `question_is_plain`).
+            let name = (message[4..6] == [0, 1])
+                .then(|| super::question_name_len(message))
+                .flatten()
+                .map(|len| message[12..12 + len].to_vec());
+            let capture = Capture::new(limit, name);
             handler
                 .handle_request::<_, TokioTime>(&request, capture.clone())
                 .await;
@@ -285,13 +291,16 @@ pub fn formerr(message: &[u8]) -> Vec<u8> {
 #[derive(Clone)]
 struct Capture {
     limit: u16,
+    /// The question's name as the client wrote it, when the response echoes one question.
+    name: Option<Vec<u8>>,
     bytes: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 impl Capture {
-    fn new(limit: u16) -> Self {
+    fn new(limit: u16, name: Option<Vec<u8>>) -> Self {
         Self {
             limit,
+            name,
             bytes: Arc::default(),
         }
     }
@@ -318,7 +327,15 @@ impl ResponseHandler for Capture {
         let mut bytes = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut bytes);
         encoder.set_max_size(self.limit);
+        // A FORMERR echoes no question: nothing to compress against.
+        let echoes_question =
+            response.metadata().response_code != hickory_server::proto::op::ResponseCode::FormErr;
+        if let Some(name) = self.name.as_deref().filter(|_| echoes_question) {
+            super::learn_question_name(&mut encoder, name)?;
+        }
         let info = response.destructive_emit(&mut encoder)?;
+        let end = encoder.offset();
+        bytes.truncate(end);
         if let Ok(mut slot) = self.bytes.lock() {
             *slot = Some(bytes);
         }

@@ -250,7 +250,7 @@ impl DnsHandler {
             Found::Pool(pool) => {
                 // The largest answer the draw could give must fit: a truncated pool answer is
                 // the general path's to make.
-                let bound = 12 + q.question.len() + pool.most_octets(q.name_len) + q.opt_len();
+                let bound = 12 + q.question.len() + pool.most_octets() + q.opt_len();
                 if bound > q.limit() {
                     return Outcome::Fallback;
                 }
@@ -301,12 +301,7 @@ impl DnsHandler {
             return Outcome::Fallback;
         }
         let question_len = q.question.len();
-        let owner = if body.owner_synthesized {
-            q.name_len
-        } else {
-            0
-        };
-        let total = 12 + question_len + owner + body.bytes.len() + q.opt_len();
+        let total = 12 + question_len + body.bytes.len() + q.opt_len();
         if total > q.limit() {
             return Outcome::Fallback;
         }
@@ -321,17 +316,8 @@ impl DnsHandler {
             return Outcome::Send(append_opt(q, scope, at, out));
         };
         set_counts(out, counts);
-        let at = if body.owner_synthesized {
-            out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
-            at + q.name_len
-        } else {
-            at
-        };
         let end = at + body.bytes.len();
         out[at..end].copy_from_slice(body.bytes);
-        if body.owner_first && !as_prepared {
-            out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
-        }
         let delta = question_len as isize - body.question_len as isize;
         if delta != 0 {
             relocate(&mut out[at..end], body.relocs, delta);
@@ -339,8 +325,7 @@ impl DnsHandler {
         Outcome::Send(append_opt(q, scope, end, out))
     }
 
-    /// A response of the drawn members of a pool: the first owned by the name as sent, the
-    /// others pointing at it.
+    /// A response of the drawn members of a pool, each owned by a pointer to the question.
     fn pool_answer(
         &self,
         q: &Query<'_>,
@@ -361,15 +346,10 @@ impl DnsHandler {
             return Outcome::Send(append_opt(q, scope, at, out));
         }
         set_counts(out, [picks.len() as u16, 0, 0]);
-        let owner = at;
-        for (i, &m) in picks.iter().enumerate() {
-            if i == 0 {
-                out[at..at + q.name_len].copy_from_slice(&q.question[..q.name_len]);
-                at += q.name_len;
-            } else {
-                out[at..at + 2].copy_from_slice(&(0xc000 | owner as u16).to_be_bytes());
-                at += 2;
-            }
+        for &m in picks {
+            // The question's name starts right after the header.
+            out[at..at + 2].copy_from_slice(&[0xc0, 0x0c]);
+            at += 2;
             let record = &records[m];
             out[at..at + record.len()].copy_from_slice(record);
             at += record.len();

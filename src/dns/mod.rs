@@ -769,12 +769,13 @@ fn fit(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<Fit, P
     let mut encoder = BinEncoder::new(&mut buf);
     encoder.set_max_size(u16::try_from(room).unwrap_or(u16::MAX));
     encoder.emit_vec(&[0u8; 12])?;
-    // The question exactly as hickory's encoder will write it: the raw bytes, with one
-    // compression pointer for the whole first name, so the measure matches the real response.
+    // The question exactly as the response will carry it: the raw bytes, its name known to the
+    // compression table (as `learn_question_name` makes it known), so the measure matches.
     let start = encoder.offset();
-    encoder.emit_vec(request.queries.as_bytes())?;
-    if !request.queries.is_empty() {
-        encoder.store_label_pointer(start, encoder.offset());
+    let question = request.queries.as_bytes();
+    encoder.emit_vec(question)?;
+    if request.queries.len() == 1 && question.len() > 5 {
+        encoder.store_label_pointer(start, start + question.len() - 5);
     }
     let answers: SmallVec<[&Record; 8]> = answer.answers.iter().map(AsRef::as_ref).collect();
     let authority: SmallVec<[&Record; 8]> = answer.authority.iter().map(AsRef::as_ref).collect();
@@ -794,6 +795,39 @@ fn fit(request: &Request, answer: &mut Answer<'_>, room: usize) -> Result<Fit, P
         }
         Err(e) => Err(e),
     }
+}
+
+/// The length of the question's name (its root octet included) in `message`, if it is
+/// written out label by label.
+pub(crate) fn question_name_len(message: &[u8]) -> Option<usize> {
+    let mut at = 12;
+    loop {
+        match *message.get(at)? {
+            0 => return Some(at + 1 - 12),
+            len if len & 0xc0 == 0 => at += 1 + usize::from(len),
+            _ => return None,
+        }
+    }
+}
+
+/// Makes the question's `name` (wire form, as the client wrote it) known to `encoder`'s
+/// compression table before the response is written, so that answer owners (the query name as
+/// the client wrote it) and names below it become pointers to the question, as NSD and Knot
+/// compress them. hickory's own entry for the question holds its type and class too, so no name
+/// ever matched it. The header and name are written and the offset put back to 0: the response
+/// then writes the same octets over them, and the entry points at the question's name.
+pub(crate) fn learn_question_name(
+    encoder: &mut BinEncoder<'_>,
+    name: &[u8],
+) -> Result<(), ProtoError> {
+    if name.len() > 1 {
+        encoder.emit_vec(&[0u8; 12])?;
+        encoder.emit_vec(name)?;
+        // The labels, without the root octet: how the encoder keeps names.
+        encoder.store_label_pointer(12, 12 + name.len() - 1);
+        encoder.set_offset(0);
+    }
+    Ok(())
 }
 
 /// An upper bound of a record's encoded size, without compression.
