@@ -133,6 +133,30 @@ async fn nsd_secondary(primary: SocketAddr) -> Daemon {
     Daemon::start("nsd", "nsd.conf", &["-d", "-c"], |_| {}, config, &probe).await
 }
 
+/// Points dnslb's NOTIFY (`127.0.0.1:9` in `conf`) at `secondary`, then bumps the zone to serial
+/// 2 with a new name, `fresh`, and reloads: the reload sends the NOTIFY.
+async fn bump_and_notify(s: &TestServer, conf: &Path, secondary: SocketAddr) {
+    let text = std::fs::read_to_string(conf).unwrap();
+    std::fs::write(conf, text.replace("127.0.0.1:9", &secondary.to_string())).unwrap();
+    write_file(
+        s.config().parent().unwrap(),
+        "zones/example.com.zone",
+        &format!("{}fresh A 192.0.2.99\n", zone(2, 0)),
+    );
+    let (status, body) = http(s.admin(), "POST", "/reload", "").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// How long until `secondary` answers the name serial 2 brought.
+async fn wait_for_fresh(secondary: &Daemon, limit: Duration) -> Option<Duration> {
+    wait_until(limit, || async {
+        nsd_addresses(secondary, "fresh.example.com.")
+            .await
+            .contains("192.0.2.99")
+    })
+    .await
+}
+
 /// The A addresses a daemon (NSD, BIND) answers for `name`.
 async fn nsd_addresses(nsd: &Daemon, name: &str) -> BTreeSet<String> {
     match udp_raw(
@@ -171,22 +195,9 @@ async fn nsd_as_a_secondary_transfers_the_zone_and_follows_a_notify() {
     .await;
     assert!(took.is_some(), "NSD transferred the zone from dnslb");
 
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(&conf, text.replace("127.0.0.1:9", &nsd.addr.to_string())).unwrap();
     // A serial bump with a new name; the reload sends NOTIFY, NSD asks for the zone again.
-    write_file(
-        s.config().parent().unwrap(),
-        "zones/example.com.zone",
-        &format!("{}fresh A 192.0.2.99\n", zone(2, 0)),
-    );
-    let (status, body) = http(s.admin(), "POST", "/reload", "").await;
-    assert_eq!(status, 200, "{body}");
-    let took = wait_until(Duration::from_secs(10), || async {
-        nsd_addresses(&nsd, "fresh.example.com.")
-            .await
-            .contains("192.0.2.99")
-    })
-    .await;
+    bump_and_notify(&s, &conf, nsd.addr).await;
+    let took = wait_for_fresh(&nsd, Duration::from_secs(10)).await;
     assert!(took.is_some(), "NSD followed the NOTIFY to serial 2");
     eprintln!("NSD had serial 2 {took:?} after the reload");
     nsd.stop().await;
@@ -273,22 +284,9 @@ async fn bind_as_a_tsig_keyed_secondary_transfers_and_follows_a_notify() {
         log()
     );
 
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(&conf, text.replace("127.0.0.1:9", &bind.addr.to_string())).unwrap();
-    write_file(
-        s.config().parent().unwrap(),
-        "zones/example.com.zone",
-        &format!("{}fresh A 192.0.2.99\n", zone(2, 0)),
-    );
-    let (status, body) = http(s.admin(), "POST", "/reload", "").await;
-    assert_eq!(status, 200, "{body}");
     // BIND checks the SOA with a signed query, which dnslb must answer signed, then transfers.
-    let took = wait_until(Duration::from_secs(15), || async {
-        nsd_addresses(&bind, "fresh.example.com.")
-            .await
-            .contains("192.0.2.99")
-    })
-    .await;
+    bump_and_notify(&s, &conf, bind.addr).await;
+    let took = wait_for_fresh(&bind, Duration::from_secs(15)).await;
     assert!(
         took.is_some(),
         "BIND followed the NOTIFY to serial 2:\n{}",
