@@ -218,6 +218,47 @@ fn include_cycles_and_missing_files_are_errors() {
     assert_one_problem(&main, 4, "cannot read");
 }
 
+#[test]
+fn include_bombs_and_cycles_written_another_way_are_refused() {
+    // Each level includes the next four times, written with `../zones/` so that the paths
+    // differ as text: 4^8 = 65,536 reads, where the budget allows 64.
+    let mut files: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            let next = format!("$INCLUDE ../zones/l{}.inc\n", i + 1);
+            (format!("l{i}.inc"), next.repeat(4))
+        })
+        .collect();
+    files.push(("l8.inc".into(), "x 3600 IN A 192.0.2.1\n".into()));
+    files.push(("example.com.zone".into(), format!("{SOA}$INCLUDE l0.inc\n")));
+    files.push(("loop.test.zone".into(), format!("{SOA}$INCLUDE loop.inc\n")));
+    files.push(("loop.inc".into(), "$INCLUDE ../zones/loop.inc\n".into()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let dir = dir_with(&refs);
+    let origin = hickory_proto::rr::Name::from_ascii("example.com.").unwrap();
+    let parsed = dnslb::zone::parse_zone_file(&dir.path().join("zones/example.com.zone"), &origin);
+    assert!(
+        parsed.errors.iter().any(|p| p
+            .to_string()
+            .contains("more than 64 files through $INCLUDE")),
+        "{:?}",
+        parsed.errors
+    );
+    assert!(
+        parsed.records.len() < 200,
+        "stopped at the budget: {} records read",
+        parsed.records.len()
+    );
+    let p = load_problems(&dir.path().join("dnslb.toml"));
+    assert!(
+        p.iter()
+            .any(|p| p.contains("loop.inc:1: $INCLUDE ../zones/loop.inc includes itself")),
+        "{p:?}"
+    );
+}
+
 fn dnslb(args: &[&str], dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dnslb"))
         .args(args)

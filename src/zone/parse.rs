@@ -19,6 +19,11 @@ use crate::Problem;
 
 /// How deep `$INCLUDE` may nest.
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// Files one zone may read through `$INCLUDE` (each inclusion counts, the same file again too):
+/// a file that includes another K times at every level would otherwise read K^8 files.
+const MAX_INCLUDED_FILES: usize = 64;
+/// Octets one zone may read, its file and its includes together.
+const MAX_ZONE_OCTETS: u64 = 4 << 30;
 
 /// A record and where it was written.
 #[derive(Debug, Clone)]
@@ -69,6 +74,11 @@ pub fn parse_ttl(s: &str) -> Option<u32> {
     u32::try_from(total).ok()
 }
 
+/// `path` as the file system resolves it (links, `..`), or as given when it cannot be.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// State of one file being read (the zone file, or an included one).
 struct Cursor {
     origin: Name,
@@ -96,6 +106,9 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
         errors: Vec::new(),
         stack: Vec::new(),
         files: Vec::new(),
+        included: 0,
+        octets: 0,
+        over_budget: false,
     };
     let mut cursor = Cursor {
         origin: origin.clone(),
@@ -115,10 +128,16 @@ struct Reader {
     last_ttl: Option<u32>,
     records: Vec<SourcedRecord>,
     errors: Vec<Problem>,
-    /// Files being read, for include-cycle detection.
+    /// Files being read (canonical paths), for include-cycle detection.
     stack: Vec<PathBuf>,
     /// Every file tried.
     files: Vec<PathBuf>,
+    /// Files read through `$INCLUDE` so far.
+    included: usize,
+    /// Octets read so far.
+    octets: u64,
+    /// The budget was passed (said once; later includes are not read).
+    over_budget: bool,
 }
 
 impl Reader {
@@ -149,6 +168,19 @@ impl Reader {
                 return;
             }
         };
+        self.octets += text.len() as u64;
+        if self.octets > MAX_ZONE_OCTETS {
+            let msg = format!(
+                "the zone and its includes pass {} GiB; refused",
+                MAX_ZONE_OCTETS >> 30
+            );
+            match included_at {
+                Some((f, l)) => self.error(f, l, msg),
+                None => self.error(path, 1, msg),
+            }
+            self.over_budget = true;
+            return;
+        }
         let entries = match split_entries(&text) {
             Ok(e) => e,
             Err((line, msg)) => {
@@ -156,7 +188,7 @@ impl Reader {
                 return;
             }
         };
-        self.stack.push(path.to_path_buf());
+        self.stack.push(canonical(path));
         let file: Arc<Path> = Arc::from(path);
         for entry in entries {
             if let Err(msg) = self.entry(&file, &entry, cursor) {
@@ -293,10 +325,21 @@ impl Reader {
                         "$INCLUDE nests deeper than {MAX_INCLUDE_DEPTH} files"
                     ));
                 }
+                if self.over_budget {
+                    return Ok(()); // said once, at the include that passed it
+                }
                 let base = file.parent().unwrap_or(Path::new("."));
                 let target = base.join(path);
-                if self.stack.iter().any(|p| p == &target) {
+                // Compared as the file system resolves them: `../zones/x.inc` is `x.inc`.
+                if self.stack.contains(&canonical(&target)) {
                     return Err(format!("$INCLUDE {path} includes itself"));
+                }
+                self.included += 1;
+                if self.included > MAX_INCLUDED_FILES {
+                    self.over_budget = true;
+                    return Err(format!(
+                        "the zone reads more than {MAX_INCLUDED_FILES} files through $INCLUDE; refused"
+                    ));
                 }
                 // RFC 1035 §5.1: the included file starts at the given origin (or ours), and
                 // whatever it does to $ORIGIN does not leak back into this file.
