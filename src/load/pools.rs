@@ -21,7 +21,7 @@ use crate::pool::{AllDown, DEFAULT_TTL, Member, Pool};
 pub fn build_all(config: &Config, cells: &mut Cells, fatal: &mut Vec<Problem>) -> Vec<Arc<Pool>> {
     let mut pools = Vec::new();
     for spanned in &config.raw.pool {
-        let line = crate::problem::line_of(&config.text, spanned.span().start);
+        let line = config.line_of(spanned.span().start);
         match build(config, spanned.get_ref(), line, cells) {
             Ok(p) => pools.push(Arc::new(p)),
             // A member's problem is at the member's own line; the others at the pool's.
@@ -77,7 +77,7 @@ fn build(
     };
     let mut members: Vec<Member> = Vec::with_capacity(raw.members.len());
     for m in &raw.members {
-        let line = crate::problem::line_of(&config.text, m.span().start);
+        let line = config.line_of(m.span().start);
         let at_member = |e: String| (Some(line), format!("pool {name}: {e}"));
         let member = shape.member(m.get_ref(), cells).map_err(at_member)?;
         if members.iter().any(|x| x.record.data == member.record.data) {

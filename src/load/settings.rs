@@ -51,8 +51,8 @@ pub struct AdminSettings {
 pub struct Config {
     /// The raw TOML.
     pub raw: RawConfig,
-    /// The file's text.
-    pub text: String,
+    /// Where the file's lines start.
+    pub lines: crate::problem::Lines,
     /// The start-up settings it gives.
     pub settings: Settings,
 }
@@ -70,7 +70,12 @@ impl Config {
 
     /// A problem at a byte span of the config.
     pub fn problem_at(&self, span: std::ops::Range<usize>, message: String) -> Problem {
-        Problem::at(self.path(), &self.text, span, message)
+        Problem::line(self.path(), self.line_of(span.start), message)
+    }
+
+    /// The 1-based line of an offset in the config's text.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.lines.line(offset)
     }
 }
 
@@ -101,7 +106,7 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
             ),
         },
         raw,
-        text,
+        lines: crate::problem::Lines::new(&text),
     };
     config.settings.listen = listen(&config, fatal);
     config.settings.admin = admin(&config, fatal);
