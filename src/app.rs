@@ -165,6 +165,7 @@ async fn serve_admin(
         .map_err(|e| bind_error(&[addr], e))?;
     let local = listener.local_addr().map_err(|e| bind_error(&[addr], e))?;
     info!(addr = %local, "admin endpoint listening");
+    let allow: Arc<[ipnet::IpNet]> = admin.allow.clone().into();
     let access = crate::admin::Access {
         token: admin.token,
         allow: admin.allow,
@@ -173,8 +174,11 @@ async fn serve_admin(
     tasks.spawn(crate::admin::serve(
         listener,
         router,
-        admin.max_connections,
-        admin.idle_timeout,
+        crate::admin::Limits {
+            max_connections: admin.max_connections,
+            idle_timeout: admin.idle_timeout,
+            allow,
+        },
         shutdown.clone(),
     ));
     Ok(local)

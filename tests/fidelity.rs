@@ -130,11 +130,17 @@ async fn names_of_arbitrary_octets_are_answered_with_their_octets() {
         let raw = udp_raw(s.addr, &q.to_vec().unwrap(), REPLY_TIMEOUT)
             .await
             .expect("a reply");
+        // The question carries the name's octets; the answer's owner points at it.
+        assert_eq!(
+            &raw[12..12 + wire(labels).len()],
+            &wire(labels)[..],
+            "the question, name {i}"
+        );
         let owner_at = 12 + wire(labels).len() + 4;
         assert_eq!(
-            &raw[owner_at..owner_at + wire(labels).len()],
-            &wire(labels)[..],
-            "the answer's owner, name {i}"
+            &raw[owner_at..owner_at + 2],
+            [0xc0, 0x0c],
+            "the answer's owner points at the question, name {i}"
         );
         let r = hickory_proto::op::Message::from_vec(&raw).unwrap();
         assert_eq!(

@@ -632,3 +632,40 @@ fn systemd_hears_ready_reloading_and_stopping() {
     assert_eq!(next(), "STOPPING=1");
     assert!(bin.wait(Duration::from_secs(2)).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holding_idle_admin_connections_cannot_lock_another_out() {
+    // The default cap (32): one client may hold a quarter of it.
+    let s = start_dir(dir_with_config("")).await;
+    let admin = s.admin();
+    let mut flood = Vec::new();
+    for _ in 0..40 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        if let Ok(c) = socket.connect(admin).await {
+            flood.push(c);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Another client (127.0.0.1) still gets /status, every time, while the flood holds.
+    for _ in 0..5 {
+        let (code, body) = http(admin, "GET", "/status", "").await;
+        assert_eq!(code, 200, "{body}");
+    }
+    // And the flooding client is held to its share: a connection beyond it is closed at once.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut extra = socket.connect(admin).await.unwrap();
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncReadExt::read(&mut extra, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "beyond its share, closed: {closed:?}"
+    );
+    drop(flood);
+    s.stop().await;
+}

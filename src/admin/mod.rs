@@ -28,7 +28,7 @@ mod access;
 mod serve;
 
 pub use access::{ADMIN_HEADER, Access};
-pub use serve::serve;
+pub use serve::{Limits, serve};
 
 use crate::pool::{Member, Pool};
 use crate::snapshot::Snapshot;
