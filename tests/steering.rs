@@ -219,6 +219,57 @@ async fn round_robin_windows_hold_exact_shares() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_rotates_every_position_and_forgets_an_override() {
+    let pools = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"round-robin\"\nanswers = 2\n\
+                 members = [ { address = \"192.0.2.40\", weight = 1000 }, { address = \"192.0.2.41\", weight = 1000 }, \
+                             { address = \"192.0.2.42\", weight = 1000 } ]\n";
+    let s = start_dir(dir_with_config(pools)).await;
+    // One socket: one source port, so one serving thread, so the exact sequence.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ask = || async {
+        let mut buf = [0u8; 1500];
+        let q = query_message("www.example.com.", RecordType::A, None);
+        sock.send_to(&q.to_vec().unwrap(), s.addr).await.unwrap();
+        let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        addresses(&Message::from_vec(&buf[..n]).unwrap())
+    };
+    // Every window of 3,000 answers: each member first 1,000 times and second 1,000 times.
+    let window = || async {
+        let mut first: HashMap<String, usize> = HashMap::new();
+        let mut second: HashMap<String, usize> = HashMap::new();
+        for _ in 0..3000 {
+            let a = ask().await;
+            *first.entry(a[0].clone()).or_default() += 1;
+            *second.entry(a[1].clone()).or_default() += 1;
+        }
+        (first, second)
+    };
+    let expected: HashMap<String, usize> = ["192.0.2.40", "192.0.2.41", "192.0.2.42"]
+        .iter()
+        .map(|a| (a.to_string(), 1000))
+        .collect();
+    let (first, second) = window().await;
+    assert_eq!((&first, &second), (&expected, &expected));
+    // A huge weight for a few answers, then cleared: the shares are exact again at once (the
+    // credit earned under the override is forgotten), not after as many answers as it weighed.
+    let path = "/pools/www.example.com./members/192.0.2.40/weight";
+    let admin = s.admin();
+    let (code, body) = http(admin, "POST", path, "4294967295").await;
+    assert_eq!(code, 200, "{body}");
+    for _ in 0..5 {
+        ask().await;
+    }
+    let (code, body) = http(admin, "DELETE", path, "").await;
+    assert_eq!(code, 200, "{body}");
+    let (first, second) = window().await;
+    assert_eq!((&first, &second), (&expected, &expected));
+    s.stop().await;
+}
+
 const REGIONS: &str = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"region\"\n\
     regions = { eu = [\"192.0.2.0/24\", \"2001:db8:1::/48\"], us = [\"198.51.100.0/24\"] }\n\
     members = [ { address = \"192.0.2.10\", weight = 1, region = \"eu\" }, \

@@ -298,8 +298,10 @@ pub fn seed(label: &str) -> u64 {
 }
 
 thread_local! {
-    /// Smooth round-robin state, per pool (by address), on this thread.
-    static ROUND_ROBIN: RefCell<FxHashMap<usize, Vec<i64>>> = RefCell::new(FxHashMap::default());
+    /// Smooth round-robin state, per pool (by address), on this thread: the credits, and the
+    /// value of [`crate::health::changes`] they were built at.
+    static ROUND_ROBIN: RefCell<FxHashMap<usize, (u64, Vec<i64>)>> =
+        RefCell::new(FxHashMap::default());
 }
 
 /// Pools a thread keeps round-robin state for at most (a reload makes new pools).
@@ -307,37 +309,61 @@ const ROUND_ROBIN_POOLS: usize = 4096;
 
 fn round_robin(pool: usize, candidates: &[Candidate], n: usize) -> Picks {
     let weights = rank_weights(candidates);
+    // Any change of a member's availability or weight (a probe, an agent, the admin) starts
+    // the credits afresh: credit earned under an old weight would skew the new shares.
+    let now = crate::health::changes();
     ROUND_ROBIN.with(|state| {
         let mut state = state.borrow_mut();
         if state.len() >= ROUND_ROBIN_POOLS && !state.contains_key(&pool) {
             state.clear();
         }
-        let current = state.entry(pool).or_default();
-        current.resize(candidates.len(), 0);
+        let (at, current) = state.entry(pool).or_insert_with(|| (now, Vec::new()));
+        if *at != now || current.len() != candidates.len() {
+            current.clear();
+            current.resize(candidates.len(), 0);
+            *at = now;
+        }
         smooth_round_robin(current, &weights, n)
     })
 }
 
-/// nginx's smooth weighted round robin over `weights` (0: skipped), `n` distinct picks.
+/// nginx's smooth weighted round robin over `weights` (0: skipped) for the first position:
+/// in every window of sum-of-weights answers each member is first exactly its weight's times.
+/// The other positions of an answer are the members that follow the first in member order
+/// (skipping weight 0), so they rotate with it: over equal weights, each member stands in
+/// every position equally often.
 pub fn smooth_round_robin(current: &mut [i64], weights: &[u64], n: usize) -> Picks {
     let mut picks = Picks::new();
-    while picks.len() < n {
-        let mut total = 0i64;
-        let mut best: Option<usize> = None;
-        for (i, &w) in weights.iter().enumerate() {
-            if w == 0 || picks.contains(&i) {
-                continue;
-            }
-            let w = i64::try_from(w).unwrap_or(i64::MAX);
-            current[i] += w;
-            total += w;
-            if best.is_none_or(|b| current[i] > current[b]) {
-                best = Some(i);
-            }
+    if n == 0 {
+        return picks;
+    }
+    let mut total = 0i64;
+    let mut best: Option<usize> = None;
+    for (i, &w) in weights.iter().enumerate() {
+        if w == 0 {
+            continue;
         }
-        let Some(b) = best else { break };
-        current[b] -= total;
-        picks.push(b);
+        let w = i64::try_from(w).unwrap_or(i64::MAX);
+        current[i] = current[i].saturating_add(w);
+        total = total.saturating_add(w);
+        if best.is_none_or(|b| current[i] > current[b]) {
+            best = Some(i);
+        }
+    }
+    let Some(first) = best else {
+        return picks;
+    };
+    current[first] = current[first].saturating_sub(total);
+    picks.push(first);
+    let k = weights.len();
+    for step in 1..k {
+        if picks.len() >= n {
+            break;
+        }
+        let i = (first + step) % k;
+        if weights[i] > 0 {
+            picks.push(i);
+        }
     }
     picks
 }
@@ -387,6 +413,22 @@ mod tests {
             }
             assert_eq!(counts, [5, 3, 1]);
         }
+        // With two answers over three equal members, each member is in each position once
+        // in every window of three (was: .41 in every answer and never first).
+        let mut current = vec![0; 3];
+        for _ in 0..4 {
+            let mut firsts = [0; 3];
+            let mut seconds = [0; 3];
+            for _ in 0..3 {
+                let p = smooth_round_robin(&mut current, &[1, 1, 1], 2);
+                assert_eq!(p.len(), 2);
+                assert_ne!(p[0], p[1]);
+                firsts[p[0]] += 1;
+                seconds[p[1]] += 1;
+            }
+            assert_eq!((firsts, seconds), ([1, 1, 1], [1, 1, 1]));
+        }
+        let mut current = vec![0; 3];
         // Smooth: the heavy member never comes more than twice in a row here.
         let seq: Vec<usize> = (0..9)
             .map(|_| smooth_round_robin(&mut current, &weights, 1)[0])
