@@ -185,6 +185,19 @@ async fn hash_keeps_each_subnet_on_its_member_and_moves_only_the_dead_members() 
     s.stop().await;
 }
 
+/// The addresses answered for www.example.com A, asked from `sock` (one source port: one
+/// serving thread, so a round-robin pool's exact sequence).
+async fn ask_from(sock: &tokio::net::UdpSocket, server: std::net::SocketAddr) -> Vec<String> {
+    let mut buf = [0u8; 1500];
+    let q = query_message("www.example.com.", RecordType::A, None);
+    sock.send_to(&q.to_vec().unwrap(), server).await.unwrap();
+    let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    addresses(&Message::from_vec(&buf[..n]).unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_windows_hold_exact_shares() {
     let pools = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\npolicy = \"round-robin\"\n\
@@ -193,18 +206,11 @@ async fn round_robin_windows_hold_exact_shares() {
     let s = start_dir(dir_with_config(pools)).await;
     // One socket: one source port, so one serving thread, so the exact sequence.
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut buf = [0u8; 1500];
     for window in 0..5 {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for _ in 0..9 {
-            let q = query_message("www.example.com.", RecordType::A, None);
-            sock.send_to(&q.to_vec().unwrap(), s.addr).await.unwrap();
-            let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            let r = Message::from_vec(&buf[..n]).unwrap();
-            *counts.entry(addresses(&r)[0].clone()).or_default() += 1;
+            let a = ask_from(&sock, s.addr).await;
+            *counts.entry(a[0].clone()).or_default() += 1;
         }
         assert_eq!(
             (
@@ -227,16 +233,7 @@ async fn round_robin_rotates_every_position_and_forgets_an_override() {
     let s = start_dir(dir_with_config(pools)).await;
     // One socket: one source port, so one serving thread, so the exact sequence.
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let ask = || async {
-        let mut buf = [0u8; 1500];
-        let q = query_message("www.example.com.", RecordType::A, None);
-        sock.send_to(&q.to_vec().unwrap(), s.addr).await.unwrap();
-        let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        addresses(&Message::from_vec(&buf[..n]).unwrap())
-    };
+    let ask = || ask_from(&sock, s.addr);
     // Every window of 3,000 answers: each member first 1,000 times and second 1,000 times.
     let window = || async {
         let mut first: HashMap<String, usize> = HashMap::new();
