@@ -26,9 +26,10 @@ pub async fn exchange(
     protocol: Protocol,
 ) -> Option<Vec<u8>> {
     // A query with a TSIG record (the last additional one) is checked and its answer signed.
+    // Found by walking the octets: most queries here carry an OPT and nothing else.
     if message.len() >= 12
         && message[2] & 0xf8 == 0
-        && message[10..12] != [0, 0]
+        && last_additional_type(message) == Some(TSIG)
         && let Ok(request) = Message::from_vec(message)
         && request.signature().is_some()
     {
@@ -162,18 +163,7 @@ async fn unsigned(
 /// Whether the first question's name (if there is one) is written out label by label: a
 /// compression pointer there (into the header, or anywhere) is refused, as NSD refuses it.
 fn question_is_plain(message: &[u8]) -> bool {
-    let qdcount = u16::from_be_bytes([message[4], message[5]]);
-    if qdcount == 0 {
-        return true;
-    }
-    let mut at = 12;
-    loop {
-        match message.get(at) {
-            Some(0) => return true,
-            Some(&len) if len & 0xc0 == 0 => at += 1 + usize::from(len),
-            _ => return false,
-        }
-    }
+    message[4..6] == [0, 0] || super::question_name_len(message).is_some()
 }
 
 /// Octets of the uncompressed or compressed name at `at`: the offset after it.
@@ -189,8 +179,14 @@ fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
-/// The OPT record's RDATA of a query (the first additional record of type OPT), if any.
-fn opt_rdata(m: &[u8]) -> Option<&[u8]> {
+/// Type code of TSIG (RFC 8945).
+const TSIG: u16 = 250;
+/// Type code of OPT (RFC 6891).
+const OPT: u16 = 41;
+
+/// Calls `visit` with the type and RDATA of each additional record of `m`, in order; `None`
+/// when the message ends before its counts say.
+fn walk_additional<'m>(m: &'m [u8], mut visit: impl FnMut(u16, &'m [u8])) -> Option<()> {
     let count = |i: usize| usize::from(u16::from_be_bytes([m[i], m[i + 1]]));
     let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
     let mut at = 12;
@@ -203,12 +199,33 @@ fn opt_rdata(m: &[u8]) -> Option<&[u8]> {
         let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
         let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
         let rdata = m.get(at + 10..at + 10 + len)?;
-        if i >= an + ns && rtype == 41 {
-            return Some(rdata);
+        if i >= an + ns {
+            visit(rtype, rdata);
         }
         at += 10 + len;
     }
-    None
+    Some(())
+}
+
+/// The type of the last additional record, if there is one.
+fn last_additional_type(m: &[u8]) -> Option<u16> {
+    if m[10..12] == [0, 0] {
+        return None;
+    }
+    let mut last = None;
+    walk_additional(m, |t, _| last = Some(t))?;
+    last
+}
+
+/// The OPT record's RDATA of a query (the first additional record of type OPT), if any.
+fn opt_rdata(m: &[u8]) -> Option<&[u8]> {
+    let mut opt = None;
+    walk_additional(m, |t, rdata| {
+        if t == OPT && opt.is_none() {
+            opt = Some(rdata);
+        }
+    })?;
+    opt
 }
 
 /// Whether the query's ECS option breaks RFC 7871 §6 and §7.1.1 (answered FORMERR): a family

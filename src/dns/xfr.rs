@@ -190,14 +190,11 @@ pub(crate) fn asks_transfer(message: &[u8]) -> bool {
     if message.len() < 12 || message[2] & 0xf8 != 0 || message[4..6] != [0, 1] {
         return false;
     }
-    let mut at = 12;
-    while let Some(&len) = message.get(at) {
-        if len == 0 || len & 0xc0 != 0 {
-            break;
-        }
-        at += 1 + usize::from(len);
-    }
-    matches!(message.get(at + 1..at + 3), Some([0, 251] | [0, 252]))
+    let Some(len) = super::question_name_len(message) else {
+        return false;
+    };
+    let at = 12 + len;
+    matches!(message.get(at..at + 2), Some([0, 251] | [0, 252]))
 }
 
 pub use crate::zone::secondary::serial_at_least;
