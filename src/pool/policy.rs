@@ -297,11 +297,13 @@ pub fn seed(label: &str) -> u64 {
     splitmix(h.finish())
 }
 
+/// One pool's smooth round-robin state: the weights its credits were earned under, and the
+/// credits.
+type Credits = (Vec<u64>, Vec<i64>);
+
 thread_local! {
-    /// Smooth round-robin state, per pool (by address), on this thread: the credits, and the
-    /// value of [`crate::health::changes`] they were built at.
-    static ROUND_ROBIN: RefCell<FxHashMap<usize, (u64, Vec<i64>)>> =
-        RefCell::new(FxHashMap::default());
+    /// Smooth round-robin state, per pool (by address), on this thread.
+    static ROUND_ROBIN: RefCell<FxHashMap<usize, Credits>> = RefCell::new(FxHashMap::default());
 }
 
 /// Pools a thread keeps round-robin state for at most (a reload makes new pools).
@@ -309,19 +311,19 @@ const ROUND_ROBIN_POOLS: usize = 4096;
 
 fn round_robin(pool: usize, candidates: &[Candidate], n: usize) -> Picks {
     let weights = rank_weights(candidates);
-    // Any change of a member's availability or weight (a probe, an agent, the admin) starts
-    // the credits afresh: credit earned under an old weight would skew the new shares.
-    let now = crate::health::changes();
     ROUND_ROBIN.with(|state| {
         let mut state = state.borrow_mut();
         if state.len() >= ROUND_ROBIN_POOLS && !state.contains_key(&pool) {
             state.clear();
         }
-        let (at, current) = state.entry(pool).or_insert_with(|| (now, Vec::new()));
-        if *at != now || current.len() != candidates.len() {
+        let (earned_under, current) = state.entry(pool).or_default();
+        // When a member's availability or weight changed (a probe, an agent, the admin), the
+        // credits start afresh: credit earned under an old weight would skew the new shares.
+        if earned_under[..] != weights[..] {
+            earned_under.clear();
+            earned_under.extend_from_slice(&weights);
             current.clear();
-            current.resize(candidates.len(), 0);
-            *at = now;
+            current.resize(weights.len(), 0);
         }
         smooth_round_robin(current, &weights, n)
     })
