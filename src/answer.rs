@@ -1,18 +1,17 @@
 //! The answering logic of an authoritative server (RFC 1034 §4.3.2, RFC 2308, RFC 4592,
-//! RFC 8482), as a pure function of (snapshot, question, rng): no I/O, no locks.
+//! RFC 8482), as a pure function of (what is served, question, rng): no I/O, no locks.
 //!
-//! The result borrows the snapshot's records; only wildcard-synthesised records are owned.
+//! The result borrows the zones' records; only wildcard-synthesised records are owned.
 
 use std::borrow::Cow;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use rand::Rng;
 use smallvec::SmallVec;
 
-use crate::pool::{Clients, Pool};
-use crate::snapshot::Snapshot;
+use crate::pool::{Clients, Picker, Pool};
+use crate::served::Served;
 use crate::zone::{Lookup, Node, RRset, Zone};
 
 /// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
@@ -56,47 +55,47 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// Answers `qname`/`qtype` (class IN) from `snap`. Answer records owned by the query name carry
+/// Answers `qname`/`qtype` (class IN) from `served`. Answer records owned by the query name carry
 /// `qname` exactly as given (the client's case, so that they compress against the question).
-pub fn resolve<'a, R: Rng + ?Sized>(
-    snap: &'a Snapshot,
+pub fn resolve<'a>(
+    served: &'a Served,
     qname: &Name,
     qtype: RecordType,
-    rng: &mut R,
+    picker: &mut Picker,
     clients: &Clients,
 ) -> Answer<'a> {
-    resolve_with(snap, qname, qtype, &mut Draw::Yes { rng, clients })
+    resolve_with(served, qname, qtype, &mut Draw::Yes { picker, clients })
 }
 
 /// [`resolve`] for an answer that draws from no pool: `None` when it would draw (nothing is
 /// drawn, no member counted as served, no policy state moved). What [`crate::prepare`] asks.
 pub fn resolve_undrawn<'a>(
-    snap: &'a Snapshot,
+    served: &'a Served,
     qname: &Name,
     qtype: RecordType,
 ) -> Option<Answer<'a>> {
-    let answer = resolve_with(snap, qname, qtype, &mut Draw::<rand::rngs::SmallRng>::No);
+    let answer = resolve_with(served, qname, qtype, &mut Draw::No);
     (!answer.drawn).then_some(answer)
 }
 
 /// Whether pools are drawn.
-enum Draw<'r, R: Rng + ?Sized> {
-    /// Yes, with this RNG for these clients.
+enum Draw<'r> {
+    /// Yes, with the serving thread's picker, for these clients.
     Yes {
-        rng: &'r mut R,
+        picker: &'r mut Picker,
         clients: &'r Clients,
     },
     /// No: a pool marks the answer drawn and adds nothing.
     No,
 }
 
-impl<R: Rng + ?Sized> Draw<'_, R> {
+impl Draw<'_> {
     /// Draws from `pool` into `out`; returns the ECS scope.
     fn pool<'a>(&mut self, pool: &'a Pool, out: &mut SmallVec<[Cow<'a, Record>; 8]>) -> u8 {
         match self {
-            Draw::Yes { rng, clients } => {
+            Draw::Yes { picker, clients } => {
                 let mut drawn: SmallVec<[&'a Record; 8]> = SmallVec::new();
-                let scope = pool.draw(*rng, clients, &mut drawn);
+                let scope = pool.draw(picker, clients, &mut drawn);
                 out.extend(drawn.into_iter().map(Cow::Borrowed));
                 scope
             }
@@ -105,14 +104,14 @@ impl<R: Rng + ?Sized> Draw<'_, R> {
     }
 }
 
-fn resolve_with<'a, R: Rng + ?Sized>(
-    snap: &'a Snapshot,
+fn resolve_with<'a>(
+    served: &'a Served,
     qname: &Name,
     qtype: RecordType,
-    draw: &mut Draw<'_, R>,
+    draw: &mut Draw<'_>,
 ) -> Answer<'a> {
-    let found = snap.find_zone(qname);
-    if !snap.unavailable.is_empty() && snap.is_unavailable(qname, found) {
+    let found = served.find_zone(qname);
+    if !served.unavailable.is_empty() && served.is_unavailable(qname, found) {
         return Answer {
             rcode: ResponseCode::ServFail,
             ..Answer::default()
@@ -126,7 +125,7 @@ fn resolve_with<'a, R: Rng + ?Sized>(
     if qtype == RecordType::DS
         && zone.origin == *qname
         && !qname.is_root()
-        && let Some(parent) = snap.find_zone(&qname.base_name())
+        && let Some(parent) = served.find_zone(&qname.base_name())
     {
         zone = parent;
     }
@@ -156,7 +155,7 @@ fn resolve_with<'a, R: Rng + ?Sized>(
                 };
                 // The synthesised CNAME itself is the last answer: loops are checked before it.
                 let before = ans.answers.len() - 1;
-                let Some(next) = follow(snap, &ans.answers[..before], target) else {
+                let Some(next) = follow(served, &ans.answers[..before], target) else {
                     break;
                 };
                 (zone, name) = next;
@@ -166,7 +165,7 @@ fn resolve_with<'a, R: Rng + ?Sized>(
                 let owner = (first || wildcard).then_some(&*name);
                 let next = node_answer(zone, node, qtype, owner, draw, &mut ans);
                 let Some(target) = next else { break };
-                let Some(next) = follow(snap, &ans.answers, target) else {
+                let Some(next) = follow(served, &ans.answers, target) else {
                     break;
                 };
                 (zone, name) = next;
@@ -179,24 +178,24 @@ fn resolve_with<'a, R: Rng + ?Sized>(
 /// Where a chain goes next: `target`'s zone, while it stays inside our zones and does not loop
 /// back to an owner already answered.
 fn follow<'a, 'n>(
-    snap: &'a Snapshot,
+    served: &'a Served,
     answered: &[Cow<'a, Record>],
     target: Name,
 ) -> Option<(&'a Zone, Cow<'n, Name>)> {
     if answered.iter().any(|r| r.name == target) {
         return None;
     }
-    snap.find_zone(&target).map(|z| (z, Cow::Owned(target)))
+    served.find_zone(&target).map(|z| (z, Cow::Owned(target)))
 }
 
 /// Answers at an existing node; returns the CNAME target to follow, if any. `owner`, when
 /// given, replaces the records' owner where it differs (a wildcard's, or the question's case).
-fn node_answer<'a, R: Rng + ?Sized>(
+fn node_answer<'a>(
     zone: &'a Zone,
     node: &'a Node,
     qtype: RecordType,
     owner: Option<&Name>,
-    draw: &mut Draw<'_, R>,
+    draw: &mut Draw<'_>,
     ans: &mut Answer<'a>,
 ) -> Option<Name> {
     let start = ans.answers.len();

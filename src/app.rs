@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::Problem;
-use crate::dns::{DnsHandler, DnsServer};
+use crate::dns::{DnsHandler, DnsServer, HandlerSettings};
 use crate::load::{self, AdminSettings, Loaded};
 use crate::reload::{self, Reloader};
 use crate::state::{ReloadCause, ReloadRequest, Shared};
@@ -92,14 +92,16 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
         .as_ref()
         .map(|a| a.allow.clone())
         .unwrap_or_default();
-    let handler = DnsHandler::with_explain(
+    let handler = DnsHandler::new(
         shared.snapshot.clone(),
         shared.stats.clone(),
-        settings.rrl,
-        explain_allow,
-    )
-    .with_identity(settings.identity.clone())
-    .with_secondaries(shared.secondaries.clone());
+        HandlerSettings {
+            rrl: settings.rrl,
+            explain_allow,
+            identity: settings.identity.clone(),
+            secondaries: shared.secondaries.clone(),
+        },
+    );
     let dns = DnsServer::bind(handler, &settings.listen, settings.tcp_max)
         .map_err(|e| bind_error(&settings.listen, e))?;
     let dns_addrs = dns.local_addrs.clone();

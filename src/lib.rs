@@ -26,6 +26,7 @@ pub mod problem;
 pub mod reload;
 pub mod scheduler;
 pub mod secondary;
+pub mod served;
 pub mod simulate;
 pub mod snapshot;
 pub mod state;

@@ -235,7 +235,7 @@ fn check(config: &std::path::Path, strict: bool) -> ExitCode {
                     z.node_count()
                 );
             }
-            for origin in &snap.unavailable {
+            for origin in &snap.served.unavailable {
                 let zone = &snap.secondaries[origin];
                 let from: Vec<String> = zone.primaries.iter().map(ToString::to_string).collect();
                 println!(

@@ -32,7 +32,7 @@ use smallvec::SmallVec;
 
 use crate::answer::{Answer, resolve_undrawn};
 use crate::pool::Pool;
-use crate::snapshot::Snapshot;
+use crate::served::Served;
 use crate::zone::{Node, Zone};
 
 /// A type the zone never holds, asked to learn a node's answer for types it lacks.
@@ -244,11 +244,11 @@ impl PoolBody {
 }
 
 impl Prepared {
-    /// Prepares every answer of `snap` that does not depend on the client.
-    pub fn build(snap: &Snapshot) -> Self {
+    /// Prepares every answer of `served` that does not depend on the client.
+    pub fn build(served: &Served) -> Self {
         let mut out = Prepared::default();
-        for zone in snap.zones() {
-            out.add_zone(snap, zone);
+        for zone in served.zones() {
+            out.add_zone(served, zone);
         }
         out.names.shrink_to_fit();
         out.bodies.shrink_to_fit();
@@ -408,7 +408,7 @@ impl Prepared {
         table.insert_unique(hash(key), i, |i| rehash(names, arena, *i));
     }
 
-    fn add_zone(&mut self, snap: &Snapshot, zone: &Zone) {
+    fn add_zone(&mut self, served: &Served, zone: &Zone) {
         let negative = negative_bodies(zone);
         let soa = zone.negative_soa();
         let soa_names: Vec<Name> = std::iter::once(&soa.name)
@@ -424,38 +424,38 @@ impl Prepared {
         };
         for (name, node) in zone.nodes() {
             // A name that a deeper zone of ours answers is that zone's to prepare.
-            if snap.find_zone(name).map(|z| &z.origin) != Some(&zone.origin) {
+            if served.find_zone(name).map(|z| &z.origin) != Some(&zone.origin) {
                 continue;
             }
             let mut entries = Entries::default();
             if node.cut && *name != zone.origin {
                 // At the cut itself the referral's NS owner is the question name: compressed
                 // against it, so the shared body (made for names below) does not serve it.
-                entries.other = self.exact_entry(snap, name).into();
-                entries.below = self.referral(snap, name).into();
-                self.add_types(snap, name, [RecordType::DS], &mut entries);
+                entries.other = self.exact_entry(served, name).into();
+                entries.below = self.referral(served, name).into();
+                self.add_types(served, name, [RecordType::DS], &mut entries);
             } else {
                 // The shared NODATA serves a name only if none of its SOA's names is that name
                 // or below it (the apex itself, the SOA's MNAME and RNAME and their ancestors).
                 let nodata_here = if soa_names.iter().any(|n| name.zone_of(n)) {
-                    self.exact_entry(snap, name)
+                    self.exact_entry(served, name)
                 } else {
                     nodata
                 };
-                self.node_entries(snap, name, node, nodata_here, &mut entries);
+                self.node_entries(served, name, node, nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
                     entries.below = nxdomain.into();
                 } else if !dname {
-                    entries.below = self.wildcard(snap, zone, name, nodata).into();
+                    entries.below = self.wildcard(served, zone, name, nodata).into();
                 }
                 if *name == zone.origin {
-                    self.add_types(snap, name, [RecordType::DS], &mut entries);
+                    self.add_types(served, name, [RecordType::DS], &mut entries);
                 }
             }
             self.insert(&wire_lower(name), entries);
         }
-        self.guard_shared_bodies(snap, zone, &soa_names);
+        self.guard_shared_bodies(served, zone, &soa_names);
     }
 
     /// The names a shared body (NXDOMAIN, a referral) could not serve, because a name written
@@ -463,7 +463,7 @@ impl Prepared {
     /// against the question: the SOA's MNAME and RNAME when they do not exist, and the NS
     /// targets below a cut, with their ancestors. Each gets entries of its own that send every
     /// question at or below it to the general path.
-    fn guard_shared_bodies(&mut self, snap: &Snapshot, zone: &Zone, soa_names: &[Name]) {
+    fn guard_shared_bodies(&mut self, served: &Served, zone: &Zone, soa_names: &[Name]) {
         let mut risky: Vec<Name> = soa_names.to_vec();
         for (name, node) in zone.nodes() {
             if !node.cut || *name == zone.origin {
@@ -483,7 +483,7 @@ impl Prepared {
             let mut at = n;
             while zone.origin.zone_of(&at) && at != zone.origin {
                 let key = wire_lower(&at);
-                let ours = snap.find_zone(&at).map(|z| &z.origin) == Some(&zone.origin);
+                let ours = served.find_zone(&at).map(|z| &z.origin) == Some(&zone.origin);
                 if ours && self.get(&key).is_none() {
                     self.insert(&key, Entries::default());
                 }
@@ -494,8 +494,8 @@ impl Prepared {
 
     /// The body of exactly `name`'s answer to a type it does not hold (NODATA, or the
     /// referral at a cut), or `Entry::None` when it cannot be prepared.
-    fn exact_entry(&mut self, snap: &Snapshot, name: &Name) -> Entry {
-        let body = resolved(snap, name, ABSENT_TYPE)
+    fn exact_entry(&mut self, served: &Served, name: &Name) -> Entry {
+        let body = resolved(served, name, ABSENT_TYPE)
             .and_then(|answer| exact_body(&question(name), name, &answer));
         match body {
             Some(b) => self.push_body(b),
@@ -506,7 +506,7 @@ impl Prepared {
     /// The entries of a node that is not a cut.
     fn node_entries(
         &mut self,
-        snap: &Snapshot,
+        served: &Served,
         name: &Name,
         node: &Node,
         nodata: Entry,
@@ -517,7 +517,7 @@ impl Prepared {
             // (which minimal ANY answers too).
             if node.pool(RecordType::CNAME).is_none() {
                 let types = [RecordType::CNAME, RecordType::A, RecordType::AAAA];
-                self.add_types(snap, name, types, entries);
+                self.add_types(served, name, types, entries);
                 if let Some(&(_, cname)) = entries.types.first() {
                     entries.types.push((u16::from(RecordType::ANY), cname));
                 }
@@ -527,7 +527,7 @@ impl Prepared {
         entries.other = nodata.into();
         self.add_pools(node, nodata, entries);
         let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
-        self.add_types(snap, name, types, entries);
+        self.add_types(served, name, types, entries);
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
         push_any(node, nodata, entries);
     }
@@ -535,7 +535,7 @@ impl Prepared {
     /// Prepares the answers of `name` for `types` (those that are not drawn).
     fn add_types(
         &mut self,
-        snap: &Snapshot,
+        served: &Served,
         name: &Name,
         types: impl IntoIterator<Item = RecordType>,
         entries: &mut Entries,
@@ -548,11 +548,11 @@ impl Prepared {
             }
             // A type that cannot be prepared is marked so (Entry::None sends it to the general
             // path); left out, it would be answered by `other`: NODATA.
-            let entry = match resolved(snap, name, t).and_then(|a| exact_body(&question, name, &a))
-            {
-                Some(body) => self.push_body(body),
-                None => Entry::None,
-            };
+            let entry =
+                match resolved(served, name, t).and_then(|a| exact_body(&question, name, &a)) {
+                    Some(body) => self.push_body(body),
+                    None => Entry::None,
+                };
             entries.types.push((code, entry.into()));
         }
     }
@@ -560,7 +560,7 @@ impl Prepared {
     /// The answers a wildcard `*.<encloser>` gives the names it synthesises: its RRsets with
     /// the asked name as owner (when they hold no name that could be compressed against it),
     /// its pools, NODATA for other types. `Entry::None` for a wildcard CNAME (chased per name).
-    fn wildcard(&mut self, snap: &Snapshot, zone: &Zone, encloser: &Name, nodata: Entry) -> Entry {
+    fn wildcard(&mut self, served: &Served, zone: &Zone, encloser: &Name, nodata: Entry) -> Entry {
         let Ok(star) = encloser.prepend_label("*") else {
             return Entry::None;
         };
@@ -582,7 +582,7 @@ impl Prepared {
             }
             let body = relocatable(true, |label| {
                 let name = encloser.prepend_label(label).ok()?;
-                let answer = resolved(snap, &name, t)?;
+                let answer = resolved(served, &name, t)?;
                 let sections = answer_sections(&answer);
                 let plain = !sections.answers.is_empty()
                     && sections.authority.is_empty()
@@ -628,10 +628,10 @@ impl Prepared {
     }
 
     /// The referral for names at and below the cut `cut` (relocatable).
-    fn referral(&mut self, snap: &Snapshot, cut: &Name) -> Entry {
+    fn referral(&mut self, served: &Served, cut: &Name) -> Entry {
         let body = relocatable(false, |label| {
             let below = cut.prepend_label(label).ok()?;
-            let answer = resolved(snap, &below, ABSENT_TYPE)?;
+            let answer = resolved(served, &below, ABSENT_TYPE)?;
             let is_referral = !answer.authoritative
                 && answer.rcode == ResponseCode::NoError
                 && answer.answers.is_empty();
@@ -698,8 +698,8 @@ fn question(name: &Name) -> Vec<u8> {
 
 /// The general path's answer for a question of class IN, if it is the same for every client and
 /// every query (no draw) and is ours (not REFUSED).
-fn resolved<'s>(snap: &'s Snapshot, name: &Name, qtype: RecordType) -> Option<Answer<'s>> {
-    resolve_undrawn(snap, name, qtype).filter(|a| a.rcode != ResponseCode::Refused)
+fn resolved<'s>(served: &'s Served, name: &Name, qtype: RecordType) -> Option<Answer<'s>> {
+    resolve_undrawn(served, name, qtype).filter(|a| a.rcode != ResponseCode::Refused)
 }
 
 /// The three sections of an answer, as records.

@@ -69,8 +69,8 @@ pub async fn first_round(targets: &[ProbeTarget]) {
         set.spawn(async move {
             let outcome = probe_once(&t.spec, t.addr).await;
             t.health
-                .record(&outcome, Hysteresis::first(outcome.ok), false);
-            info!(target = %t.addr, up = outcome.ok, error = outcome.error.as_deref().unwrap_or(""), "first probe");
+                .record(&outcome, Hysteresis::first(outcome.ok()), false);
+            info!(target = %t.addr, up = outcome.ok(), error = outcome.error.as_ref().map(ToString::to_string).unwrap_or_default(), "first probe");
         });
     }
     while set.join_next().await.is_some() {}
@@ -124,7 +124,7 @@ async fn run_target(t: ProbeTarget) {
     loop {
         let outcome = probe_once(&t.spec, t.addr).await;
         let before = t.health.hysteresis();
-        let mut after = before.observe(outcome.ok, t.spec.rise, t.spec.fall);
+        let mut after = before.observe(outcome.ok(), t.spec.rise, t.spec.fall);
         if outcome.agent_says_down() {
             after.up = false; // the backend says so itself: no need to wait for `fall`
         }
@@ -134,9 +134,9 @@ async fn run_target(t: ProbeTarget) {
                 info!(target = %t.addr, rtt_ms = outcome.rtt.as_secs_f64() * 1e3, "target up")
             }
             (true, false) => {
-                warn!(target = %t.addr, error = outcome.error.as_deref().unwrap_or(""), "target down")
+                warn!(target = %t.addr, error = outcome.error.as_ref().map(ToString::to_string).unwrap_or_default(), "target down")
             }
-            _ => debug!(target = %t.addr, ok = outcome.ok, "probe"),
+            _ => debug!(target = %t.addr, ok = outcome.ok(), "probe"),
         }
         for p in &t.pools {
             note_all_down(p);

@@ -6,10 +6,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use hickory_proto::rr::Name;
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
-use crate::pool::{Candidate, Client, Pool};
+use crate::pool::{Ask, Candidate, Client, Picker, Pool};
 use crate::snapshot::Snapshot;
 
 /// What to simulate.
@@ -90,17 +88,22 @@ fn report(out: &mut String, pool: &Pool, sim: &Simulation, client: Option<&Clien
             }
         })
         .collect();
-    let mut rng = SmallRng::seed_from_u64(1);
+    // A picker of its own: seeded, with round-robin credits no serving thread shares.
+    let mut picker = Picker::seeded(1);
     let mut counts = vec![0usize; candidates.len()];
-    // A private round-robin state: an identity no real pool has.
-    let id = usize::MAX - std::ptr::from_ref(pool) as usize;
     for i in 0..sim.queries.max(1) {
         // No client given: a client policy sees a different network each time.
         let random = Client::new(IpAddr::from([10, (i >> 8) as u8, i as u8, 0]), 24);
         let who = client
             .copied()
             .or(pool.policy.uses_client().then_some(random));
-        let (picks, _) = pool.policy.pick(id, &candidates, 1, &mut rng, who.as_ref());
+        let (picks, _) = pool.policy.pick(Ask {
+            picker: &mut picker,
+            pool: pool.id,
+            candidates: &candidates,
+            n: 1,
+            client: who.as_ref(),
+        });
         if let Some(&first) = picks.first() {
             counts[first] += 1;
         }

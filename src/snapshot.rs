@@ -1,7 +1,8 @@
-//! The immutable world one generation serves: zones with their pools, the probe targets of those
-//! pools, and the problems its load found. A query loads it once through one atomic pointer;
-//! a reload builds a new one aside ([`crate::load`]) and swaps it in whole, so everything that
-//! describes a generation changes in one store. Nothing read only at start-up lives here.
+//! The immutable world one generation serves: what it answers from ([`Served`]), its pools and
+//! their probe targets, the answers prepared for the fast path, transfer settings, and the
+//! problems its load found. A query loads it once through one atomic pointer; a reload builds a
+//! new one aside ([`crate::load`]) and swaps it in whole, so everything that describes a
+//! generation changes in one store. Nothing read only at start-up lives here.
 
 use std::sync::Arc;
 
@@ -12,16 +13,17 @@ use crate::Problem;
 use crate::pool::Pool;
 use crate::prepare::Prepared;
 use crate::scheduler::{self, ProbeTarget};
+use crate::served::Served;
 use crate::zone::Zone;
+use crate::zone::secondary::SecondaryZone;
 
 /// Everything one generation serves.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Counts loads since start-up (0: nothing loaded yet).
     pub generation: u64,
-    zones: FxHashMap<Name, Arc<Zone>>,
-    /// Labels of the longest origin, to bound the zone search.
-    max_origin_labels: u8,
+    /// The zones answered from, and the secondary zones with nothing to serve.
+    pub served: Served,
     /// All pools, in config order.
     pub pools: Vec<Arc<Pool>>,
     /// The distinct probe targets of the pools.
@@ -31,14 +33,30 @@ pub struct Snapshot {
     pub problems: Vec<Problem>,
     /// When this generation was loaded (every zone of it was built then).
     pub loaded_at: Option<std::time::SystemTime>,
-    /// The answers the UDP fast path copies, prepared from the zones and pools above.
+    /// The answers the UDP fast path copies, prepared from `served`.
     pub prepared: Prepared,
     /// Per zone (lower-cased origin): who may transfer it, whom to NOTIFY (`[[zone]]`).
     pub transfers: FxHashMap<Name, ZoneTransfer>,
     /// The secondary zones (`[[secondary]]`), served or not.
-    pub secondaries: FxHashMap<Name, crate::zone::secondary::SecondaryZone>,
-    /// Secondary zones with nothing to serve (not transferred yet, expired, or their only
-    /// transfer did not load): names in them are answered SERVFAIL.
+    pub secondaries: FxHashMap<Name, SecondaryZone>,
+}
+
+/// What a generation is made of, as the loader gathers it.
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// Counts loads since start-up.
+    pub generation: u64,
+    /// The zones that loaded, by lower-cased origin.
+    pub zones: FxHashMap<Name, Arc<Zone>>,
+    /// All pools, in config order.
+    pub pools: Vec<Arc<Pool>>,
+    /// Problems that left the generation serving.
+    pub problems: Vec<Problem>,
+    /// `[[zone]]` transfer settings.
+    pub transfers: FxHashMap<Name, ZoneTransfer>,
+    /// `[[secondary]]` zones.
+    pub secondaries: FxHashMap<Name, SecondaryZone>,
+    /// Secondary zones with nothing to serve.
     pub unavailable: Vec<Name>,
 }
 
@@ -54,65 +72,34 @@ pub struct ZoneTransfer {
 }
 
 impl Snapshot {
-    /// Assembles a generation; its probe targets are found from the pools.
-    pub fn new(
-        generation: u64,
-        zones: FxHashMap<Name, Arc<Zone>>,
-        pools: Vec<Arc<Pool>>,
-        problems: Vec<Problem>,
-    ) -> Self {
-        let max_origin_labels = zones.keys().map(Name::num_labels).max().unwrap_or(0);
-        let targets = scheduler::targets(&pools);
-        let mut snapshot = Self {
-            generation,
-            zones,
-            max_origin_labels,
-            pools,
-            targets,
-            problems,
-            loaded_at: Some(std::time::SystemTime::now()),
-            prepared: Prepared::default(),
-            transfers: FxHashMap::default(),
-            secondaries: FxHashMap::default(),
-            unavailable: Vec::new(),
-        };
+    /// Assembles a generation whole: its probe targets are found from the pools, and its
+    /// answers prepared, unless an unavailable secondary zone lies inside a served zone (the
+    /// parent's prepared answers would answer for it; the general path then answers all).
+    pub fn new(parts: Parts) -> Self {
+        let served = Served::new(parts.zones, parts.unavailable);
         let started = std::time::Instant::now();
-        snapshot.prepared = Prepared::build(&snapshot);
+        let prepared = if served.hides_an_unavailable_zone() {
+            Prepared::default()
+        } else {
+            Prepared::build(&served)
+        };
         tracing::debug!(
-            names = snapshot.prepared.name_count(),
-            octets = snapshot.prepared.octets(),
+            names = prepared.name_count(),
+            octets = prepared.octets(),
             elapsed = ?started.elapsed(),
             "answers prepared"
         );
-        snapshot
-    }
-
-    /// The zone that `name` falls in: the one with the longest matching origin.
-    pub fn find_zone(&self, name: &Name) -> Option<&Zone> {
-        let mut labels = name.num_labels().min(self.max_origin_labels);
-        let mut n = if labels < name.num_labels() {
-            name.trim_to(labels as usize)
-        } else {
-            name.clone()
-        };
-        loop {
-            if let Some(z) = self.zones.get(&n) {
-                return Some(z);
-            }
-            if labels == 0 {
-                return None;
-            }
-            labels -= 1;
-            n = n.base_name();
+        Self {
+            generation: parts.generation,
+            targets: scheduler::targets(&parts.pools),
+            served,
+            pools: parts.pools,
+            problems: parts.problems,
+            loaded_at: Some(std::time::SystemTime::now()),
+            prepared,
+            transfers: parts.transfers,
+            secondaries: parts.secondaries,
         }
-    }
-
-    /// Whether `name` lies in a secondary zone with nothing to serve, deeper than `found`
-    /// (the zone that would answer otherwise): such names are answered SERVFAIL.
-    pub fn is_unavailable(&self, name: &Name, found: Option<&Zone>) -> bool {
-        self.unavailable.iter().any(|u| {
-            u.zone_of(name) && found.is_none_or(|z| u.num_labels() > z.origin.num_labels())
-        })
     }
 
     /// The TSIG key called `name` among those the config names (`[[zone]] tsig`,
@@ -126,13 +113,11 @@ impl Snapshot {
 
     /// The zone whose origin is `origin`, if served.
     pub fn zone(&self, origin: &Name) -> Option<&Arc<Zone>> {
-        self.zones.get(origin)
+        self.served.zone(origin)
     }
 
     /// The served zones, sorted by origin.
     pub fn zones(&self) -> Vec<&Arc<Zone>> {
-        let mut z: Vec<_> = self.zones.values().collect();
-        z.sort_by(|a, b| a.origin.cmp(&b.origin));
-        z
+        self.served.zones()
     }
 }

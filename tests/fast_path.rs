@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use dnslb::dns::DnsHandler;
+use dnslb::dns::{DnsHandler, Worker};
 use hickory_proto::rr::Name;
 use proptest::prelude::*;
 
@@ -77,7 +77,7 @@ fn fixture_handler(config: &Path) -> (DnsHandler, Vec<Name>) {
     let handler = DnsHandler::new(
         Arc::new(ArcSwap::from_pointee(loaded.snapshot)),
         Arc::default(),
-        None,
+        Default::default(),
     );
     // Names that do not exist, below names that do.
     let mut all: Vec<Name> = names.iter().cloned().collect();
@@ -206,12 +206,12 @@ fn query(id: u16, rd: bool, name: &Name, case: u64, qtype: u16, edns: Edns) -> V
 
 /// Asks both paths with the same seed; `Some(response)` when the fast path answered (and the
 /// general path gave the same octets).
-async fn both(handler: &DnsHandler, message: &[u8], seed: u64) -> Option<Vec<u8>> {
+fn both(handler: &DnsHandler, worker: &mut Worker, message: &[u8], seed: u64) -> Option<Vec<u8>> {
     let peer: SocketAddr = "127.0.0.1:5353".parse().unwrap();
-    dnslb::dns::seed_thread_rng(seed);
-    let fast = handler.answer_fast(message, peer)?;
-    dnslb::dns::seed_thread_rng(seed);
-    let general = handler.answer_general(message, peer, false).await;
+    worker.reseed(seed);
+    let fast = handler.answer_fast(worker, message, peer)?;
+    worker.reseed(seed);
+    let general = handler.answer_general(worker, message, peer, false);
     assert_eq!(
         fast, general,
         "the fast path differs from the general path for {message:?}"
@@ -269,6 +269,7 @@ async fn every_name_and_type_of_the_fixtures_answers_alike_on_both_paths() {
     let mut seed = 1u64;
     for config in &configs {
         let (handler, names) = fixture_handler(config);
+        let mut worker = handler.worker();
         for name in &names {
             for qtype in TYPES {
                 for (e, edns) in EDNS.iter().enumerate() {
@@ -277,7 +278,7 @@ async fn every_name_and_type_of_the_fixtures_answers_alike_on_both_paths() {
                         let id = (seed as u16).wrapping_mul(31_337);
                         let msg = query(id, seed.is_multiple_of(3), name, case, qtype, *edns);
                         seen.asked += 1;
-                        if let Some(response) = both(&handler, &msg, seed).await {
+                        if let Some(response) = both(&handler, &mut worker, &msg, seed) {
                             let first = name.iter().next().unwrap_or_default();
                             let synthesised = first == b"nope" || first.len() > 30;
                             seen.add(&response, e >= 4, case != 0, synthesised);
@@ -315,8 +316,9 @@ fn answer_section(response: &[u8]) -> (Vec<hickory_proto::rr::Record>, bool) {
 /// Whatever the payload size a client allows, a UDP answer is the TCP answer's answer section,
 /// or says TC: optional additional data may be dropped to fit, never the answer (RFC 2181 §9).
 /// Both asked with the same seed, so pools draw alike.
-async fn check_udp_within_tcp(handler: &DnsHandler, names: &[Name], payloads: &[Edns]) -> usize {
+fn check_udp_within_tcp(handler: &DnsHandler, names: &[Name], payloads: &[Edns]) -> usize {
     let peer: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+    let mut worker = handler.worker();
     let mut compared = 0;
     for name in names {
         for qtype in TYPES {
@@ -326,14 +328,13 @@ async fn check_udp_within_tcp(handler: &DnsHandler, names: &[Name], payloads: &[
             for (i, edns) in payloads.iter().enumerate() {
                 let seed = compared as u64 + i as u64;
                 let msg = query(7, false, name, 0, qtype, *edns);
-                dnslb::dns::seed_thread_rng(seed);
-                let Some(udp) = handler.answer_message(&msg, peer, false).await else {
+                worker.reseed(seed);
+                let Some(udp) = handler.answer(&mut worker, &msg, peer, false) else {
                     continue;
                 };
-                dnslb::dns::seed_thread_rng(seed);
+                worker.reseed(seed);
                 let tcp = handler
-                    .answer_message(&msg, peer, true)
-                    .await
+                    .answer(&mut worker, &msg, peer, true)
                     .expect("TCP answers");
                 let (udp_answers, tc) = answer_section(&udp);
                 let (tcp_answers, _) = answer_section(&tcp);
@@ -365,7 +366,7 @@ async fn every_udp_answer_is_the_tcp_answer_or_truncated() {
         steering.path().join("dnslb.toml"),
     ] {
         let (handler, names) = fixture_handler(&config);
-        compared += check_udp_within_tcp(&handler, &names, &payloads).await;
+        compared += check_udp_within_tcp(&handler, &names, &payloads);
     }
     assert!(compared > 10_000, "{compared} questions compared");
 }
@@ -379,11 +380,10 @@ proptest! {
         payload in 512u16..=4096,
         pick in 0usize..1000,
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (handler, names) = fixture_handler(&fixture("core"));
         let name = names[pick % names.len()].clone();
         let edns = [Edns::Plain { payload, dnssec_ok: false }];
-        runtime.block_on(check_udp_within_tcp(&handler, &[name], &edns));
+        check_udp_within_tcp(&handler, &[name], &edns);
     }
 
     /// Random IDs, flags, spellings and seeds over the pools fixture.
@@ -397,10 +397,10 @@ proptest! {
         rd: bool,
         seed: u64,
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (handler, names) = fixture_handler(&fixture("pools"));
+        let mut worker = handler.worker();
         let name = &names[pick % names.len()];
         let msg = query(id, rd, name, case, qtype, EDNS[edns]);
-        runtime.block_on(both(&handler, &msg, seed));
+        both(&handler, &mut worker, &msg, seed);
     }
 }

@@ -115,8 +115,9 @@ async fn a_million_packets_never_panic_and_never_get_an_answer_nsd_would_not_sen
     let handler = dnslb::dns::DnsHandler::new(
         Arc::new(ArcSwap::from_pointee(loaded.snapshot)),
         Arc::default(),
-        None,
+        Default::default(),
     );
+    let mut worker = handler.worker();
     let seeds = seeds();
     let count = env_number("DNSLB_FUZZ_COUNT", 1_000_000);
     let mut rng = Rng(env_number("DNSLB_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15) | 1);
@@ -126,15 +127,15 @@ async fn a_million_packets_never_panic_and_never_get_an_answer_nsd_would_not_sen
     for i in 0..count {
         let packet = mutate(&mut rng, &seeds);
         let tcp = i % 16 == 0;
-        let reply = handler.answer_message(&packet, peer, tcp).await;
+        let reply = handler.answer(&mut worker, &packet, peer, tcp);
         if !tcp {
             // The fast path answers only what it answers exactly as the general path would
             // (seeded alike: a pool's draw is the same on both).
-            dnslb::dns::seed_thread_rng(i);
-            if let Some(fast) = handler.answer_fast(&packet, peer) {
+            worker.reseed(i);
+            if let Some(fast) = handler.answer_fast(&mut worker, &packet, peer) {
                 fast_answered += 1;
-                dnslb::dns::seed_thread_rng(i);
-                let general = handler.answer_general(&packet, peer, false).await;
+                worker.reseed(i);
+                let general = handler.answer_general(&mut worker, &packet, peer, false);
                 assert_eq!(fast, general, "the fast path differs for {packet:?}");
             }
         }

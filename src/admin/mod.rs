@@ -72,6 +72,8 @@ struct MemberStatus {
     last_probe: Option<String>,
     last_probe_ok: Option<bool>,
     last_probe_error: Option<String>,
+    /// The reason it is counted under in `dnslb_probe_failures_total`.
+    last_probe_failure: Option<&'static str>,
     /// Round-trip time of the last probe, when it succeeded and the target is up.
     rtt_ms: Option<f64>,
     /// Agent probes only.
@@ -128,9 +130,10 @@ fn member_status(pool: &Pool, m: &Member) -> MemberStatus {
         check: m.check.map(|c| c.to_string()),
         last_probe: probed.and_then(|h| rfc3339(h.last_probe_unix_ms.load(Ordering::Relaxed))),
         last_probe_ok: probed.map(|h| h.last_ok.load(Ordering::Relaxed)),
-        last_probe_error: probed
-            .and_then(|h| h.last_error.lock().ok().map(|e| e.clone()))
-            .filter(|e| !e.is_empty()),
+        last_probe_error: probed.and_then(|h| h.last_error()).map(|e| e.to_string()),
+        last_probe_failure: probed
+            .and_then(|h| h.last_error())
+            .map(|e| e.failure().as_str()),
         rtt_ms: probed
             .filter(|h| h.is_up() && h.last_ok.load(Ordering::Relaxed))
             .map(|h| h.rtt_us.load(Ordering::Relaxed) as f64 / 1000.0),
@@ -173,58 +176,17 @@ fn probe_status(spec: &crate::health::ProbeSpec) -> serde_json::Value {
     v
 }
 
-/// How a client policy spreads clients now: for `hash`, the share of 1,024 sample networks
-/// (10.0.0.0/24 to 10.3.255.0/24) each member gets; for `region`, each region's members. `null`
-/// for the other policies.
+/// How a client policy spreads clients now (the policy's own view: for `hash`, the share of
+/// 1,024 sample networks each member gets; for `region`, each region's members); `null` for the
+/// other policies.
 fn spread(pool: &Pool) -> serde_json::Value {
-    use crate::pool::{Client, Policy};
     let candidates: Vec<_> = pool
         .availabilities()
         .iter()
         .map(|a| a.candidate())
         .collect();
-    match &pool.policy {
-        Policy::Hash { .. } => {
-            let mut counts = vec![0u32; candidates.len()];
-            for i in 0u32..1024 {
-                let client =
-                    Client::new(std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8)).into(), 24);
-                let shares = pool.policy.expected_first(&candidates, Some(&client));
-                if let Some(w) = shares.iter().position(|s| *s > 0.0) {
-                    counts[w] += 1;
-                }
-            }
-            let map: serde_json::Map<String, serde_json::Value> = pool
-                .members
-                .iter()
-                .zip(counts)
-                .map(|(m, c)| (m.label.clone(), json!(f64::from(c) / 1024.0)))
-                .collect();
-            serde_json::Value::Object(map)
-        }
-        Policy::Region {
-            member_region,
-            names,
-            ..
-        } => {
-            let map: serde_json::Map<String, serde_json::Value> = names
-                .iter()
-                .enumerate()
-                .map(|(r, name)| {
-                    let members: Vec<&str> = pool
-                        .members
-                        .iter()
-                        .zip(member_region.iter())
-                        .filter(|(_, mr)| **mr == u16::try_from(r).ok())
-                        .map(|(m, _)| m.label.as_str())
-                        .collect();
-                    (name.clone(), json!(members))
-                })
-                .collect();
-            serde_json::Value::Object(map)
-        }
-        _ => serde_json::Value::Null,
-    }
+    let labels: Vec<String> = pool.members.iter().map(|m| m.label.clone()).collect();
+    pool.policy.spread(&labels, &candidates)
 }
 
 /// The status page: one HTML file, served by dnslb itself, that polls `/status` every second.

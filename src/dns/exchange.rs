@@ -3,24 +3,19 @@
 //! cannot be read gets FORMERR without a question. Each such event is counted by kind.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::rr::Record;
-use hickory_server::proto::serialize::binary::BinEncoder;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
-
 use hickory_server::proto::op::{Message, MessageType};
+use hickory_server::server::Request;
 use tracing::debug;
 
-use super::{DnsHandler, MAX_UDP_PAYLOAD, Malformed};
+use super::{DnsHandler, MAX_UDP_PAYLOAD, Malformed, Worker, general, notify_in, xfr};
 use crate::tsig;
 
 /// The response to `message` from `peer`, or `None` when none is sent.
-pub async fn exchange(
+pub fn exchange(
     handler: &DnsHandler,
+    worker: &mut Worker,
     message: &[u8],
     peer: SocketAddr,
     protocol: Protocol,
@@ -33,9 +28,9 @@ pub async fn exchange(
         && let Ok(request) = Message::from_vec(message)
         && request.signature().is_some()
     {
-        return signed(handler, message, request, peer, protocol).await;
+        return signed(handler, worker, message, request, peer, protocol);
     }
-    unsigned(handler, message, peer, protocol).await
+    unsigned(handler, worker, message, peer, protocol)
 }
 
 /// A signed query (RFC 8945 §5.2): checked against the configured key of its name; NOTAUTH with
@@ -43,8 +38,9 @@ pub async fn exchange(
 /// the query without its TSIG would be, and the answer signed with the key (§5.3). The TSIG is
 /// not counted in the UDP size limit of the answer; an answer that no longer fits is sent
 /// with TC and no records, signed.
-async fn signed(
+fn signed(
     handler: &DnsHandler,
+    worker: &mut Worker,
     message: &[u8],
     mut request: Message,
     peer: SocketAddr,
@@ -55,7 +51,7 @@ async fn signed(
     let checked = tsig::check(message, &request, snapshot.tsig_key(&key_name));
     let mut signer = match checked {
         tsig::Check::Signed(signer) => signer,
-        tsig::Check::Unsigned => return unsigned(handler, message, peer, protocol).await,
+        tsig::Check::Unsigned => return unsigned(handler, worker, message, peer, protocol),
         tsig::Check::Failed { rcode, why, tsig } => {
             debug!(%peer, key = %key_name, "signed query refused: {why}");
             let mut m = Message::new(request.metadata.id, MessageType::Response, request.op_code);
@@ -71,7 +67,7 @@ async fn signed(
     };
     request.take_signature();
     let plain = request.to_vec().ok()?;
-    let answer = unsigned(handler, &plain, peer, protocol).await?;
+    let answer = unsigned(handler, worker, &plain, peer, protocol)?;
     let mut response = Message::from_vec(&answer).ok()?;
     let signed = signer.sign(response.clone()).ok()?;
     let limit = match (protocol, request.edns.as_ref()) {
@@ -90,8 +86,9 @@ async fn signed(
 }
 
 /// The response to a message that is not signed (or whose signature was checked and removed).
-async fn unsigned(
+fn unsigned(
     handler: &DnsHandler,
+    worker: &mut Worker,
     message: &[u8],
     peer: SocketAddr,
     protocol: Protocol,
@@ -105,16 +102,25 @@ async fn unsigned(
         return None;
     }
     if (message[2] >> 3) & 0x0f == 4 {
-        return handler.notify_received(message, peer);
+        let snapshot = handler.snapshot.load();
+        return notify_in::received(
+            &snapshot,
+            &handler.stats,
+            &handler.secondaries,
+            message,
+            peer,
+        );
     }
     // IXFR over UDP (the SOA, or NOTAUTH for a zone we do not serve); TCP's transfers are
     // answered by the TCP loop before they reach this point.
-    if protocol == Protocol::Udp && super::xfr::asks_transfer(message) {
+    if protocol == Protocol::Udp && xfr::asks_transfer(message) {
         let mut reply = None;
-        if handler.transfer(message, peer, false, &mut |m| {
+        let snapshot = handler.snapshot.load();
+        let answered = xfr::transfer(&snapshot, &handler.stats, message, peer, false, &mut |m| {
             reply = Some(m);
             true
-        }) {
+        });
+        if answered.is_some() {
             return reply;
         }
     }
@@ -144,11 +150,7 @@ async fn unsigned(
                 .then(|| super::question_name_len(message))
                 .flatten()
                 .map(|len| message[12..12 + len].to_vec());
-            let capture = Capture::new(limit, name);
-            handler
-                .handle_request::<_, TokioTime>(&request, capture.clone())
-                .await;
-            capture.take()
+            general::respond(handler, worker, &request, limit, name.as_deref())
         }
         None => {
             handler.stats.malformed(Malformed::Unparseable);
@@ -302,60 +304,4 @@ pub fn formerr(message: &[u8]) -> Vec<u8> {
     header[2] = 0x80 | (message[2] & 0x78); // QR, the opcode
     header[3] = 0x01; // FORMERR
     header
-}
-
-/// A response handler that keeps the encoded response (at most `limit` octets).
-#[derive(Clone)]
-struct Capture {
-    limit: u16,
-    /// The question's name as the client wrote it, when the response echoes one question.
-    name: Option<Vec<u8>>,
-    bytes: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
-}
-
-impl Capture {
-    fn new(limit: u16, name: Option<Vec<u8>>) -> Self {
-        Self {
-            limit,
-            name,
-            bytes: Arc::default(),
-        }
-    }
-
-    /// The response, once sent.
-    fn take(&self) -> Option<Vec<u8>> {
-        self.bytes.lock().ok().and_then(|mut slot| slot.take())
-    }
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Capture {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let mut encoder = BinEncoder::new(&mut bytes);
-        encoder.set_max_size(self.limit);
-        // A FORMERR echoes no question: nothing to compress against.
-        let echoes_question =
-            response.metadata().response_code != hickory_server::proto::op::ResponseCode::FormErr;
-        if let Some(name) = self.name.as_deref().filter(|_| echoes_question) {
-            super::learn_question_name(&mut encoder, name)?;
-        }
-        let info = response.destructive_emit(&mut encoder)?;
-        let end = encoder.offset();
-        bytes.truncate(end);
-        if let Ok(mut slot) = self.bytes.lock() {
-            *slot = Some(bytes);
-        }
-        Ok(info)
-    }
 }

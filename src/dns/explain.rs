@@ -73,7 +73,8 @@ fn members(pool: &Pool) -> Vec<String> {
             match a.state {
                 State::Down => {
                     let error = health
-                        .and_then(|h| h.last_error.lock().ok().map(|e| e.clone()))
+                        .and_then(|h| h.last_error())
+                        .map(|e| e.to_string())
                         .unwrap_or_default();
                     let since = health.map_or(0, |h| {
                         h.last_change_unix_ms

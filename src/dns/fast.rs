@@ -11,11 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::rrl::{Kind, Verdict};
-use rand::rngs::SmallRng;
-
-use super::{DnsHandler, MAX_UDP_PAYLOAD, Shard};
-use crate::pool::{Client, Clients, DrawCache};
+use super::rrl::{self, Kind, RrlConfig, RrlStats, Verdict};
+use super::{DnsHandler, MAX_UDP_PAYLOAD, Worker};
+use crate::pool::{Client, Clients};
 use crate::prepare::{BodyRef, Found, relocate};
 use crate::snapshot::Snapshot;
 
@@ -41,33 +39,18 @@ struct Subnet {
     addr: IpAddr,
 }
 
-/// What a serving thread lends the fast path for each query, so that nothing is allocated or
-/// moved per query: room for the lower-cased name, and the thread's RNG for draws.
-pub struct Scratch {
-    name: NameRoom,
-    /// The draws' RNG (the general path draws from the thread-local one: a test that compares
-    /// the two hands this one over, see [`DnsHandler::answer_fast`]).
-    pub(crate) rng: SmallRng,
-    /// The pools' draw tables of this thread.
-    draws: DrawCache,
-}
-
-/// The lower-cased name and where its labels start.
-struct NameRoom {
+/// Room for the lower-cased question name and where its labels start: a serving thread's
+/// ([`Worker`]), so that nothing is allocated or moved per query.
+pub struct NameRoom {
     key: [u8; 255],
     labels: [u8; 128],
 }
 
-impl Scratch {
-    /// Room for one thread, drawing with `rng`.
-    pub fn new(rng: SmallRng) -> Self {
+impl Default for NameRoom {
+    fn default() -> Self {
         Self {
-            name: NameRoom {
-                key: [0; 255],
-                labels: [0; 128],
-            },
-            rng,
-            draws: DrawCache::new(),
+            key: [0; 255],
+            labels: [0; 128],
         }
     }
 }
@@ -227,162 +210,175 @@ fn parse_opt(rest: &[u8]) -> Option<((bool, u16), Option<Subnet>)> {
     ))
 }
 
-impl DnsHandler {
-    /// Answers `msg` from `peer` into `out` from `snapshot` if the fast path can; counts into
-    /// `shard`.
-    pub(crate) fn fast(
-        &self,
-        snapshot: &Snapshot,
-        msg: &[u8],
-        peer: SocketAddr,
-        out: &mut [u8; RESPONSE_BUFFER],
-        scratch: &mut Scratch,
-        shard: &Shard,
-    ) -> Outcome {
-        let Some(q) = parse(msg, &mut scratch.name) else {
-            return Outcome::Fallback;
-        };
-        let Some(found) = snapshot.prepared.find(q.key, q.labels, q.qtype) else {
-            return Outcome::Fallback;
-        };
-        let outcome = match found {
-            Found::Body(body) => self.static_answer(&q, &body, 0, peer, out),
-            Found::Pool(pool) => {
-                // The largest answer the draw could give must fit: a truncated pool answer is
-                // the general path's to make.
-                let bound = 12 + q.question.len() + pool.most_octets() + q.opt_len();
-                if bound > q.limit() {
-                    return Outcome::Fallback;
-                }
-                // Only a policy that steers by the client reads it.
-                let clients = if pool.pool.policy.uses_client() {
-                    Clients {
-                        source: Some(Client::from_resolver(peer.ip())),
-                        ecs: q.subnet.map(|s| Client::new(s.addr, s.source)),
-                    }
-                } else {
-                    Clients::default()
-                };
-                pool.pool.draw_with(
-                    &mut scratch.rng,
-                    &mut scratch.draws,
-                    &clients,
-                    |picks, scope| {
-                        if picks.is_empty() {
-                            match snapshot.prepared.body(pool.nodata) {
-                                Some(nodata) => self.static_answer(&q, &nodata, scope, peer, out),
-                                None => Outcome::Fallback,
-                            }
-                        } else {
-                            self.pool_answer(&q, &pool.records, picks, scope, peer, out)
-                        }
-                    },
-                )
-            }
-        };
-        if let Outcome::Send(n) = outcome {
-            shard.count(q.qtype, out[3] & 0x0f);
-            debug_assert!(n <= q.limit());
-        }
-        outcome
-    }
+/// Response rate limiting as the fast path applies it: the config (none: off), its counters,
+/// and the serving thread's table.
+struct Limit<'a> {
+    config: Option<&'a RrlConfig>,
+    stats: &'a RrlStats,
+    table: &'a mut rrl::Table,
+}
 
-    /// A response from a prepared body.
-    fn static_answer(
-        &self,
-        q: &Query<'_>,
-        body: &BodyRef<'_>,
-        scope: u8,
-        peer: SocketAddr,
-        out: &mut [u8; RESPONSE_BUFFER],
-    ) -> Outcome {
-        let as_prepared = q.spelled_as_prepared();
-        if !as_prepared && !body.case_free {
-            return Outcome::Fallback;
-        }
-        let question_len = q.question.len();
-        let total = 12 + question_len + body.bytes.len() + q.opt_len();
-        if total > q.limit() {
-            return Outcome::Fallback;
-        }
-        let counts = match self.rate_limit_body(q, body, peer) {
-            Verdict::Drop => return Outcome::Drop,
-            Verdict::Slip => None,
-            Verdict::Send => Some(body.counts),
-        };
-        let at = header(q, body.authoritative, body.rcode, counts.is_none(), out);
-        let Some(counts) = counts else {
-            set_counts(out, [0, 0, 0]);
-            return Outcome::Send(append_opt(q, scope, at, out));
-        };
-        set_counts(out, counts);
-        let end = at + body.bytes.len();
-        out[at..end].copy_from_slice(body.bytes);
-        let delta = question_len as isize - body.question_len as isize;
-        if delta != 0 {
-            relocate(&mut out[at..end], body.relocs, delta);
-        }
-        Outcome::Send(append_opt(q, scope, end, out))
-    }
-
-    /// A response of the drawn members of a pool, each owned by a pointer to the question.
-    fn pool_answer(
-        &self,
-        q: &Query<'_>,
-        records: &[Box<[u8]>],
-        picks: &[usize],
-        scope: u8,
-        peer: SocketAddr,
-        out: &mut [u8; RESPONSE_BUFFER],
-    ) -> Outcome {
-        let slip = match self.rate_limit(q, Kind::Answer, None, peer) {
-            Verdict::Drop => return Outcome::Drop,
-            Verdict::Slip => true,
-            Verdict::Send => false,
-        };
-        let mut at = header(q, true, 0, slip, out);
-        if slip {
-            set_counts(out, [0, 0, 0]);
-            return Outcome::Send(append_opt(q, scope, at, out));
-        }
-        set_counts(out, [picks.len() as u16, 0, 0]);
-        for &m in picks {
-            // The question's name starts right after the header.
-            out[at..at + 2].copy_from_slice(&[0xc0, 0x0c]);
-            at += 2;
-            let record = &records[m];
-            out[at..at + record.len()].copy_from_slice(record);
-            at += record.len();
-        }
-        Outcome::Send(append_opt(q, scope, at, out))
-    }
-
-    /// Response rate limiting, as the general path applies it (when configured).
-    fn rate_limit(
-        &self,
+impl Limit<'_> {
+    /// The verdict on a response of `kind` about `name` (the question's name by default).
+    fn check(
+        &mut self,
         q: &Query<'_>,
         kind: Kind,
         name: Option<&[u8]>,
         peer: SocketAddr,
     ) -> Verdict {
-        match &self.rrl {
+        match self.config {
             None => Verdict::Send,
             Some(rrl) => {
                 let name = name.unwrap_or(q.key);
-                rrl.check(&self.stats.rrl, peer.ip(), kind, name, q.qtype)
+                rrl.check(self.table, self.stats, peer.ip(), kind, name, q.qtype)
             }
         }
     }
 
-    /// [`DnsHandler::rate_limit`] for a prepared body, classified only when limiting is on.
-    fn rate_limit_body(&self, q: &Query<'_>, body: &BodyRef<'_>, peer: SocketAddr) -> Verdict {
-        if self.rrl.is_none() {
+    /// [`Limit::check`] for a prepared body, classified only when limiting is on.
+    fn body(&mut self, q: &Query<'_>, body: &BodyRef<'_>, peer: SocketAddr) -> Verdict {
+        if self.config.is_none() {
             return Verdict::Send;
         }
         let kind = Kind::of(body.rcode, body.authoritative, usize::from(body.counts[0]));
         let name = body.authority_owner.filter(|_| kind.by_authority_owner());
-        self.rate_limit(q, kind, name, peer)
+        self.check(q, kind, name, peer)
     }
+}
+
+/// Answers `msg` from `peer` into `out` from `snapshot` if the fast path can, with the serving
+/// thread's `worker` (its name room, picker, rate-limit table and counters).
+pub fn answer(
+    handler: &DnsHandler,
+    worker: &mut Worker,
+    snapshot: &Snapshot,
+    msg: &[u8],
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+) -> Outcome {
+    let Worker {
+        name,
+        picker,
+        rrl,
+        shard,
+    } = worker;
+    let Some(q) = parse(msg, name) else {
+        return Outcome::Fallback;
+    };
+    let Some(found) = snapshot.prepared.find(q.key, q.labels, q.qtype) else {
+        return Outcome::Fallback;
+    };
+    let mut limit = Limit {
+        config: handler.rrl.as_ref(),
+        stats: &handler.stats.rrl,
+        table: rrl,
+    };
+    let outcome = match found {
+        Found::Body(body) => static_answer(&q, &body, 0, peer, out, &mut limit),
+        Found::Pool(pool) => {
+            // The largest answer the draw could give must fit: a truncated pool answer is
+            // the general path's to make.
+            let bound = 12 + q.question.len() + pool.most_octets() + q.opt_len();
+            if bound > q.limit() {
+                return Outcome::Fallback;
+            }
+            // Only a policy that steers by the client reads it.
+            let clients = if pool.pool.uses_client {
+                Clients {
+                    source: Some(Client::from_resolver(peer.ip())),
+                    ecs: q.subnet.map(|s| Client::new(s.addr, s.source)),
+                }
+            } else {
+                Clients::default()
+            };
+            pool.pool.draw_with(picker, &clients, |picks, scope| {
+                if picks.is_empty() {
+                    match snapshot.prepared.body(pool.nodata) {
+                        Some(nodata) => static_answer(&q, &nodata, scope, peer, out, &mut limit),
+                        None => Outcome::Fallback,
+                    }
+                } else {
+                    pool_answer(&q, &pool.records, picks, scope, peer, out, &mut limit)
+                }
+            })
+        }
+    };
+    if let Outcome::Send(n) = outcome {
+        shard.count(q.qtype, out[3] & 0x0f);
+        debug_assert!(n <= q.limit());
+    }
+    outcome
+}
+
+/// A response from a prepared body.
+fn static_answer(
+    q: &Query<'_>,
+    body: &BodyRef<'_>,
+    scope: u8,
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+    limit: &mut Limit<'_>,
+) -> Outcome {
+    let as_prepared = q.spelled_as_prepared();
+    if !as_prepared && !body.case_free {
+        return Outcome::Fallback;
+    }
+    let question_len = q.question.len();
+    let total = 12 + question_len + body.bytes.len() + q.opt_len();
+    if total > q.limit() {
+        return Outcome::Fallback;
+    }
+    let counts = match limit.body(q, body, peer) {
+        Verdict::Drop => return Outcome::Drop,
+        Verdict::Slip => None,
+        Verdict::Send => Some(body.counts),
+    };
+    let at = header(q, body.authoritative, body.rcode, counts.is_none(), out);
+    let Some(counts) = counts else {
+        set_counts(out, [0, 0, 0]);
+        return Outcome::Send(append_opt(q, scope, at, out));
+    };
+    set_counts(out, counts);
+    let end = at + body.bytes.len();
+    out[at..end].copy_from_slice(body.bytes);
+    let delta = question_len as isize - body.question_len as isize;
+    if delta != 0 {
+        relocate(&mut out[at..end], body.relocs, delta);
+    }
+    Outcome::Send(append_opt(q, scope, end, out))
+}
+
+/// A response of the drawn members of a pool, each owned by a pointer to the question.
+fn pool_answer(
+    q: &Query<'_>,
+    records: &[Box<[u8]>],
+    picks: &[usize],
+    scope: u8,
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+    limit: &mut Limit<'_>,
+) -> Outcome {
+    let slip = match limit.check(q, Kind::Answer, None, peer) {
+        Verdict::Drop => return Outcome::Drop,
+        Verdict::Slip => true,
+        Verdict::Send => false,
+    };
+    let mut at = header(q, true, 0, slip, out);
+    if slip {
+        set_counts(out, [0, 0, 0]);
+        return Outcome::Send(append_opt(q, scope, at, out));
+    }
+    set_counts(out, [picks.len() as u16, 0, 0]);
+    for &m in picks {
+        // The question's name starts right after the header.
+        out[at..at + 2].copy_from_slice(&[0xc0, 0x0c]);
+        at += 2;
+        let record = &records[m];
+        out[at..at + record.len()].copy_from_slice(record);
+        at += record.len();
+    }
+    Outcome::Send(append_opt(q, scope, at, out))
 }
 
 /// Writes the header (counts left to the caller) and the question as sent; returns where the

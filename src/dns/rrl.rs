@@ -7,7 +7,6 @@
 //! Each serving thread keeps its own table (no lock, no shared write on the query path), as
 //! each NSD server process does.
 
-use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,23 +105,29 @@ struct Bucket {
     limited: u64,
 }
 
-struct Table {
+/// One serving thread's buckets (in its [`super::Worker`]): no query writes what another
+/// thread reads. Each thread counts its own share of a client's responses; with `SO_REUSEPORT`
+/// one client's queries mostly land on one thread.
+pub struct Table {
     epoch: Instant,
     buckets: FxHashMap<u64, Bucket>,
 }
 
-thread_local! {
-    static TABLE: RefCell<Table> = RefCell::new(Table {
-        epoch: Instant::now(),
-        buckets: FxHashMap::default(),
-    });
+impl Default for Table {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            buckets: FxHashMap::default(),
+        }
+    }
 }
 
 impl RrlConfig {
     /// Decides a response of `kind` about `name` (lower-cased wire form; and `qtype`, for
-    /// answers) to `client`.
+    /// answers) to `client`, on this thread's `table`.
     pub fn check(
         &self,
+        table: &mut Table,
         stats: &RrlStats,
         client: IpAddr,
         kind: Kind,
@@ -130,20 +135,17 @@ impl RrlConfig {
         qtype: u16,
     ) -> Verdict {
         let key = self.key(client, kind, name, qtype);
-        let verdict = TABLE.with(|t| {
-            let mut t = t.borrow_mut();
-            let now = t.epoch.elapsed().as_secs();
-            if t.buckets.len() >= MAX_ENTRIES {
-                t.buckets.clear();
-            }
-            let rate = i64::from(self.responses_per_second);
-            let b = t.buckets.entry(key).or_insert(Bucket {
-                balance: rate,
-                second: now,
-                limited: 0,
-            });
-            decide(b, now, rate, i64::from(self.window), u64::from(self.slip))
+        let now = table.epoch.elapsed().as_secs();
+        if table.buckets.len() >= MAX_ENTRIES {
+            table.buckets.clear();
+        }
+        let rate = i64::from(self.responses_per_second);
+        let b = table.buckets.entry(key).or_insert(Bucket {
+            balance: rate,
+            second: now,
+            limited: 0,
         });
+        let verdict = decide(b, now, rate, i64::from(self.window), u64::from(self.slip));
         match verdict {
             Verdict::Drop => stats.dropped.fetch_add(1, Ordering::Relaxed),
             Verdict::Slip => stats.slipped.fetch_add(1, Ordering::Relaxed),

@@ -9,13 +9,18 @@
 //!   within a second; no connection lasts longer than [`LIFETIME`];
 //! - accept errors (out of descriptors) back off instead of spinning.
 //!
+//! The connections are tasks of this thread's runtime, spawned locally: they share the thread's
+//! one [`Worker`], each borrowing it only while it answers a message (never across a wait).
+//!
 //! A zone transfer request is answered by [`super::xfr`] with as many messages as the zone
 //! takes, made on a blocking thread and written as they come, so that a large transfer out
 //! does not delay the other connections. Queries on one connection are answered in order (pipelining works; answers are not
 //! reordered). A message that cannot be parsed gets FORMERR without a question; one with QR set,
 //! or shorter than a header, ends the connection.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -25,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::DnsHandler;
 use super::exchange::exchange;
+use super::{DnsHandler, Worker, xfr};
 
 /// Idle time after which a connection is closed.
 pub const IDLE: Duration = Duration::from_secs(10);
@@ -54,7 +59,7 @@ pub fn effective_cap(tcp_max: usize) -> usize {
     tcp_max.min(soft.saturating_sub(FD_RESERVE)).max(1)
 }
 
-/// Serves `listeners` until `token` is cancelled.
+/// Serves `listeners` until `token` is cancelled. Runs inside a `LocalSet`.
 pub async fn serve(
     handler: DnsHandler,
     listeners: Vec<TcpListener>,
@@ -62,10 +67,12 @@ pub async fn serve(
     token: CancellationToken,
 ) {
     let active = Arc::new(AtomicUsize::new(0));
+    let worker = Rc::new(RefCell::new(handler.worker()));
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(accept_loop(
+        tasks.spawn_local(accept_loop(
             handler.clone(),
+            worker.clone(),
             listener,
             cap,
             active.clone(),
@@ -77,6 +84,7 @@ pub async fn serve(
 
 async fn accept_loop(
     handler: DnsHandler,
+    worker: Rc<RefCell<Worker>>,
     listener: TcpListener,
     cap: usize,
     active: Arc<AtomicUsize>,
@@ -105,16 +113,18 @@ async fn accept_loop(
             }
         };
         active.fetch_add(1, Ordering::Relaxed);
-        let (handler, active, freed, token) = (
+        let (handler, worker, active, freed, token) = (
             handler.clone(),
+            worker.clone(),
             active.clone(),
             freed.clone(),
             token.clone(),
         );
-        tokio::spawn(async move {
+        tokio::task::spawn_local(async move {
+            let served = connection(&handler, &worker, stream, peer, &active, cap);
             tokio::select! {
                 _ = token.cancelled() => {}
-                _ = tokio::time::timeout(LIFETIME, connection(&handler, stream, peer, &active, cap)) => {}
+                _ = tokio::time::timeout(LIFETIME, served) => {}
             }
             active.fetch_sub(1, Ordering::Relaxed);
             freed.notify_one();
@@ -125,6 +135,7 @@ async fn accept_loop(
 /// Answers the queries of one connection, in order, until it is closed or idle too long.
 async fn connection(
     handler: &DnsHandler,
+    worker: &RefCell<Worker>,
     mut stream: TcpStream,
     peer: SocketAddr,
     active: &AtomicUsize,
@@ -148,14 +159,21 @@ async fn connection(
             _ => return,
         }
         // A zone transfer is several messages, made off this loop; anything else, one.
-        if super::xfr::asks_transfer(&message) {
+        if xfr::asks_transfer(&message) {
             match transfer_out(handler, message.clone(), peer, &mut stream).await {
                 Some(true) => continue,
                 Some(false) => {} // not one we transfer: the general path answers
                 None => return,
             }
         }
-        let Some(response) = exchange(handler, &message, peer, Protocol::Tcp).await else {
+        let answered = exchange(
+            handler,
+            &mut worker.borrow_mut(),
+            &message,
+            peer,
+            Protocol::Tcp,
+        );
+        let Some(response) = answered else {
             return;
         };
         if !write_message(&mut stream, &response).await {
@@ -188,7 +206,11 @@ async fn transfer_out(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let h = handler.clone();
     let making = tokio::task::spawn_blocking(move || {
-        h.transfer(&message, peer, true, &mut |m| tx.blocking_send(m).is_ok())
+        let snapshot = h.snapshot.load();
+        xfr::transfer(&snapshot, &h.stats, &message, peer, true, &mut |m| {
+            tx.blocking_send(m).is_ok()
+        })
+        .is_some()
     });
     let mut ok = true;
     while let Some(m) = rx.recv().await {

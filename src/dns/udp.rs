@@ -22,9 +22,9 @@ use hickory_server::net::xfer::Protocol;
 use smallvec::SmallVec;
 use tokio_util::sync::CancellationToken;
 
-use super::DnsHandler;
 use super::exchange::exchange;
-use super::fast::{Outcome, RESPONSE_BUFFER, Scratch};
+use super::fast::{self, Outcome, RESPONSE_BUFFER};
+use super::{DnsHandler, Worker};
 
 /// The largest datagram we read (anything longer is truncated by the kernel, then FORMERR).
 const RECV_BUFFER: usize = 4096;
@@ -181,24 +181,13 @@ pub fn serve(handler: DnsHandler, socket: std::net::UdpSocket, token: Cancellati
         tracing::error!(error = %e, "cannot serve a UDP socket");
         return;
     }
-    // The general path is async (hickory's handler trait); its futures complete at once.
-    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start a UDP thread");
-            return;
-        }
-    };
-    let shard = handler.stats.shard();
+    let mut worker = handler.worker();
     // The snapshot, re-read only when a reload stored a new one.
     let mut snapshot = Cache::new(handler.snapshot.clone());
-    let mut scratch = Scratch::new(rand::make_rng());
     let mut batch = Batch::new();
     let fd = socket.as_raw_fd();
     let mut last = BATCH;
     let mut batches = 0u32;
-    let mut general: SmallVec<[(usize, Vec<u8>); 4]> = SmallVec::new();
-    let mut fast: SmallVec<[(usize, usize); BATCH]> = SmallVec::new();
     loop {
         let n = match batch.receive(fd, last) {
             Ok(n) => n,
@@ -215,42 +204,49 @@ pub fn serve(handler: DnsHandler, socket: std::net::UdpSocket, token: Cancellati
             }
         };
         last = n;
-        fast.clear();
-        general.clear();
-        let snapshot = snapshot.load();
-        // A bug that panics on one datagram must not end the thread: the batch is lost, the
-        // loop goes on.
-        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for i in 0..n {
-                // The i-th datagram and its sender (fields borrowed apart: the response buffer
-                // is written while the query is read).
-                let len = (batch.recv[i].msg_len as usize).min(RECV_BUFFER);
-                let message = &batch.queries[i][..len];
-                let Some(peer) = peer(&batch.peers[i]) else {
-                    continue;
-                };
-                let out = &mut batch.responses[i];
-                match handler.fast(snapshot, message, peer, out, &mut scratch, &shard) {
-                    Outcome::Send(len) => fast.push((i, len)),
-                    Outcome::Drop => {}
-                    Outcome::Fallback => {
-                        let reply =
-                            runtime.block_on(exchange(&handler, message, peer, Protocol::Udp));
-                        if let Some(bytes) = reply {
-                            general.push((i, bytes));
-                        }
-                    }
-                }
-            }
-        }));
-        if answered.is_err() {
-            continue;
-        }
-        // The kernel copies the replies from where they are: `send` only points at them.
-        batch.send(fd, &fast, &general);
+        answer_batch(&handler, &mut worker, snapshot.load(), &mut batch, n, fd);
         batches = batches.wrapping_add(1);
         if batches.is_multiple_of(64) && token.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Answers the first `n` datagrams of `batch` and sends the replies. A bug that panics on one
+/// datagram must not end the thread: that batch is lost, the loop goes on.
+fn answer_batch(
+    handler: &DnsHandler,
+    worker: &mut Worker,
+    snapshot: &crate::snapshot::Snapshot,
+    batch: &mut Batch,
+    n: usize,
+    fd: RawFd,
+) {
+    let mut general: SmallVec<[(usize, Vec<u8>); 4]> = SmallVec::new();
+    let mut fast: SmallVec<[(usize, usize); BATCH]> = SmallVec::new();
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for i in 0..n {
+            // The i-th datagram and its sender (fields borrowed apart: the response buffer
+            // is written while the query is read).
+            let len = (batch.recv[i].msg_len as usize).min(RECV_BUFFER);
+            let message = &batch.queries[i][..len];
+            let Some(peer) = peer(&batch.peers[i]) else {
+                continue;
+            };
+            let out = &mut batch.responses[i];
+            match fast::answer(handler, worker, snapshot, message, peer, out) {
+                Outcome::Send(len) => fast.push((i, len)),
+                Outcome::Drop => {}
+                Outcome::Fallback => {
+                    if let Some(bytes) = exchange(handler, worker, message, peer, Protocol::Udp) {
+                        general.push((i, bytes));
+                    }
+                }
+            }
+        }
+    }));
+    if answered.is_ok() {
+        // The kernel copies the replies from where they are: `send` only points at them.
+        batch.send(fd, &fast, &general);
     }
 }

@@ -23,8 +23,10 @@ use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::proto::serialize::binary::BinEncodable;
 use tracing::{debug, info, warn};
 
-use super::{DnsHandler, MAX_UDP_PAYLOAD};
+use super::{MAX_UDP_PAYLOAD, QueryStats};
+use crate::snapshot::Snapshot;
 use crate::tsig::{self, TsigKey};
+use crate::zone::Zone;
 
 /// Octets of records per transfer message at most (NSD and Knot fill to about this much).
 const MESSAGE_OCTETS: usize = 16_000;
@@ -32,86 +34,122 @@ const MESSAGE_OCTETS: usize = 16_000;
 const NOTIFY_TRIES: u32 = 5;
 const NOTIFY_WAIT: Duration = Duration::from_secs(2);
 
-impl DnsHandler {
-    /// Answers `message` from `peer` over TCP, if it asks to transfer a zone we serve and
-    /// `peer` may, handing each message to `send` as it is made (a large zone is never held
-    /// encoded whole; `send` returning `false` stops it). `false` leaves the message to the
-    /// general path. Meant to run off the TCP loop (it encodes the whole zone).
-    ///
-    /// Over UDP (`tcp` false) only IXFR is answered here, as NSD answers it: with the zone's SOA
-    /// alone, which tells a client that is behind to come back over TCP (RFC 1995 §2). A
-    /// request for a zone we do not serve gets NOTAUTH, as from NSD and Knot.
-    pub(crate) fn transfer(
-        &self,
-        message: &[u8],
-        peer: SocketAddr,
-        tcp: bool,
-        send: &mut dyn FnMut(Vec<u8>) -> bool,
-    ) -> bool {
-        self.transfer_messages(message, peer, tcp, send).is_some()
+/// A response to `request` with no records and `rcode`.
+fn error(request: &Message, rcode: ResponseCode) -> Message {
+    let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+    m.metadata.response_code = rcode;
+    m.metadata.recursion_desired = request.metadata.recursion_desired;
+    m.add_queries(request.queries.iter().cloned());
+    m
+}
+
+/// Answers `message` from `peer` from `snapshot`, if it asks to transfer a zone we serve and
+/// `peer` may, handing each message to `send` as it is made (a large zone is never held
+/// encoded whole; `send` returning `false` stops it). `None` leaves the message to the
+/// general path. Meant to run off the TCP loop (it encodes the whole zone).
+///
+/// Over UDP (`tcp` false) only IXFR is answered here, as NSD answers it: with the zone's SOA
+/// alone, which tells a client that is behind to come back over TCP (RFC 1995 §2). A
+/// request for a zone we do not serve gets NOTAUTH, as from NSD and Knot.
+pub fn transfer(
+    snapshot: &Snapshot,
+    stats: &QueryStats,
+    message: &[u8],
+    peer: SocketAddr,
+    tcp: bool,
+    send: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Option<()> {
+    if !asks_transfer(message) {
+        return None;
+    }
+    let request = Message::from_vec(message).ok()?;
+    let query = request.queries.first()?;
+    let ixfr = match query.query_type() {
+        RecordType::AXFR => false,
+        RecordType::IXFR => true,
+        _ => return None,
+    };
+    if query.query_class() != DNSClass::IN {
+        return None;
+    }
+    if !tcp && !ixfr {
+        return None; // AXFR over UDP: the general path's NOTIMP
+    }
+    let origin = query.name().to_lowercase();
+    let Some(zone) = snapshot.zone(&origin) else {
+        debug!(zone = %origin, %peer, "transfer of a zone we do not serve: NOTAUTH");
+        stats.count(ResponseCode::NotAuth);
+        send(error(&request, ResponseCode::NotAuth).to_vec().ok()?);
+        return Some(());
+    };
+    let transfer = snapshot.transfers.get(&origin);
+    let allowed = transfer.is_some_and(|t| t.allow.iter().any(|n| n.contains(&peer.ip())));
+    if !allowed {
+        debug!(zone = %origin, %peer, "transfer refused: not in allow_transfer");
+        return None;
+    }
+    let signer = match tsig::check(message, &request, transfer.and_then(|t| t.tsig.as_ref())) {
+        tsig::Check::Unsigned => None,
+        tsig::Check::Signed(s) => Some(s),
+        tsig::Check::Failed { rcode, why, tsig } => {
+            warn!(target: "dnslb::remote", zone = %origin, %peer, "transfer refused: {why}");
+            let mut m = error(&request, rcode);
+            if let Some(t) = tsig {
+                m.set_signature(t);
+            }
+            send(m.to_vec().ok()?);
+            return Some(());
+        }
+    };
+    let out = Outgoing {
+        request: &request,
+        signer,
+        ixfr,
+        peer,
+    };
+    out.send_zone(zone, tcp, send)
+}
+
+/// A transfer that was checked and is being answered.
+struct Outgoing<'r> {
+    request: &'r Message,
+    signer: Option<tsig::ResponseSigner>,
+    ixfr: bool,
+    peer: SocketAddr,
+}
+
+impl Outgoing<'_> {
+    /// One response message of `records`; the first carries the question.
+    fn message(&mut self, records: Vec<Record>, first: bool) -> Option<Vec<u8>> {
+        let request = self.request;
+        let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        m.metadata.response_code = ResponseCode::NoError;
+        m.metadata.recursion_desired = request.metadata.recursion_desired;
+        if first {
+            m.add_queries(request.queries.first().cloned());
+        }
+        m.add_answers(records);
+        if request.edns.is_some() {
+            let mut e = Edns::new();
+            e.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
+            m.set_edns(e);
+        }
+        match self.signer.as_mut() {
+            Some(s) => s.sign(m).ok(),
+            None => m.to_vec().ok(),
+        }
     }
 
-    fn transfer_messages(
-        &self,
-        message: &[u8],
-        peer: SocketAddr,
+    /// The SOA alone for an IXFR from a secondary that is up to date (or over UDP); else SOA,
+    /// every other record, SOA, cut into messages of about [`MESSAGE_OCTETS`].
+    fn send_zone(
+        mut self,
+        zone: &Zone,
         tcp: bool,
         send: &mut dyn FnMut(Vec<u8>) -> bool,
     ) -> Option<()> {
-        if !asks_transfer(message) {
-            return None;
-        }
-        let request = Message::from_vec(message).ok()?;
-        let error = |rcode: ResponseCode| {
-            let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
-            m.metadata.response_code = rcode;
-            m.metadata.recursion_desired = request.metadata.recursion_desired;
-            m.add_queries(request.queries.iter().cloned());
-            m
-        };
-        let query = request.queries.first()?;
-        let ixfr = match query.query_type() {
-            RecordType::AXFR => false,
-            RecordType::IXFR => true,
-            _ => return None,
-        };
-        if query.query_class() != DNSClass::IN {
-            return None;
-        }
-        if !tcp && !ixfr {
-            return None; // AXFR over UDP: the general path's NOTIMP
-        }
-        let origin = query.name().to_lowercase();
-        let snapshot = self.snapshot.load();
-        let Some(zone) = snapshot.zone(&origin) else {
-            debug!(zone = %origin, %peer, "transfer of a zone we do not serve: NOTAUTH");
-            self.stats.count(ResponseCode::NotAuth);
-            send(error(ResponseCode::NotAuth).to_vec().ok()?);
-            return Some(());
-        };
-        let transfer = snapshot.transfers.get(&origin);
-        let allowed = transfer.is_some_and(|t| t.allow.iter().any(|n| n.contains(&peer.ip())));
-        if !allowed {
-            debug!(zone = %origin, %peer, "transfer refused: not in allow_transfer");
-            return None;
-        }
-        let mut signer = match tsig::check(
-            message,
-            &request,
-            transfer.and_then(|t| t.tsig.as_ref()),
-        ) {
-            tsig::Check::Unsigned => None,
-            tsig::Check::Signed(s) => Some(s),
-            tsig::Check::Failed { rcode, why, tsig } => {
-                warn!(target: "dnslb::remote", zone = %origin, %peer, "transfer refused: {why}");
-                let mut m = error(rcode);
-                if let Some(t) = tsig {
-                    m.set_signature(t);
-                }
-                send(m.to_vec().ok()?);
-                return Some(());
-            }
-        };
+        let (origin, peer) = (&zone.origin, self.peer);
         let records = zone.source.as_ref()?.unpack();
         let soa = records
             .iter()
@@ -122,51 +160,26 @@ impl DnsHandler {
             RData::SOA(s) => s.serial,
             _ => return None,
         };
-        let theirs = request.authorities.iter().find_map(|r| match &r.data {
+        let theirs = self.request.authorities.iter().find_map(|r| match &r.data {
             RData::SOA(s) => Some(s.serial),
             _ => None,
         });
-        let edns = request.edns.as_ref().map(|_| {
-            let mut e = Edns::new();
-            e.set_max_payload(MAX_UDP_PAYLOAD).set_version(0);
-            e
-        });
-        let mut response = |records: Vec<Record>, first: bool| -> Option<Vec<u8>> {
-            let mut m = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
-            m.metadata.authoritative = true;
-            m.metadata.response_code = ResponseCode::NoError;
-            m.metadata.recursion_desired = request.metadata.recursion_desired;
-            if first {
-                m.add_query(query.clone());
-            }
-            m.add_answers(records);
-            if let Some(e) = &edns {
-                m.set_edns(e.clone());
-            }
-            match signer.as_mut() {
-                Some(s) => s.sign(m).ok(),
-                None => m.to_vec().ok(),
-            }
-        };
-        if ixfr && (!tcp || theirs.is_some_and(|t| serial_at_least(t, serial))) {
+        if self.ixfr && (!tcp || theirs.is_some_and(|t| serial_at_least(t, serial))) {
             info!(zone = %origin, %peer, serial, "IXFR: the secondary is up to date");
-            send(response(vec![soa], true)?);
+            send(self.message(vec![soa], true)?);
             return Some(());
         }
-        // SOA, every other record, SOA; cut into messages of about MESSAGE_OCTETS.
         let body = records
             .into_iter()
             .map(|r| r.record)
             .filter(|r| r.record_type() != RecordType::SOA);
         let all = std::iter::once(soa.clone()).chain(body).chain([soa]);
-        let mut messages = 0usize;
+        let (mut messages, mut count, mut octets) = (0usize, 0usize, 0);
         let mut batch = Vec::new();
-        let mut octets = 0;
-        let mut count = 0usize;
         for record in all {
             let size = record.to_bytes().map_or(MESSAGE_OCTETS, |b| b.len());
             if !batch.is_empty() && octets + size > MESSAGE_OCTETS {
-                if !send(response(std::mem::take(&mut batch), messages == 0)?) {
+                if !send(self.message(std::mem::take(&mut batch), messages == 0)?) {
                     debug!(zone = %origin, %peer, "transfer out: the client went away");
                     return Some(());
                 }
@@ -177,9 +190,10 @@ impl DnsHandler {
             count += 1;
             batch.push(record);
         }
-        send(response(batch, messages == 0)?);
+        send(self.message(batch, messages == 0)?);
         messages += 1;
-        info!(zone = %origin, %peer, serial, records = count, messages, kind = if ixfr { "IXFR (in full)" } else { "AXFR" }, "zone transferred out");
+        let kind = if self.ixfr { "IXFR (in full)" } else { "AXFR" };
+        info!(zone = %origin, %peer, serial, records = count, messages, kind, "zone transferred out");
         Some(())
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use super::probe::{Failure, Outcome};
+use super::probe::{Failure, Outcome, ProbeError};
 use super::{Hysteresis, changed, now_ms, unix_ms};
 
 /// "Not ramping" in `up_since_ms`.
@@ -41,13 +41,13 @@ pub struct TargetHealth {
     pub successes: AtomicU32,
     /// Failures in a row.
     pub failures: AtomicU32,
-    /// Why the last probe failed (empty when it did not). Written by the probe task, read by
+    /// Why the last probe failed (`None` when it did not). Written by the probe task, read by
     /// the admin endpoint; never touched by queries.
-    pub last_error: std::sync::Mutex<String>,
+    last_error: std::sync::Mutex<Option<ProbeError>>,
     /// Probe round-trip times, for the metrics.
     pub latency: Histogram,
     /// Failed probes, by [`Failure`] reason (in `Failure::ALL` order).
-    failures_by_reason: [AtomicU64; 5],
+    failures_by_reason: [AtomicU64; Failure::ALL.len()],
 }
 
 impl Default for TargetHealth {
@@ -66,7 +66,7 @@ impl Default for TargetHealth {
             probes: AtomicU64::new(0),
             successes: AtomicU32::new(0),
             failures: AtomicU32::new(0),
-            last_error: std::sync::Mutex::new(String::new()),
+            last_error: std::sync::Mutex::new(None),
             latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             failures_by_reason: Default::default(),
         }
@@ -102,8 +102,13 @@ impl TargetHealth {
         (0..n).rev().map(|i| bits >> i & 1 == 1).collect()
     }
 
+    /// Why the last probe failed, if it did.
+    pub fn last_error(&self) -> Option<ProbeError> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
     /// Failed probes so far, by reason.
-    pub fn failures_by_reason(&self) -> [(Failure, u64); 5] {
+    pub fn failures_by_reason(&self) -> [(Failure, u64); Failure::ALL.len()] {
         Failure::ALL.map(|f| {
             (
                 f,
@@ -160,24 +165,23 @@ impl TargetHealth {
     pub fn record(&self, outcome: &Outcome, h: Hysteresis, ramp: bool) {
         self.probed.store(true, Ordering::Relaxed);
         self.last_probe_unix_ms.store(unix_ms(), Ordering::Relaxed);
-        let bit = u64::from(outcome.ok);
+        let bit = u64::from(outcome.ok());
         let old = self.history.load(Ordering::Relaxed);
         self.history.store((old << 1) | bit, Ordering::Relaxed);
         self.probes.fetch_add(1, Ordering::Relaxed);
-        self.last_ok.store(outcome.ok, Ordering::Relaxed);
+        self.last_ok.store(outcome.ok(), Ordering::Relaxed);
         self.successes.store(h.successes, Ordering::Relaxed);
         self.failures.store(h.failures, Ordering::Relaxed);
-        if outcome.ok {
+        if outcome.ok() {
             let us = u64::try_from(outcome.rtt.as_micros()).unwrap_or(u64::MAX);
             self.rtt_us.store(us, Ordering::Relaxed);
             self.latency.observe(outcome.rtt.as_secs_f64());
         }
-        if let Some(f) = outcome.failure {
+        if let Some(f) = outcome.failure() {
             self.failures_by_reason[f as usize].fetch_add(1, Ordering::Relaxed);
         }
         if let Ok(mut e) = self.last_error.lock() {
-            e.clear();
-            e.push_str(outcome.error.as_deref().unwrap_or(""));
+            e.clone_from(&outcome.error);
         }
         if let Some(a) = outcome.agent {
             // `up` or a percentage ends an agent's drain, as `ready` does (HAProxy).

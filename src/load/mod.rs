@@ -11,7 +11,6 @@
 //! other zones serving go into the snapshot.
 
 mod cells;
-mod policy;
 mod pools;
 mod probes;
 mod secondaries;
@@ -29,7 +28,7 @@ pub use sources::{Fingerprint, Sources};
 use hickory_proto::rr::Name;
 
 use crate::Problem;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Parts, Snapshot};
 use crate::zone::secondary::Store;
 
 /// What one load produced.
@@ -134,15 +133,15 @@ pub fn load(
         .into_iter()
         .filter(|o| !zones.contains_key(o))
         .collect();
-    let mut snapshot = Snapshot::new(generation, zones, pools, problems);
-    snapshot.transfers = transfers;
-    // A secondary zone with nothing to serve, below a zone we serve: the prepared answers of the
-    // parent would answer for it, so this generation answers everything on the general path.
-    if unavailable.iter().any(|o| snapshot.find_zone(o).is_some()) {
-        snapshot.prepared = crate::prepare::Prepared::default();
-    }
-    snapshot.unavailable = unavailable;
-    snapshot.secondaries = secondaries;
+    let snapshot = Snapshot::new(Parts {
+        generation,
+        zones,
+        pools,
+        problems,
+        transfers,
+        secondaries,
+        unavailable,
+    });
     Ok(Loaded {
         warnings,
         snapshot,

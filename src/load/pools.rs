@@ -89,13 +89,15 @@ fn build(
         members.push(member);
     }
     let labels: Vec<String> = members.iter().map(|m| m.label.clone()).collect();
-    let (policy, ecs) = super::policy::build(raw, &labels).map_err(at)?;
+    let (policy, ecs) = crate::pool::policy::build(raw, &labels).map_err(at)?;
+    let uses_client = policy.uses_client();
     Ok(Pool {
         name,
         rtype,
         ttl,
         answers,
         policy,
+        uses_client,
         ecs,
         members: members.into_boxed_slice(),
         all_down: match raw.all_down {

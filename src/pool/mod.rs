@@ -8,7 +8,8 @@
 //! Pools are built from the config by [`crate::load`]; nothing here reads the config.
 
 mod availability;
-mod policy;
+mod picker;
+pub mod policy;
 mod select;
 mod table;
 
@@ -20,13 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::rr::{Name, Record, RecordType};
-use rand::Rng;
 use smallvec::SmallVec;
 
 pub use availability::{Availability, DrainedBy, State};
-pub use policy::{Client, Policy, Scope, seed as policy_seed};
+pub use picker::Picker;
+pub use policy::{Ask, Client, Policy, Scope, Select, seed as policy_seed};
 pub use select::{Candidate, Picks, select};
-pub use table::DrawCache;
 
 use crate::health::{ProbeSpec, TargetHealth};
 
@@ -65,6 +65,8 @@ pub struct Pool {
     pub answers: usize,
     /// How members are chosen.
     pub policy: Policy,
+    /// Whether the policy steers by the client (read per query: no call through the policy).
+    pub uses_client: bool,
     /// Steer by EDNS Client Subnet when the query has it (hash and region).
     pub ecs: bool,
     /// The members, in config order.
@@ -273,20 +275,18 @@ impl Pool {
         NEXT.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Draws this query's members; pushes their records onto `out`, counting each as served.
-    /// Returns the ECS scope prefix length the answer may be cached for (0 when the policy did
-    /// not use the query's ECS).
-    pub fn draw<'a, R: Rng + ?Sized>(
+    /// Draws this query's members with `picker`; pushes their records onto `out`, counting
+    /// each as served. Returns the ECS scope prefix length the answer may be cached for (0 when
+    /// the policy did not use the query's ECS).
+    pub fn draw<'a>(
         &'a self,
-        rng: &mut R,
+        picker: &mut Picker,
         clients: &Clients,
         out: &mut impl Extend<&'a Record>,
     ) -> Scope {
-        DrawCache::with_thread(|cache| {
-            self.draw_with(rng, cache, clients, |picks, scope| {
-                out.extend(picks.iter().map(|&i| &self.members[i].record));
-                scope
-            })
+        self.draw_with(picker, clients, |picks, scope| {
+            out.extend(picks.iter().map(|&i| &self.members[i].record));
+            scope
         })
     }
 
@@ -294,23 +294,22 @@ impl Pool {
     /// answer order (none: no member may be served) and the ECS scope. The UDP fast path,
     /// which holds each member's record encoded ahead, answers inside `answer`.
     ///
-    /// A policy that draws without looking at the client draws from `cache`'s table of the
+    /// A policy that draws without looking at the client draws from the picker's table of the
     /// pool (see `table.rs`); the others, and a pool in slow start, pick from the members'
     /// availability now.
     #[inline]
-    pub fn draw_with<R: Rng + ?Sized, T>(
+    pub fn draw_with<T>(
         &self,
-        rng: &mut R,
-        cache: &mut DrawCache,
+        picker: &mut Picker,
         clients: &Clients,
         answer: impl FnOnce(&[usize], Scope) -> T,
     ) -> T {
-        let answer = match cache.draw(self, rng, answer) {
+        let answer = match picker.draw_table(self, answer) {
             Ok(t) => return t,
             Err(answer) => answer,
         };
-        let (picks, scope) = self.pick_now(rng, clients);
-        self.count_served(&picks, cache.stripe);
+        let (picks, scope) = self.pick_now(picker, clients);
+        self.count_served(&picks, picker.stripe);
         answer(&picks, scope)
     }
 
@@ -324,12 +323,11 @@ impl Pool {
 
     /// The policy's pick from the members' availability now (and, when that gives nothing and
     /// the pool fails open, from every member as if up).
-    fn pick_now<R: Rng + ?Sized>(&self, rng: &mut R, clients: &Clients) -> (Picks, Scope) {
+    fn pick_now(&self, picker: &mut Picker, clients: &Clients) -> (Picks, Scope) {
         let (client, from_ecs) = match (self.ecs, &clients.ecs) {
             (true, Some(c)) => (Some(c), true),
             _ => (clients.source.as_ref(), false),
         };
-        let id = std::ptr::from_ref(self) as usize;
         // What the policy sees of each member now: on the stack for pools of up to 8.
         let mut inline = [Candidate::Unavailable; 8];
         let mut heap = Vec::new();
@@ -342,10 +340,22 @@ impl Pool {
         for (c, m) in candidates.iter_mut().zip(&self.members) {
             *c = m.candidate(self.slow_start);
         }
-        let (mut picks, mut scope) = self.policy.pick(id, candidates, self.answers, rng, client);
+        let (mut picks, mut scope) = self.policy.pick(Ask {
+            picker,
+            pool: self.id,
+            candidates,
+            n: self.answers,
+            client,
+        });
         if picks.is_empty() && self.all_down == AllDown::Open {
             let open = self.fail_open_candidates();
-            (picks, scope) = self.policy.pick(id, &open, self.answers, rng, client);
+            (picks, scope) = self.policy.pick(Ask {
+                picker,
+                pool: self.id,
+                candidates: &open,
+                n: self.answers,
+                client,
+            });
         }
         (picks, if from_ecs { scope } else { 0 })
     }

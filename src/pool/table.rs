@@ -5,8 +5,8 @@
 //! and answers, where [`select`](super::select) walks the members for every pick.
 //!
 //! A table holds while members' availability does not change: it is built for one value of
-//! [`crate::health::changes`], per serving thread (so no query writes anything another thread
-//! reads), and built again when that value moves. What the table cannot hold is drawn as
+//! [`crate::health::changes`], per serving thread (in its [`Picker`], so no query writes
+//! anything another thread reads), and built again when that value moves. What the table cannot hold is drawn as
 //! before, by the policy: a member ramping up in slow start (its weight changes with time), and
 //! a pool with more than [`MAX_OUTCOMES`] possible answers (16 members, 3 answers: 3,360).
 //!
@@ -15,13 +15,10 @@
 //! differently, so a seeded draw gives other picks than `select` with the same seed; both the
 //! fast and the general path draw through here, so they agree with each other.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use rand::Rng;
 
 use super::select::Candidate;
-use super::{AllDown, Policy, Pool, Scope};
+use super::{AllDown, Picker, Pool, Scope};
 
 /// The most answers a table holds (its memory: 8 octets plus the picks per answer).
 pub const MAX_OUTCOMES: usize = 1024;
@@ -49,11 +46,14 @@ struct Column {
     alias: u32,
 }
 
-/// The possible answers and their probabilities, as the builder collects them.
+/// The possible answers and their probabilities, as a policy enumerates them
+/// ([`super::policy::Select::outcomes`]).
 #[derive(Debug, Default)]
-struct Outcomes {
-    picks: Vec<Vec<usize>>,
-    probs: Vec<f64>,
+pub struct Outcomes {
+    /// Each answer's members, in answer order.
+    pub picks: Vec<Vec<usize>>,
+    /// Each answer's probability.
+    pub probs: Vec<f64>,
 }
 
 /// Why a pool has no table now.
@@ -81,11 +81,13 @@ impl DrawTable {
             .iter()
             .map(|a| a.candidate())
             .collect();
-        let mut outcomes = policy_outcomes(&pool.policy, &candidates, pool.answers)?;
-        if outcomes.probs.is_empty() && pool.all_down == AllDown::Open {
-            let open = pool.fail_open_candidates();
-            outcomes = policy_outcomes(&pool.policy, &open, pool.answers)?;
+        let outcomes =
+            |c: &[Candidate]| pool.policy.outcomes(c, pool.answers).ok_or(NoTable::Policy);
+        let mut found = outcomes(&candidates)?;
+        if found.probs.is_empty() && pool.all_down == AllDown::Open {
+            found = outcomes(&pool.fail_open_candidates())?;
         }
+        let outcomes = found;
         Ok(Self::from_outcomes(&outcomes))
     }
 
@@ -177,52 +179,11 @@ impl DrawTable {
     }
 }
 
-/// Every answer `policy` can give for `candidates` and `n` picks, with its probability.
-fn policy_outcomes(
-    policy: &Policy,
-    candidates: &[Candidate],
-    n: usize,
-) -> Result<Outcomes, NoTable> {
-    let mut out = Outcomes::default();
-    match policy {
-        Policy::Weighted => select_outcomes(candidates, n, 1.0, &mut out)?,
-        Policy::Failover { priority, trickle } => {
-            // As `failover`: the lowest priority with an available member; `trickle` of the
-            // answers from the next.
-            let tiers = super::policy::tiers(candidates, priority);
-            let tier = |t: u32| -> Vec<Candidate> {
-                candidates
-                    .iter()
-                    .zip(priority.iter())
-                    .map(|(c, p)| if *p == t { *c } else { Candidate::Unavailable })
-                    .collect()
-            };
-            match (tiers.first(), tiers.get(1)) {
-                (None, _) => {}
-                (Some(&first), Some(&next)) if *trickle > 0.0 => {
-                    let t = trickle.min(1.0);
-                    select_outcomes(&tier(first), n, 1.0 - t, &mut out)?;
-                    select_outcomes(&tier(next), n, t, &mut out)?;
-                }
-                (Some(&first), _) => select_outcomes(&tier(first), n, 1.0, &mut out)?,
-            }
-        }
-        Policy::Hash { .. } | Policy::Region { .. } | Policy::RoundRobin => {
-            return Err(NoTable::Policy);
-        }
-    }
-    Ok(out)
-}
-
 /// Adds every answer [`select`](super::select) can give for `candidates` and `n`, with its
 /// probability times `scale`: weighted members drawn without replacement by weight, or, when
-/// none is weighted, the stand-ins alike.
-fn select_outcomes(
-    candidates: &[Candidate],
-    n: usize,
-    scale: f64,
-    out: &mut Outcomes,
-) -> Result<(), NoTable> {
+/// none is weighted, the stand-ins alike. `false` when they would be more than
+/// [`MAX_OUTCOMES`].
+pub fn select_outcomes(candidates: &[Candidate], n: usize, scale: f64, out: &mut Outcomes) -> bool {
     let mut weights: Vec<u64> = candidates
         .iter()
         .map(|c| match c {
@@ -238,14 +199,14 @@ fn select_outcomes(
     let available = weights.iter().filter(|&&w| w > 0).count();
     let k = n.min(available);
     if k == 0 {
-        return Ok(());
+        return true;
     }
     // available! / (available - k)! answers, counted without overflowing.
     let mut count = 1usize;
     for i in 0..k {
         count = count.saturating_mul(available - i);
         if out.probs.len().saturating_add(count) > MAX_OUTCOMES {
-            return Err(NoTable::Policy);
+            return false;
         }
     }
     out.picks.reserve(count);
@@ -253,7 +214,7 @@ fn select_outcomes(
     let total = weights.iter().sum();
     let mut prefix = Vec::with_capacity(k);
     orders(&mut weights, total, k, scale, &mut prefix, out);
-    Ok(())
+    true
 }
 
 /// Every order of `k` members drawn by weight after `prefix`, at probability `p` so far.
@@ -299,51 +260,31 @@ struct Cached {
     table: Option<DrawTable>,
 }
 
-/// One thread's draw tables, and its stripe of the members' served counters. A UDP serving
-/// thread holds its own (in its scratch space); other threads use one of their own
-/// ([`DrawCache::with_thread`]).
+/// One thread's draw tables, by pool id.
 #[derive(Debug)]
-pub struct DrawCache {
+pub struct Tables {
     slots: Box<[Option<Cached>]>,
-    /// This thread's stripe of every served counter.
-    pub(super) stripe: usize,
 }
 
-impl Default for DrawCache {
+impl Default for Tables {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl DrawCache {
-    /// An empty cache, with a stripe of its own.
-    pub fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
         Self {
             slots: (0..SLOTS).map(|_| None).collect(),
-            stripe: NEXT.fetch_add(1, Ordering::Relaxed),
         }
     }
+}
 
-    /// Runs `f` with this thread's cache.
-    pub fn with_thread<T>(f: impl FnOnce(&mut DrawCache) -> T) -> T {
-        thread_local! {
-            static CACHE: RefCell<DrawCache> = RefCell::new(DrawCache::new());
-        }
-        CACHE.with_borrow_mut(f)
-    }
-
+impl Picker {
     /// Draws from `pool`'s table, built now if there is none for the current availability,
     /// counts the answer's members as served and hands them to `f` (with scope 0: a table
     /// never steers by the client); gives `f` back when the pool has no table.
     #[inline]
-    pub(super) fn draw<R, T, F>(&mut self, pool: &Pool, rng: &mut R, f: F) -> Result<T, F>
+    pub(super) fn draw_table<T, F>(&mut self, pool: &Pool, f: F) -> Result<T, F>
     where
-        R: Rng + ?Sized,
         F: FnOnce(&[usize], Scope) -> T,
     {
         let changes = crate::health::changes();
-        let slot = &mut self.slots[(pool.id as usize) % SLOTS];
+        let slot = &mut self.tables.slots[(pool.id as usize) % SLOTS];
         let fresh = matches!(slot, Some(c) if c.pool == pool.id && c.changes == changes);
         if !fresh {
             let table = match DrawTable::build(pool) {
@@ -359,7 +300,7 @@ impl DrawCache {
         }
         match slot.as_ref().and_then(|c| c.table.as_ref()) {
             Some(table) => {
-                let picks = table.draw(rng);
+                let picks = table.draw(&mut self.rng);
                 pool.count_served(picks, self.stripe);
                 Ok(f(picks, 0))
             }
@@ -379,8 +320,13 @@ mod tests {
 
     use Candidate::*;
 
-    fn table(policy: &Policy, cands: &[Candidate], n: usize) -> DrawTable {
-        DrawTable::from_outcomes(&policy_outcomes(policy, cands, n).unwrap())
+    fn outcomes(cands: &[Candidate], n: usize) -> Option<Outcomes> {
+        let mut out = Outcomes::default();
+        select_outcomes(cands, n, 1.0, &mut out).then_some(out)
+    }
+
+    fn table(cands: &[Candidate], n: usize) -> DrawTable {
+        DrawTable::from_outcomes(&outcomes(cands, n).unwrap())
     }
 
     /// The probability of each answer, by its members.
@@ -395,11 +341,7 @@ mod tests {
     #[test]
     fn three_of_three_by_weight_in_draw_order() {
         // 5:3:1, all three: the first by weight, the second by weight among the rest.
-        let t = table(
-            &Policy::Weighted,
-            &[Weighted(5), Weighted(3), Weighted(1)],
-            3,
-        );
+        let t = table(&[Weighted(5), Weighted(3), Weighted(1)], 3);
         let p = by_answer(&t);
         let exact = |a: usize, b: usize| {
             let w = [5.0, 3.0, 1.0];
@@ -416,49 +358,29 @@ mod tests {
 
     #[test]
     fn stand_ins_only_when_no_member_is_weighted() {
-        let t = table(&Policy::Weighted, &[Backup, Weighted(2), Unavailable], 1);
+        let t = table(&[Backup, Weighted(2), Unavailable], 1);
         assert_eq!(
             by_answer(&t).into_iter().collect::<Vec<_>>(),
             [(vec![1], 1.0)]
         );
-        let t = table(&Policy::Weighted, &[Backup, Unavailable, Backup], 1);
+        let t = table(&[Backup, Unavailable, Backup], 1);
         let p = by_answer(&t);
         assert!((p[&vec![0]] - 0.5).abs() < 1e-9 && (p[&vec![2]] - 0.5).abs() < 1e-9);
-        let t = table(&Policy::Weighted, &[Unavailable, Unavailable], 2);
+        let t = table(&[Unavailable, Unavailable], 2);
         assert!(t.draw(&mut SmallRng::seed_from_u64(1)).is_empty());
-    }
-
-    #[test]
-    fn failover_trickles_to_the_next_tier() {
-        let policy = Policy::Failover {
-            priority: Box::new([1, 1, 2]),
-            trickle: 0.1,
-        };
-        let t = table(&policy, &[Weighted(3), Weighted(1), Weighted(1)], 1);
-        let p = by_answer(&t);
-        assert!((p[&vec![0]] - 0.9 * 0.75).abs() < 1e-9);
-        assert!((p[&vec![1]] - 0.9 * 0.25).abs() < 1e-9);
-        assert!((p[&vec![2]] - 0.1).abs() < 1e-9);
     }
 
     #[test]
     fn too_many_answers_leave_the_draw_to_the_policy() {
         let many = vec![Weighted(1); 16];
-        assert_eq!(
-            policy_outcomes(&Policy::Weighted, &many, 3).err(),
-            Some(NoTable::Policy)
-        );
-        assert!(policy_outcomes(&Policy::Weighted, &many, 2).is_ok());
-        assert_eq!(
-            policy_outcomes(&Policy::RoundRobin, &many, 1).err(),
-            Some(NoTable::Policy)
-        );
+        assert!(outcomes(&many, 3).is_none());
+        assert!(outcomes(&many, 2).is_some());
     }
 
     #[test]
     fn first_picks_share_like_select() {
         let cands = [Weighted(5), Weighted(3), Weighted(1), Backup, Unavailable];
-        let t = table(&Policy::Weighted, &cands, 2);
+        let t = table(&cands, 2);
         let mut rng = SmallRng::seed_from_u64(9);
         let (mut ours, mut theirs) = ([0u32; 5], [0u32; 5]);
         for _ in 0..100_000 {
@@ -478,7 +400,7 @@ mod tests {
         /// as are available.
         #[test]
         fn the_table_is_the_distribution(cands in prop::collection::vec(candidate(), 0..7), n in 1usize..4) {
-            let outcomes = policy_outcomes(&Policy::Weighted, &cands, n).unwrap();
+            let outcomes = outcomes(&cands, n).unwrap();
             let t = DrawTable::from_outcomes(&outcomes);
             let total: f64 = outcomes.probs.iter().sum();
             if !outcomes.probs.is_empty() {

@@ -4,6 +4,8 @@
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 
+use super::ProbeError;
+
 /// One line of HAProxy's agent-check grammar, understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AgentReport {
@@ -16,18 +18,18 @@ pub struct AgentReport {
 }
 
 /// Reads the agent's line (at most 512 bytes) from `stream`.
-pub async fn read(stream: TcpStream) -> Result<AgentReport, String> {
+pub async fn read(stream: TcpStream) -> Result<AgentReport, ProbeError> {
     let mut line = Vec::new();
     BufReader::new(stream)
         .take(512)
         .read_until(b'\n', &mut line)
         .await
-        .map_err(|e| format!("agent: {e}"))?;
+        .map_err(|e| ProbeError::AgentRead(e.to_string()))?;
     parse(&String::from_utf8_lossy(&line))
 }
 
 /// Parses an agent's line: words separated by spaces or commas, any case (HAProxy's grammar).
-pub fn parse(line: &str) -> Result<AgentReport, String> {
+pub fn parse(line: &str) -> Result<AgentReport, ProbeError> {
     let mut r = AgentReport::default();
     let mut understood = false;
     for word in line
@@ -47,14 +49,11 @@ pub fn parse(line: &str) -> Result<AgentReport, String> {
             },
         }
         if !understood {
-            return Err(format!(
-                "agent said `{}`, which is not agent-check grammar",
-                line.trim()
-            ));
+            return Err(ProbeError::AgentGrammar(line.trim().to_string()));
         }
     }
     if !understood {
-        return Err("agent sent an empty line".into());
+        return Err(ProbeError::AgentEmpty);
     }
     Ok(r)
 }

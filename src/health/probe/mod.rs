@@ -46,7 +46,7 @@ impl ProbeKind {
     }
 
     /// Probes `addr` once, without a time limit; what an agent said, if one spoke.
-    async fn run(&self, addr: SocketAddr) -> Result<Option<AgentReport>, String> {
+    async fn run(&self, addr: SocketAddr) -> Result<Option<AgentReport>, ProbeError> {
         let stream = tcp::connect(addr).await?;
         match self {
             ProbeKind::Tcp => Ok(None),
@@ -54,6 +54,50 @@ impl ProbeKind {
                 http::check(stream, path, host, expect).await.map(|()| None)
             }
             ProbeKind::Agent => agent::read(stream).await.map(Some),
+        }
+    }
+}
+
+/// Why a probe failed: each kind's errors, and what `/status` and the log say of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No verdict within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection was refused, reset or unreachable.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The HTTP exchange failed.
+    #[error("http: {0}")]
+    Http(String),
+    /// The HTTP status is not one of `expect`.
+    #[error("http status {0}")]
+    Status(u16),
+    /// The agent's line could not be read.
+    #[error("agent: {0}")]
+    AgentRead(String),
+    /// The agent's line is not agent-check grammar.
+    #[error("agent said `{0}`, which is not agent-check grammar")]
+    AgentGrammar(String),
+    /// The agent sent nothing but spaces.
+    #[error("agent sent an empty line")]
+    AgentEmpty,
+    /// The agent said the target is down.
+    #[error("agent reports down")]
+    AgentDown,
+}
+
+impl ProbeError {
+    /// The reason `dnslb_probe_failures_total` counts it under.
+    pub fn failure(&self) -> Failure {
+        match self {
+            ProbeError::Timeout(_) => Failure::Timeout,
+            ProbeError::Connect(_) => Failure::Connect,
+            ProbeError::Http(_) | ProbeError::Status(_) => Failure::Http,
+            ProbeError::AgentRead(_) | ProbeError::AgentGrammar(_) | ProbeError::AgentEmpty => {
+                Failure::Agent
+            }
+            ProbeError::AgentDown => Failure::AgentDown,
         }
     }
 }
@@ -98,19 +142,25 @@ impl Failure {
 /// What one probe saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// Healthy.
-    pub ok: bool,
     /// Time from connect to verdict.
     pub rtt: Duration,
-    /// Why it failed.
-    pub error: Option<String>,
+    /// Why it failed; `None`: healthy.
+    pub error: Option<ProbeError>,
     /// What an agent said.
     pub agent: Option<AgentReport>,
-    /// Why it failed, when it did.
-    pub failure: Option<Failure>,
 }
 
 impl Outcome {
+    /// Healthy.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Why it failed, as the counters say, when it did.
+    pub fn failure(&self) -> Option<Failure> {
+        self.error.as_ref().map(ProbeError::failure)
+    }
+
     /// The agent itself said the target is down (no need to wait for `fall`).
     pub fn agent_says_down(&self) -> bool {
         self.agent.is_some_and(|a| a.up == Some(false))
@@ -122,37 +172,13 @@ pub async fn probe_once(spec: &ProbeSpec, addr: SocketAddr) -> Outcome {
     let start = tokio::time::Instant::now();
     let result = tokio::time::timeout(spec.timeout, spec.kind.run(addr)).await;
     let rtt = start.elapsed();
-    let (error, agent, failure) = match result {
-        Err(_) => (
-            Some(format!("timed out after {:?}", spec.timeout)),
-            None,
-            Some(Failure::Timeout),
-        ),
-        Ok(Err(e)) => {
-            // The kinds' messages start with what failed: `connect:`, `http`, `agent`.
-            let failure = if e.starts_with("connect") {
-                Failure::Connect
-            } else if e.starts_with("http") {
-                Failure::Http
-            } else {
-                Failure::Agent
-            };
-            (Some(e), None, Some(failure))
-        }
+    let (error, agent) = match result {
+        Err(_) => (Some(ProbeError::Timeout(spec.timeout)), None),
+        Ok(Err(e)) => (Some(e), None),
         Ok(Ok(agent)) => {
             let down = agent.is_some_and(|a| a.up == Some(false));
-            (
-                down.then(|| "agent reports down".to_string()),
-                agent,
-                down.then_some(Failure::AgentDown),
-            )
+            (down.then_some(ProbeError::AgentDown), agent)
         }
     };
-    Outcome {
-        ok: failure.is_none(),
-        rtt,
-        error,
-        agent,
-        failure,
-    }
+    Outcome { rtt, error, agent }
 }
