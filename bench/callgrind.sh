@@ -6,6 +6,9 @@
 #
 #   bench/callgrind.sh [queries per load, default 2000]
 #
+# SERVERS="dnslb" measures only those (default: floor dnslb nsd knot); DNSLB=path measures
+# another dnslb binary (an older build, to compare before and after a change).
+#
 # Installs valgrind, dnsperf, nsd, knot and dig with apt when missing. Everything listens on
 # 127.0.0.1 only; every process started here is stopped by its PID on exit.
 set -euo pipefail
@@ -52,14 +55,20 @@ measure() { # name, command...
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""
 }
 
-measure floor "$work/floor" 127.0.0.1 $PORT
-measure dnslb env RUST_LOG=warn ../target/release/dnslb --config "$work/dnslb.toml"
-measure nsd nsd -d -c "$work/nsd.conf"
-measure knot knotd -c "$work/knot.conf"
+SERVERS=${SERVERS:-floor dnslb nsd knot}
+DNSLB=${DNSLB:-../target/release/dnslb}
+for s in $SERVERS; do
+  case $s in
+    floor) measure floor "$work/floor" 127.0.0.1 $PORT ;;
+    dnslb) measure dnslb env RUST_LOG=warn "$DNSLB" --config "$work/dnslb.toml" ;;
+    nsd) measure nsd nsd -d -c "$work/nsd.conf" ;;
+    knot) measure knot knotd -c "$work/knot.conf" ;;
+  esac
+done
 
 echo "userland instructions per query (callgrind, every thread and process; $N queries per load, $(date -u +%F))"
 printf '%-12s' server; for load in "${LOADS[@]}"; do printf '%12s' "$load"; done; echo
-for s in floor dnslb nsd knot; do
+for s in $SERVERS; do
   printf '%-12s' "$s"
   if [ -n "${RESULT[$s]:-}" ]; then echo " ${RESULT[$s]}"; continue; fi
   for load in "${LOADS[@]}"; do printf '%12s' "${RESULT[$s.$load]}"; done; echo

@@ -5,7 +5,9 @@
 //! by its fast path from the answers [`prepare`] made when the current [`snapshot::Snapshot`] was
 //! built (one atomic pointer, no lock): bytes copied, or, at a pool node, the members [`pool`]
 //! draws appended. Anything else (TCP, odd queries) takes the general path: [`answer`]'s logic
-//! over the zone lookup ([`zone`]), encoded by hickory-proto. At a pool node each member's
+//! over what the generation serves ([`served`]: the zones of [`zone`]), encoded by
+//! hickory-proto. Each serving thread answers with a worker of its own (RNG, draw tables,
+//! round-robin credits, rate-limit table, counters), so no query writes what another reads. At a pool node each member's
 //! availability comes from the cells that [`scheduler`]'s probe tasks keep up to date
 //! ([`health`]) and its policy picks. [`load`] builds a snapshot from the config in named
 //! stages; [`reload`] installs it with one swap; [`state`] is what the DNS handler, [`admin`]

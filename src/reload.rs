@@ -49,7 +49,6 @@ impl Reloader {
         let secondaries = crate::secondary::Tasks::new(crate::secondary::Context {
             store: shared.secondaries.clone(),
             reloads,
-            snapshot: shared.snapshot.clone(),
             shutdown: shutdown.clone(),
         });
         Self {
@@ -65,7 +64,7 @@ impl Reloader {
     /// Makes `loaded` the serving generation (start-up and reload alike): its never-probed
     /// targets are probed once, so that its first answers reflect health; then the snapshot is
     /// swapped in whole and the probe tasks replaced. `cause` is `None` at start-up.
-    pub async fn install(&mut self, loaded: Loaded, cause: Option<ReloadCause>) -> u64 {
+    pub async fn install(&mut self, loaded: Loaded, cause: Option<ReloadCause>) -> Arc<Snapshot> {
         scheduler::first_round(&loaded.snapshot.targets).await;
         let current = self.shared.snapshot.load_full();
         let problems = !loaded.snapshot.problems.is_empty();
@@ -88,7 +87,7 @@ impl Reloader {
                 release_memory().await;
             }
         });
-        new.generation
+        new
     }
 
     /// Serves reload requests until `shutdown`, then stops the probe tasks.
@@ -117,7 +116,7 @@ impl Reloader {
         if cause == ReloadCause::FileChange
             && (!self.sources.changed_on_disk() || self.failed.as_ref() == Some(&fingerprint))
         {
-            return Ok(current.generation); // nothing new since the running or the failed load
+            return Ok(current); // nothing new since the running or the failed load
         }
         let path = self.shared.settings.config_path.clone();
         let sources = std::mem::take(&mut self.sources);
@@ -147,18 +146,18 @@ impl Reloader {
         for p in &loaded.snapshot.problems {
             error!(problem = %p, %cause, "zone kept at its last good version");
         }
-        let s = &self.shared.settings;
-        if loaded.settings.listen != s.listen
-            || loaded.settings.admin != s.admin
-            || loaded.settings.identity != s.identity
-        {
-            warn!("listen addresses or the identity changed; they take effect at the next restart");
+        let restart = self.shared.settings.restart_needed_for(&loaded.settings);
+        if !restart.is_empty() {
+            warn!(
+                settings = restart.join(", "),
+                "settings changed that take effect at the next restart"
+            );
         }
         self.failed = None;
         let (zones, pools) = (loaded.snapshot.zones().len(), loaded.snapshot.pools.len());
-        let generation = self.install(loaded, Some(cause)).await;
-        info!(generation, %cause, zones, pools, "reloaded");
-        Ok(generation)
+        let installed = self.install(loaded, Some(cause)).await;
+        info!(generation = installed.generation, %cause, zones, pools, "reloaded");
+        Ok(installed)
     }
 }
 

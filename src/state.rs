@@ -1,7 +1,7 @@
 //! The runtime state that the DNS handler, the admin endpoint and the reloader share: the
 //! current snapshot behind one atomic pointer, the counters, the start-up settings, and the way
-//! to ask for a reload. `admin`, `reload` and `app` depend on this module, and on none of each
-//! other.
+//! to ask for a reload. `admin` and `reload` depend on this module and on neither of each other;
+//! `app` wires the three together.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,8 +61,8 @@ impl ReloadError {
     }
 }
 
-/// What a reload answers: the new generation, or why the running one was kept.
-pub type ReloadResult = Result<u64, ReloadError>;
+/// What a reload answers: the generation it installed, or why the running one was kept.
+pub type ReloadResult = Result<Arc<Snapshot>, ReloadError>;
 
 /// A request to reload; `reply` gets the result when the caller waits for it.
 #[derive(Debug)]

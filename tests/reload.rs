@@ -153,8 +153,8 @@ async fn no_query_is_lost_or_mixed_across_50_reloads_under_load() {
     let shared = s.running.as_ref().unwrap().shared.clone();
     for i in 0..50u32 {
         write_zone(s.dir.path(), &zone(1 + (i % 2)));
-        let generation = shared.reload().await.expect("reload succeeds");
-        assert_eq!(generation, u64::from(i) + 2);
+        let installed = shared.reload().await.expect("reload succeeds");
+        assert_eq!(installed.generation, u64::from(i) + 2);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop.store(true, Ordering::Relaxed);

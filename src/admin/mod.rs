@@ -419,6 +419,11 @@ fn encode_server(
         ConstGauge::new(i64::from(z.serial))
             .encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
     }
+    encode_secondaries(enc, shared)
+}
+
+/// The secondary zones' states, NOTIFYs and expiry times.
+fn encode_secondaries(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), fmt::Error> {
     let statuses = shared.secondaries.statuses();
     let mut e = enc.encode_descriptor(
         "dnslb_secondary_zone_state",
@@ -704,7 +709,7 @@ async fn clear_override(
 
 async fn reload(State(shared): State<Arc<Shared>>) -> Response {
     match shared.reload().await {
-        Ok(generation) => axum::Json(json!({ "generation": generation, "problems": shared.problems() })).into_response(),
+        Ok(installed) => axum::Json(json!({ "generation": installed.generation, "problems": shared.problems() })).into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             axum::Json(json!({ "error": "reload failed; still serving the previous version", "problems": e.problems() })),

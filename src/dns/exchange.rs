@@ -157,7 +157,7 @@ fn unsigned(
             handler
                 .stats
                 .count(hickory_server::proto::op::ResponseCode::FormErr);
-            Some(formerr(message))
+            Some(super::formerr(message))
         }
     }
 }
@@ -282,7 +282,7 @@ fn formerr_with_opt(message: &[u8]) -> Vec<u8> {
         } else {
             None
         };
-    let mut out = formerr(message);
+    let mut out = super::formerr(message);
     out[2] |= message[2] & 0x01; // RD copied
     if let Some(end) = question_end {
         out[5] = 1;
@@ -294,14 +294,4 @@ fn formerr_with_opt(message: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     out
-}
-
-/// A FORMERR for a message whose question could not be read: its ID and opcode, no sections
-/// (NSD's answer).
-pub fn formerr(message: &[u8]) -> Vec<u8> {
-    let mut header = vec![0u8; 12];
-    header[..2].copy_from_slice(&message[..2]);
-    header[2] = 0x80 | (message[2] & 0x78); // QR, the opcode
-    header[3] = 0x01; // FORMERR
-    header
 }

@@ -12,7 +12,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::rrl::{self, Kind, RrlConfig, RrlStats, Verdict};
-use super::{DnsHandler, MAX_UDP_PAYLOAD, Worker};
+use super::worker::{NameRoom, Worker};
+use super::{DnsHandler, MAX_UDP_PAYLOAD};
 use crate::pool::{Client, Clients};
 use crate::prepare::{BodyRef, Found, relocate};
 use crate::snapshot::Snapshot;
@@ -37,22 +38,6 @@ struct Subnet {
     family: u16,
     source: u8,
     addr: IpAddr,
-}
-
-/// Room for the lower-cased question name and where its labels start: a serving thread's
-/// ([`Worker`]), so that nothing is allocated or moved per query.
-pub struct NameRoom {
-    key: [u8; 255],
-    labels: [u8; 128],
-}
-
-impl Default for NameRoom {
-    fn default() -> Self {
-        Self {
-            key: [0; 255],
-            labels: [0; 128],
-        }
-    }
 }
 
 /// What the fast path reads of a query.

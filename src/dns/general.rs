@@ -32,34 +32,13 @@ pub fn respond(
     limit: u16,
     name: Option<&[u8]>,
 ) -> Option<Vec<u8>> {
+    let ecs = query_subnet(request);
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.checking_disabled = false; // as NSD and Knot answer
+    if let Some(sent) = respond_early(handler, request, meta, ecs.is_err(), limit, name) {
+        return sent;
+    }
     let none = std::iter::empty::<&Record>;
-    if let Some(explained) = explain(handler, request) {
-        let (rcode, records) = match explained {
-            Some(records) => (ResponseCode::NoError, records),
-            None => (ResponseCode::Refused, Vec::new()),
-        };
-        meta.response_code = rcode;
-        meta.authoritative = rcode == ResponseCode::NoError;
-        let edns = opt(handler, request.edns.as_ref(), None);
-        let builder = MessageResponseBuilder::new(&request.queries, edns.as_deref());
-        let response = builder.build(meta, records.iter(), none(), none(), none());
-        return emit(handler, response, limit, name);
-    }
-    let ecs = query_subnet(request);
-    if let Some((rcode, ede)) = early_rcode(request, ecs.is_err()) {
-        meta.response_code = rcode;
-        // A FORMERR for several questions echoes none of them.
-        let queries = match rcode {
-            ResponseCode::FormErr => &handler.no_queries,
-            _ => &request.queries,
-        };
-        let edns = opt(handler, request.edns.as_ref(), ede);
-        let builder = MessageResponseBuilder::new(queries, edns.as_deref());
-        let response = builder.build(meta, none(), none(), none(), none());
-        return emit(handler, response, limit, name);
-    }
     let q = &request.queries.queries()[0];
     handler.stats.query(request.protocol(), q.query_type());
     // The name exactly as the client wrote it (0x20): answers for it carry it as their owner.
@@ -106,6 +85,42 @@ pub fn respond(
         answer.additional.iter().map(AsRef::as_ref),
     );
     emit(handler, response, limit, name)
+}
+
+/// The response to a request answered without looking at our zones (`CH TXT explain.NAME`,
+/// the CHAOS names, or an [`early_rcode`]), if it is one.
+fn respond_early(
+    handler: &DnsHandler,
+    request: &Request,
+    mut meta: Metadata,
+    subnet_malformed: bool,
+    limit: u16,
+    name: Option<&[u8]>,
+) -> Option<Option<Vec<u8>>> {
+    let none = std::iter::empty::<&Record>;
+    if let Some(explained) = explain(handler, request) {
+        let (rcode, records) = match explained {
+            Some(records) => (ResponseCode::NoError, records),
+            None => (ResponseCode::Refused, Vec::new()),
+        };
+        meta.response_code = rcode;
+        meta.authoritative = rcode == ResponseCode::NoError;
+        let edns = opt(handler, request.edns.as_ref(), None);
+        let builder = MessageResponseBuilder::new(&request.queries, edns.as_deref());
+        let response = builder.build(meta, records.iter(), none(), none(), none());
+        return Some(emit(handler, response, limit, name));
+    }
+    let (rcode, ede) = early_rcode(request, subnet_malformed)?;
+    meta.response_code = rcode;
+    // A FORMERR for several questions echoes none of them.
+    let queries = match rcode {
+        ResponseCode::FormErr => &handler.no_queries,
+        _ => &request.queries,
+    };
+    let edns = opt(handler, request.edns.as_ref(), ede);
+    let builder = MessageResponseBuilder::new(queries, edns.as_deref());
+    let response = builder.build(meta, none(), none(), none(), none());
+    Some(emit(handler, response, limit, name))
 }
 
 /// The largest response the client takes: its EDNS payload size (512 without EDNS, at most

@@ -213,3 +213,13 @@ pub(crate) fn learn_question_name(
     }
     Ok(())
 }
+
+/// A FORMERR for a message whose question could not be read: its ID and opcode, no sections
+/// (NSD's answer).
+pub(crate) fn formerr(message: &[u8]) -> Vec<u8> {
+    let mut header = vec![0u8; 12];
+    header[..2].copy_from_slice(&message[..2]);
+    header[2] = 0x80 | (message[2] & 0x78); // QR, the opcode
+    header[3] = 0x01; // FORMERR
+    header
+}

@@ -26,7 +26,7 @@ pub fn received(
     peer: SocketAddr,
 ) -> Option<Vec<u8>> {
     let Ok(request) = Message::from_vec(message) else {
-        return Some(super::exchange::formerr(message));
+        return Some(super::formerr(message));
     };
     let mut response = Message::new(request.metadata.id, MessageType::Response, OpCode::Notify);
     let mut answer = |rcode: ResponseCode, signature| {

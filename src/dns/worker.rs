@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use super::counters::{QueryStats, Shard};
-use super::fast::NameRoom;
 use super::rrl;
 use crate::pool::Picker;
 
@@ -37,5 +36,21 @@ impl Worker {
     /// Seeds the draws anew, so that a test can make two paths draw alike.
     pub fn reseed(&mut self, seed: u64) {
         self.picker.reseed(seed);
+    }
+}
+
+/// Room for the lower-cased question name and where its labels start: a serving thread's
+/// (in its [`Worker`]), so that nothing is allocated or moved per query.
+pub struct NameRoom {
+    pub(super) key: [u8; 255],
+    pub(super) labels: [u8; 128],
+}
+
+impl Default for NameRoom {
+    fn default() -> Self {
+        Self {
+            key: [0; 255],
+            labels: [0; 128],
+        }
     }
 }

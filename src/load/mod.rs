@@ -21,14 +21,18 @@ mod warnings;
 mod zones;
 
 use std::path::Path;
+use std::sync::Arc;
 
 pub use settings::{AdminSettings, Settings};
 pub use sources::{Fingerprint, Sources};
 
 use hickory_proto::rr::Name;
+use rustc_hash::FxHashMap;
 
 use crate::Problem;
-use crate::snapshot::{Parts, Snapshot};
+use crate::snapshot::{Parts, Snapshot, ZoneTransfer};
+use crate::zone::Zone;
+use crate::zone::secondary::SecondaryZone;
 use crate::zone::secondary::Store;
 
 /// What one load produced.
@@ -122,13 +126,12 @@ pub fn load(
     }
     let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
     let warnings = warnings::of(&pools, &sources.zones_dir);
-    let unknown = |o: &&Name| !zones.contains_key(*o) && !secondaries.contains_key(*o);
-    for origin in transfers.keys().filter(unknown) {
-        problems.push(Problem::file(
-            config.path(),
-            format!("[[zone]] {origin}: no such zone is served (no {origin}zone file loaded)"),
-        ));
-    }
+    problems.extend(unknown_transfer_zones(
+        &config,
+        &transfers,
+        &zones,
+        &secondaries,
+    ));
     let unavailable: Vec<Name> = secondary_origins
         .into_iter()
         .filter(|o| !zones.contains_key(o))
@@ -148,4 +151,23 @@ pub fn load(
         sources,
         settings: config.settings,
     })
+}
+
+/// `[[zone]]` sections for zones that are served neither from a file nor as secondaries.
+fn unknown_transfer_zones(
+    config: &settings::Config,
+    transfers: &FxHashMap<Name, ZoneTransfer>,
+    zones: &FxHashMap<Name, Arc<Zone>>,
+    secondaries: &FxHashMap<Name, SecondaryZone>,
+) -> Vec<Problem> {
+    transfers
+        .keys()
+        .filter(|o| !zones.contains_key(*o) && !secondaries.contains_key(*o))
+        .map(|origin| {
+            Problem::file(
+                config.path(),
+                format!("[[zone]] {origin}: no such zone is served (no {origin}zone file loaded)"),
+            )
+        })
+        .collect()
 }

@@ -39,13 +39,7 @@ fn build(
     cells: &mut Cells,
 ) -> Result<Pool, (Option<usize>, String)> {
     let config_file: PathBuf = config.path().to_path_buf();
-    let mut name = Name::from_ascii(&raw.name).map_err(|e| {
-        (
-            None,
-            format!("pool `{}` is not a domain name: {e}", raw.name),
-        )
-    })?;
-    name.set_fqdn(true);
+    let name = pool_name(&raw.name).map_err(|e| (None, e))?;
     let rtype = match raw.rtype {
         PoolType::A => RecordType::A,
         PoolType::Aaaa => RecordType::AAAA,
@@ -111,6 +105,14 @@ fn build(
         all_members_down: AtomicBool::new(false),
         id: Pool::new_id(),
     })
+}
+
+/// The pool's name, fully qualified.
+fn pool_name(text: &str) -> Result<Name, String> {
+    let mut name =
+        Name::from_ascii(text).map_err(|e| format!("pool `{text}` is not a domain name: {e}"))?;
+    name.set_fqdn(true);
+    Ok(name)
 }
 
 /// How many members an answer carries.

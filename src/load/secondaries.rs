@@ -2,6 +2,7 @@
 //! builds it from: the last transfer the zone's task kept, or at start-up its cache file.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -50,39 +51,8 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Second
                 .map_err(|e| fatal.push(config.problem_at(t.span(), format!("secondary.{e}"))))
                 .ok()
         });
-        let allow_notify = match &s.allow_notify {
-            None => primaries.iter().map(SocketAddr::ip).collect(),
-            Some(list) => list
-                .iter()
-                .filter_map(|a| {
-                    a.get_ref()
-                        .parse::<IpAddr>()
-                        .map_err(|_| {
-                            fatal.push(config.problem_at(
-                                a.span(),
-                                format!(
-                                    "secondary.allow_notify: `{}` is not an IP address",
-                                    a.get_ref()
-                                ),
-                            ))
-                        })
-                        .ok()
-                })
-                .collect(),
-        };
-        let cache_file = s.cache_file.as_ref().map(|f| base.join(f.get_ref()));
-        if let (Some(path), Some(f)) = (&cache_file, &s.cache_file)
-            && path.extension().is_some_and(|x| x == "zone")
-            && path.parent() == Some(config.settings.zones_dir.as_path())
-        {
-            fatal.push(config.problem_at(
-                f.span(),
-                format!(
-                    "secondary.cache_file: `{}` would be read as a zone file of the zone directory; keep it elsewhere or name it otherwise",
-                    f.get_ref()
-                ),
-            ));
-        }
+        let allow_notify = allow_notify(config, s, &primaries, fatal);
+        let cache_file = cache_file(config, s, fatal);
         let zone = SecondaryZone {
             origin: origin.clone(),
             primaries,
@@ -99,6 +69,53 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Second
         }
     }
     out
+}
+
+/// Who may NOTIFY the zone: `allow_notify`, or the primaries' addresses.
+fn allow_notify(
+    config: &Config,
+    s: &RawSecondary,
+    primaries: &[SocketAddr],
+    fatal: &mut Vec<Problem>,
+) -> Vec<IpAddr> {
+    let Some(list) = &s.allow_notify else {
+        return primaries.iter().map(SocketAddr::ip).collect();
+    };
+    list.iter()
+        .filter_map(|a| {
+            a.get_ref()
+                .parse::<IpAddr>()
+                .map_err(|_| {
+                    fatal.push(config.problem_at(
+                        a.span(),
+                        format!(
+                            "secondary.allow_notify: `{}` is not an IP address",
+                            a.get_ref()
+                        ),
+                    ))
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// The cache file, relative to the config's directory; one the zone directory would read as
+/// a zone file is a problem.
+fn cache_file(config: &Config, s: &RawSecondary, fatal: &mut Vec<Problem>) -> Option<PathBuf> {
+    let f = s.cache_file.as_ref()?;
+    let path = config.dir().join(f.get_ref());
+    if path.extension().is_some_and(|x| x == "zone")
+        && path.parent() == Some(config.settings.zones_dir.as_path())
+    {
+        fatal.push(config.problem_at(
+            f.span(),
+            format!(
+                "secondary.cache_file: `{}` would be read as a zone file of the zone directory; keep it elsewhere or name it otherwise",
+                f.get_ref()
+            ),
+        ));
+    }
+    Some(path)
 }
 
 /// The transfer limits of one `[[secondary]]`.

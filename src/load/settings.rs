@@ -31,6 +31,39 @@ pub struct Settings {
     pub identity: crate::dns::identity::Identity,
 }
 
+impl Settings {
+    /// The settings that differ in `new` and take effect only at a restart: every field but
+    /// the zone directory (which every load reads again) and the config path. Destructured
+    /// whole, so that a new setting cannot be left out of the comparison.
+    pub fn restart_needed_for(&self, new: &Settings) -> Vec<&'static str> {
+        let Settings {
+            config_path: _,
+            listen,
+            admin,
+            watch,
+            tcp_max,
+            rrl,
+            zones_dir: _,
+            identity,
+        } = self;
+        [
+            ("listen", *listen != new.listen),
+            ("[admin]", *admin != new.admin),
+            ("watch", *watch != new.watch),
+            ("tcp_max", *tcp_max != new.tcp_max),
+            ("[server.rrl]", *rrl != new.rrl),
+            (
+                "the identity (nsid, hostname, version)",
+                *identity != new.identity,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
 /// `[admin]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminSettings {
@@ -201,4 +234,43 @@ fn admin(config: &Config, fatal: &mut Vec<Problem>) -> Option<AdminSettings> {
         max_connections: a.max_connections.unwrap_or(32).max(1),
         idle_timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_start_up_setting_that_changes_is_named() {
+        let old = Settings {
+            config_path: "a/dnslb.toml".into(),
+            listen: vec!["127.0.0.1:53".parse().unwrap()],
+            admin: None,
+            watch: true,
+            tcp_max: 100,
+            rrl: None,
+            zones_dir: "a/zones".into(),
+            identity: Default::default(),
+        };
+        let mut new = old.clone();
+        new.zones_dir = "b/zones".into();
+        new.config_path = "b/dnslb.toml".into();
+        assert!(
+            old.restart_needed_for(&new).is_empty(),
+            "read by every load"
+        );
+        new.watch = false;
+        new.tcp_max = 10;
+        new.rrl = Some(crate::dns::RrlConfig {
+            responses_per_second: 5,
+            slip: 2,
+            window: 15,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+        });
+        assert_eq!(
+            old.restart_needed_for(&new),
+            ["watch", "tcp_max", "[server.rrl]"]
+        );
+    }
 }

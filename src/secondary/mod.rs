@@ -36,10 +36,8 @@ pub use task::Tasks;
 pub struct Context {
     /// The records and statuses.
     pub store: Arc<Store>,
-    /// Reload requests go here.
+    /// Reload requests go here; each answers with the generation it installed.
     pub reloads: mpsc::Sender<ReloadRequest>,
-    /// What is served (to see whether a transfer was installed).
-    pub snapshot: Arc<arc_swap::ArcSwap<crate::snapshot::Snapshot>>,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
 }

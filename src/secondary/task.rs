@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 use super::client;
 use super::receive::{self, Received, Transferred};
 use super::{Context, Held, SecondaryZone};
-use crate::state::{ReloadCause, ReloadRequest};
+use crate::state::{ReloadCause, ReloadError, ReloadRequest, ReloadResult};
 use crate::zone::PackedRecords;
 use crate::zone::secondary::{serial_at_least, unix};
 
@@ -113,21 +113,9 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
             r = refresh(&zone, held.as_ref(), axfr_next) => r,
         };
         let ok = match attempt {
-            Ok((primary, None)) => {
+            Ok((primary, transferred)) => {
                 refreshed = Some(Instant::now());
-                ctx.store.update(&origin, |s| {
-                    s.primary = Some(primary);
-                    s.refreshed_at = Some(unix(SystemTime::now()));
-                    // A transfer that did not load stays the error until one loads.
-                    if s.rejected_serial.is_none() {
-                        s.error = None;
-                    }
-                });
-                true
-            }
-            Ok((primary, Some(t))) => {
-                refreshed = Some(Instant::now());
-                let loaded = install(&zone, &ctx, primary, t, held).await;
+                let loaded = settle(&zone, &ctx, primary, transferred, held).await;
                 axfr_next = !loaded;
                 loaded
             }
@@ -137,29 +125,7 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
                 false
             }
         };
-        let soa = ctx.store.held(&origin).map(|h| h.soa);
-        let wait = match (&soa, ok) {
-            (Some(s), true) => clamp(s.refresh),
-            (Some(s), false) => clamp(s.retry),
-            (None, _) => {
-                let w = first_retry;
-                first_retry = (first_retry * 2).min(FIRST_RETRY_MAX);
-                w
-            }
-        };
-        let expires = soa
-            .as_ref()
-            .zip(refreshed)
-            .map(|(s, at)| at + clamp(s.expire));
-        ctx.store.update(&origin, |s| {
-            s.expires_at = expires.map(|e| {
-                unix(SystemTime::now()) + e.saturating_duration_since(Instant::now()).as_secs()
-            });
-        });
-        let mut deadline = Instant::now() + wait;
-        if let Some(e) = expires {
-            deadline = deadline.min(e);
-        }
+        let (deadline, expires) = next_check(&ctx, &origin, ok, refreshed, &mut first_retry);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = wake.notified() => {
@@ -181,9 +147,68 @@ async fn run(zone: SecondaryZone, ctx: Context, stop: CancellationToken) {
             warn!(zone = %origin, "secondary zone expired: no primary answered within the SOA's expire time; answering SERVFAIL");
             ctx.store.expire(&origin);
             refreshed = None;
-            reload(&ctx).await;
+            let _ = reload(&ctx).await; // what it served is logged by the reloader
         }
     }
+}
+
+/// When to check the primaries next (the SOA's refresh after a success, its retry after a
+/// failure, a doubling wait while nothing is held), and when the zone expires; the expiry is
+/// written into the zone's status.
+fn next_check(
+    ctx: &Context,
+    origin: &Name,
+    ok: bool,
+    refreshed: Option<Instant>,
+    first_retry: &mut Duration,
+) -> (Instant, Option<Instant>) {
+    let soa = ctx.store.held(origin).map(|h| h.soa);
+    let wait = match (&soa, ok) {
+        (Some(s), true) => clamp(s.refresh),
+        (Some(s), false) => clamp(s.retry),
+        (None, _) => {
+            let w = *first_retry;
+            *first_retry = (*first_retry * 2).min(FIRST_RETRY_MAX);
+            w
+        }
+    };
+    let expires = soa
+        .as_ref()
+        .zip(refreshed)
+        .map(|(s, at)| at + clamp(s.expire));
+    ctx.store.update(origin, |s| {
+        s.expires_at = expires.map(|e| {
+            unix(SystemTime::now()) + e.saturating_duration_since(Instant::now()).as_secs()
+        });
+    });
+    let mut deadline = Instant::now() + wait;
+    if let Some(e) = expires {
+        deadline = deadline.min(e);
+    }
+    (deadline, expires)
+}
+
+/// After a refresh from `primary`: the zone was up to date (`None`), or what it transferred
+/// is installed. Whether the zone now serves what the primary has.
+async fn settle(
+    zone: &SecondaryZone,
+    ctx: &Context,
+    primary: SocketAddr,
+    transferred: Option<Transferred>,
+    held: Option<Held>,
+) -> bool {
+    let Some(t) = transferred else {
+        ctx.store.update(&zone.origin, |s| {
+            s.primary = Some(primary);
+            s.refreshed_at = Some(unix(SystemTime::now()));
+            // A transfer that did not load stays the error until one loads.
+            if s.rejected_serial.is_none() {
+                s.error = None;
+            }
+        });
+        return true;
+    };
+    install(zone, ctx, primary, t, held).await
 }
 
 /// The primaries in turn: the first whose SOA answers says whether we are up to date, and if
@@ -228,16 +253,17 @@ async fn refresh(
     Err(errors.join("; "))
 }
 
-/// Asks the reloader for a reload and waits for it.
-async fn reload(ctx: &Context) {
+/// Asks the reloader for a reload and waits for its result.
+async fn reload(ctx: &Context) -> ReloadResult {
     let (reply, done) = tokio::sync::oneshot::channel();
     let request = ReloadRequest {
         cause: ReloadCause::Transfer,
         reply: Some(reply),
     };
-    if ctx.reloads.send(request).await.is_ok() {
-        let _ = done.await;
+    if ctx.reloads.send(request).await.is_err() {
+        return Err(ReloadError::ShuttingDown);
     }
+    done.await.unwrap_or(Err(ReloadError::ShuttingDown))
 }
 
 /// Keeps a transfer's records, has them loaded, and writes the cache file once they serve.
@@ -271,13 +297,21 @@ async fn install(
             s.refreshed_at = Some(now);
         },
     );
-    reload(ctx).await;
-    let served = ctx.snapshot.load().zone(origin).map(|z| z.serial);
-    if served != Some(serial) {
-        let why = format!(
-            "serial {serial} from {primary} did not load (see /status problems); serving {}",
-            served.map_or("nothing".into(), |s| format!("serial {s}"))
-        );
+    let reloaded = reload(ctx).await;
+    let served = reloaded
+        .as_ref()
+        .map(|installed| installed.zone(origin).map(|z| z.serial));
+    if !matches!(served, Ok(Some(s)) if s == serial) {
+        let why = match served {
+            Ok(served) => format!(
+                "serial {serial} from {primary} did not load (see /status problems); serving {}",
+                served.map_or("nothing".into(), |s| format!("serial {s}"))
+            ),
+            Err(e) => format!(
+                "serial {serial} from {primary} did not load: {}",
+                e.problems().join("; ")
+            ),
+        };
         warn!(zone = %origin, "{why}");
         ctx.store.discard(origin, before, |s| {
             s.rejected_serial = Some(serial);

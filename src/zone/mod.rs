@@ -203,35 +203,7 @@ impl Zone {
                 format!("the zone {origin} has no NS record at its apex"),
             ));
         }
-        let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
-        let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
-        for owner in &owners.order {
-            let recs = &owners.by_name[owner];
-            let below_cut = below_a_cut(owner, &origin, &owners.cuts);
-            let at_cut = owners.cuts.contains(owner);
-            if below_cut || at_cut {
-                let addresses: Vec<Record> = recs
-                    .iter()
-                    .filter(|r| matches!(r.record.record_type(), RecordType::A | RecordType::AAAA))
-                    .map(|r| r.record.clone())
-                    .collect();
-                if !addresses.is_empty() {
-                    glue.insert(owner.clone(), addresses);
-                }
-            }
-            if below_cut {
-                continue;
-            }
-            let node = build_node(owner, recs, at_cut, &mut errors);
-            if owner == &origin && node.rrset(RecordType::CNAME).is_some() {
-                errors.push(Problem::line(
-                    &soa.file,
-                    soa.line,
-                    "a CNAME at the zone apex is not allowed",
-                ));
-            }
-            nodes.insert(owner.clone(), node);
-        }
+        let (mut nodes, mut glue) = arrange(&origin, &owners, soa, &mut errors);
         for pool in pools {
             if let Err(msg) = place_pool(&origin, &owners.cuts, &mut nodes, pool) {
                 errors.push(Problem::line(&pool.config_file, pool.config_line, msg));
@@ -328,6 +300,46 @@ impl Zone {
             ce = ce.base_name();
         }
     }
+}
+
+/// Each owner's node (and its glue, at or below a cut), in file order; a CNAME at the apex is
+/// an error.
+fn arrange(
+    origin: &Name,
+    owners: &Owners<'_>,
+    soa: &SourcedRecord,
+    errors: &mut Vec<Problem>,
+) -> (FxHashMap<Name, Node>, FxHashMap<Name, Vec<Record>>) {
+    let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
+    let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
+    for owner in &owners.order {
+        let recs = &owners.by_name[owner];
+        let below_cut = below_a_cut(owner, origin, &owners.cuts);
+        let at_cut = owners.cuts.contains(owner);
+        if below_cut || at_cut {
+            let addresses: Vec<Record> = recs
+                .iter()
+                .filter(|r| matches!(r.record.record_type(), RecordType::A | RecordType::AAAA))
+                .map(|r| r.record.clone())
+                .collect();
+            if !addresses.is_empty() {
+                glue.insert(owner.clone(), addresses);
+            }
+        }
+        if below_cut {
+            continue;
+        }
+        let node = build_node(owner, recs, at_cut, errors);
+        if owner == origin && node.rrset(RecordType::CNAME).is_some() {
+            errors.push(Problem::line(
+                &soa.file,
+                soa.line,
+                "a CNAME at the zone apex is not allowed",
+            ));
+        }
+        nodes.insert(owner.clone(), node);
+    }
+    (nodes, glue)
 }
 
 /// A zone's records grouped by owner (lower case), in file order, with the cuts and the SOA.

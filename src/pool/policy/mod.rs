@@ -14,7 +14,7 @@
 //!
 //! Adding a policy touches its new file, its config word ([`PolicyName`], with any new keys of
 //! [`RawPool`] / [`RawMember`]) in `config.rs`, and its line in [`POLICIES`] below (with its
-//! `mod`); nothing else.
+//! `mod`, and its new keys in `pool_keys` / `member_keys`); nothing else.
 
 mod failover;
 mod hash;
