@@ -5,6 +5,13 @@
 //! Each task sleeps an interval (with jitter), probes once within the timeout, feeds the result
 //! to the rise/fall [`Hysteresis`] and records it. A generation's tasks stop with its
 //! [`Generation::stop`]; the cells outlive them.
+//!
+//! No burst, however many targets: before a generation is swapped in, at most
+//! [`FIRST_ROUND_MAX`] targets never probed are probed at once (so that a small deployment's
+//! first answers reflect health); every task's first probe is then placed at its own offset
+//! across the interval (target `i` of `n` at `i/n` of it), as HAProxy's `spread-checks` does, so
+//! 200,000 targets at a 10 s interval make 20,000 probes a second from the start, not 200,000
+//! at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,11 +67,24 @@ pub fn targets(pools: &[Arc<Pool>]) -> Vec<ProbeTarget> {
     v
 }
 
-/// Probes every target that has never been probed, all at once, and sets its state from that one
-/// result: the first answers already reflect health. Bounded by the longest timeout.
+/// Targets never probed that the first round probes at once, at most; the others (until their
+/// task's first probe) count as up, as unprobed members do.
+pub const FIRST_ROUND_MAX: usize = 1024;
+
+/// Probes up to [`FIRST_ROUND_MAX`] targets that have never been probed, all at once, and sets
+/// each one's state from that one result: the first answers already reflect health. Bounded by
+/// the longest timeout.
 pub async fn first_round(targets: &[ProbeTarget]) {
     let mut set = JoinSet::new();
-    for t in targets.iter().filter(|t| !t.health.is_probed()) {
+    let fresh: Vec<&ProbeTarget> = targets.iter().filter(|t| !t.health.is_probed()).collect();
+    if fresh.len() > FIRST_ROUND_MAX {
+        info!(
+            targets = fresh.len(),
+            first_round = FIRST_ROUND_MAX,
+            "many new probe targets: the rest are probed spread over their interval"
+        );
+    }
+    for t in fresh.into_iter().take(FIRST_ROUND_MAX) {
         let t = t.clone();
         set.spawn(async move {
             let outcome = probe_once(&t.spec, t.addr).await;
@@ -94,12 +114,14 @@ impl Generation {
     pub fn start(targets: &[ProbeTarget], parent: &CancellationToken) -> Self {
         let token = parent.child_token();
         let mut tasks = JoinSet::new();
-        for t in targets {
+        let n = targets.len();
+        for (i, t) in targets.iter().enumerate() {
             let (t, token) = (t.clone(), token.clone());
+            let first = spread(t.spec.interval, i, n);
             tasks.spawn(async move {
                 tokio::select! {
                     _ = token.cancelled() => {}
-                    _ = run_target(t) => {}
+                    _ = run_target(t, first) => {}
                 }
             });
         }
@@ -113,14 +135,14 @@ impl Generation {
     }
 }
 
-async fn run_target(t: ProbeTarget) {
-    // Spread the targets over the interval; a target never probed goes at once.
-    let first_delay = if t.health.is_probed() {
-        jitter(t.spec.interval, 1.0)
-    } else {
-        Duration::ZERO
-    };
-    tokio::time::sleep(first_delay).await;
+/// Where the first probe of target `i` of `n` falls within `interval`: evenly spread.
+fn spread(interval: Duration, i: usize, n: usize) -> Duration {
+    interval.mul_f64(i as f64 / n.max(1) as f64)
+}
+
+/// Probes `t` every interval (with jitter), the first time after `first`.
+async fn run_target(t: ProbeTarget, first: Duration) {
+    tokio::time::sleep(first).await;
     loop {
         let outcome = probe_once(&t.spec, t.addr).await;
         let before = t.health.hysteresis();
@@ -159,5 +181,24 @@ fn note_all_down(pool: &Pool) {
         warn!(pool = %pool.name, rtype = %pool.rtype, mode = pool.all_down.as_str(), "every member is down");
     } else if was && !all_down {
         info!(pool = %pool.name, rtype = %pool.rtype, "members available again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_probes_are_spread_evenly_over_the_interval() {
+        let interval = Duration::from_secs(10);
+        let n = 200_000;
+        let mut per_second = [0u32; 10];
+        for i in 0..n {
+            let at = spread(interval, i, n);
+            assert!(at < interval);
+            per_second[at.as_secs() as usize] += 1;
+        }
+        assert!(per_second.iter().all(|&c| c == 20_000), "{per_second:?}");
+        assert_eq!(spread(interval, 0, 1), Duration::ZERO);
     }
 }

@@ -916,3 +916,44 @@ async fn metrics_pass_promtool() {
     );
     s.stop().await;
 }
+
+/// Thousands of new targets: the first round probes at most 1,024 of them before the swap, and
+/// the rest are spread over the interval, never probed all at once (each refuses at once here:
+/// nothing listens on 127.1.x.y).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_new_targets_are_probed_spread_over_the_interval() {
+    const TARGETS: usize = 3000;
+    const INTERVAL_S: f64 = 60.0;
+    let port = closed_port();
+    let members: Vec<String> = (0..TARGETS)
+        .map(|i| {
+            format!(
+                "{{ address = \"127.1.{}.{}\", weight = 1 }}",
+                i / 250,
+                i % 250 + 1
+            )
+        })
+        .collect();
+    let pool = format!(
+        "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nprobe = {{ kind = \"tcp\", port = {port}, interval = \"{INTERVAL_S}s\", timeout = \"1s\" }}\nmembers = [\n{}\n]\n",
+        members.join(",\n")
+    );
+    let started = std::time::Instant::now();
+    let s = start_dir(dir_with_config(&pool)).await;
+    let (_, body) = http(s.admin(), "GET", "/status", "").await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let members = v["pools"][0]["members"].as_array().unwrap();
+    assert_eq!(members.len(), TARGETS);
+    let probed = members
+        .iter()
+        .filter(|m| !m["last_probe"].is_null())
+        .count();
+    // The first round, plus what the spread allows since the swap (with a second's slack).
+    let spread = (TARGETS as f64 * (elapsed + 1.0) / INTERVAL_S).ceil() as usize;
+    assert!(
+        (1024..=1024 + spread).contains(&probed),
+        "{probed} of {TARGETS} targets probed {elapsed:.1} s after the start"
+    );
+    s.stop().await;
+}
