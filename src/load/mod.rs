@@ -106,9 +106,15 @@ pub fn load(
         return Err(fatal);
     }
     let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins);
-    // The parsed records were for building; the packed ones stay.
-    for source in &mut sources.zones {
-        source.fresh = None;
+    // The parsed records were for building; the packed ones stay. A large zone's take a while
+    // to free: off the way to the first answer.
+    let fresh: Vec<_> = sources
+        .zones
+        .iter_mut()
+        .filter_map(|s| s.fresh.take())
+        .collect();
+    if fresh.iter().map(Vec::len).sum::<usize>() > 100_000 {
+        std::thread::spawn(move || drop(fresh));
     }
     if zones.is_empty() && secondaries.is_empty() {
         // Said only when nothing else explains it (an empty zone directory): not as a

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# A 1,000,000-record zone (one A record per name) on dnslb and on NSD, one after the other on
+# the same machine: how long `check` takes and how much memory it peaks at (against
+# nsd-checkzone), the time from start to the first answer, the memory while serving (PSS of
+# every process of the server, and the peak), and for dnslb a reload of a changed zone (its
+# time, its peak, and the memory it comes back to).
+#
+#   bench/million.sh [records, default 1000000]
+#
+# Installs nsd and dig with apt when missing. Listens on 127.0.0.1 only; every process started
+# here is stopped by its PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")"
+RECORDS=${1:-1000000}
+PORT=5397
+export PATH="$PATH:/usr/sbin:/sbin"
+need=()
+for t in nsd:nsd dig:dnsutils bc:bc; do
+  command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
+done
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+(cd .. && cargo build --release --quiet)
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/zones"
+zone() { # serial
+  printf '$ORIGIN million.test.\n$TTL 300\n@ SOA ns1 h %s 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n' "$1"
+  seq 0 $((RECORDS - 1)) | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
+}
+zone 1 > "$work/zones/million.test.zone"
+cat > "$work/dnslb.toml" <<CONF
+[server]
+listen = ["127.0.0.1:$PORT"]
+zones = "$work/zones"
+watch = false
+CONF
+cat > "$work/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1
+  port: $PORT
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$work/zones"
+  database: ""
+  pidfile: "$work/nsd.pid"
+  xfrdfile: "$work/xfrd.state"
+  zonelistfile: "$work/zone.list"
+  logfile: "$work/nsd.log"
+remote-control:
+  control-enable: no
+zone:
+  name: million.test
+  zonefile: million.test.zone
+CONF
+
+now() { date +%s.%N; }
+# Seconds and peak resident MB of a command (GNU time's report).
+timed() { # command...
+  /usr/bin/time -o "$work/time" -f '%e %M' "$@" >/dev/null 2>&1 || true
+  tail -1 "$work/time" | awk '{ printf "%.2f s, peak %d MB", $1, $2 / 1024 }'
+}
+# Proportional set size in MB of a process and its descendants.
+pss() { # pid
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+  done
+  echo $((total / 1024))
+}
+peak() { # pid: the highest resident size of it and its children, MB
+  local max=0 p v
+  for p in $1 $(pgrep -P "$1" || true); do
+    v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+    [ "$v" -gt "$max" ] && max=$v
+  done
+  echo $((max / 1024))
+}
+answers() { # serial: the last name answers, from a zone of that serial
+  dig +time=1 +tries=1 +short @127.0.0.1 -p $PORT million.test SOA 2>/dev/null | awk '{ print $3 }' | grep -qx "$1"
+}
+until_answered() { # serial; prints the seconds it took
+  local t0; t0=$(now)
+  for _ in $(seq 6000); do
+    answers "$1" && { printf '%.2f\n' "$(echo "$(now) - $t0" | bc)"; return 0; }
+    sleep 0.02
+  done
+  echo "never"
+}
+
+echo "$RECORDS-record zone ($(du -m "$work/zones/million.test.zone" | cut -f1) MB of zone file), $(date -u +%F), $(nproc) cores"
+echo "check:        dnslb $(timed ../target/release/dnslb --config "$work/dnslb.toml" check)"
+echo "              nsd-checkzone $(timed nsd-checkzone million.test "$work/zones/million.test.zone")"
+
+RUST_LOG=warn ../target/release/dnslb --config "$work/dnslb.toml" >"$work/dnslb.log" 2>&1 &
+pid=$!
+d_start=$(until_answered 1)
+sleep 3 # the memory given back after the swap
+d_pss=$(pss $pid); d_peak=$(peak $pid)
+zone 2 > "$work/zones/million.test.zone"
+kill -HUP $pid
+d_reload=$(until_answered 2)
+sleep 4
+d_after=$(pss $pid); d_reload_peak=$(peak $pid)
+kill $pid; wait $pid 2>/dev/null || true; pid=""
+
+zone 1 > "$work/zones/million.test.zone"
+nsd -d -c "$work/nsd.conf" >"$work/nsd.out" 2>&1 &
+pid=$!
+n_start=$(until_answered 1)
+sleep 3
+n_pss=$(pss $pid); n_peak=$(peak $pid)
+kill $pid; wait $pid 2>/dev/null || true; pid=""
+
+echo "start to first answer: dnslb ${d_start} s, nsd ${n_start} s"
+echo "serving (PSS):         dnslb ${d_pss} MB (peak ${d_peak} MB), nsd ${n_pss} MB (peak ${n_peak} MB, all its processes)"
+echo "dnslb reload:          ${d_reload} s to the new serial, peak ${d_reload_peak} MB, ${d_after} MB after"
+echo "ratios dnslb/nsd:      start $(echo "scale=1; $d_start / $n_start" | bc), PSS $(echo "scale=2; $d_pss / $n_pss" | bc)"
