@@ -127,6 +127,7 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
         watch_files(
             config_path,
             &settings.zones_dir,
+            &settings.geoip_files,
             reload_tx,
             &shutdown,
             &mut tasks,
@@ -186,16 +187,17 @@ async fn serve_admin(
     Ok(local)
 }
 
-/// Watches the config and zone files until `shutdown`.
+/// Watches the config, zone and database files until `shutdown`.
 fn watch_files(
     config_path: &Path,
     zones_dir: &Path,
+    databases: &[std::path::PathBuf],
     reloads: mpsc::Sender<ReloadRequest>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
     let (changes, nudges) = mpsc::channel(1);
-    match reload::watch(config_path, zones_dir, changes) {
+    match reload::watch(config_path, zones_dir, databases, changes) {
         Ok(watcher) => {
             let token = shutdown.clone();
             tasks.spawn(async move {

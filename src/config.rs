@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub server: RawServer,
     /// `[admin]`: the HTTP admin endpoint; off when absent.
     pub admin: Option<RawAdmin>,
+    /// `[geoip]`: MaxMind databases the `geo` policy steers by.
+    pub geoip: Option<Spanned<RawGeoip>>,
     /// `[[pool]]`: weighted record sets.
     #[serde(default)]
     pub pool: Vec<Spanned<RawPool>>,
@@ -175,6 +177,26 @@ pub struct RawPool {
     pub ecs: Option<bool>,
     /// Region only: each region's client networks.
     pub regions: Option<std::collections::BTreeMap<String, Vec<Spanned<String>>>>,
+    /// Geo only: each datacenter's members, by label.
+    pub datacenters: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Geo only: locations (continent, `CONTINENT/COUNTRY`, `CONTINENT/COUNTRY/SUBDIVISION`,
+    /// `ASnnn`, a network, `default`) to the ordered datacenters that serve them.
+    pub map: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Geo only: order the datacenters by distance from the client instead of by `map`.
+    pub closest: Option<bool>,
+    /// Geo only, with `closest`: each datacenter's latitude and longitude.
+    pub coordinates: Option<std::collections::BTreeMap<String, [f64; 2]>>,
+}
+
+/// `[geoip]`: MaxMind DB files (GeoIP2 / GeoLite2 City or Country, ASN, or any mmdb with the
+/// same fields), relative to the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoip {
+    /// A City or Country database: continent, country, subdivisions, coordinates.
+    pub city: Option<String>,
+    /// An ASN database: the network's autonomous system number.
+    pub asn: Option<String>,
 }
 
 /// One member of a pool.
@@ -265,7 +287,7 @@ config_words!(
 
 config_words!(
     /// A pool's selection policy.
-    PolicyName, "policy must be weighted, failover, hash, round-robin or region", {
+    PolicyName, "policy must be weighted, failover, hash, round-robin, region or geo", {
         /// A weighted random draw.
         Weighted = "weighted",
         /// Tiers by priority.
@@ -276,6 +298,8 @@ config_words!(
         RoundRobin = "round-robin",
         /// The client's region first.
         Region = "region",
+        /// The client's location (MaxMind databases) first, failing over through datacenters.
+        Geo = "geo",
     }
 );
 

@@ -194,13 +194,14 @@ async fn release_memory() {
     }
 }
 
-/// Watches the config file and the zone directory for writes, creations, removals and renames
+/// Watches the config file, the zone directory and `files` (the `[geoip]` databases) for writes, creations, removals and renames
 /// (reads and directory listings are not changes: every load makes them). Each event is a nudge
 /// on `changes`; [`debounce`] turns bursts of them into one reload request. The watcher stops
 /// when the returned value is dropped.
 pub fn watch(
     config: &Path,
     zones_dir: &Path,
+    files: &[PathBuf],
     changes: mpsc::Sender<()>,
 ) -> notify::Result<RecommendedWatcher> {
     let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
@@ -210,16 +211,27 @@ pub fn watch(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let (c, z) = (config.clone(), zones.clone());
+    let files: Vec<PathBuf> = files
+        .iter()
+        .map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone()))
+        .collect();
+    let (c, z, f) = (config.clone(), zones.clone(), files.clone());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
         let Ok(event) = event else { return };
-        if is_change(&event.kind) && event.paths.iter().any(|p| *p == c || p.starts_with(&z)) {
+        let ours = |p: &PathBuf| *p == c || p.starts_with(&z) || f.contains(p);
+        if is_change(&event.kind) && event.paths.iter().any(ours) {
             // A full queue already holds a nudge that covers this one.
             let _ = changes.try_send(());
         }
     })?;
     watcher.watch(&config_dir, RecursiveMode::NonRecursive)?;
     watcher.watch(&zones, RecursiveMode::Recursive)?;
+    // A database's directory (it is replaced by a rename, as its updaters do).
+    for dir in files.iter().filter_map(|f| f.parent()) {
+        if dir != config_dir && !dir.starts_with(&zones) {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+    }
     Ok(watcher)
 }
 

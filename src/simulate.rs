@@ -120,6 +120,9 @@ fn report(out: &mut String, pool: &Pool, sim: &Simulation, client: Option<&Clien
         pool.policy.name(),
         sim.queries.max(1)
     );
+    if let Some(said) = client.and_then(|c| pool.policy.describe(c)) {
+        let _ = writeln!(out, "  {said}");
+    }
     let _ = writeln!(
         out,
         "  {:<40} {:>6} {:>5} {:>7} {:>9}",

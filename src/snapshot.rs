@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub transfers: FxHashMap<Name, ZoneTransfer>,
     /// The secondary zones (`[[secondary]]`), served or not.
     pub secondaries: FxHashMap<Name, SecondaryZone>,
+    /// The `[geoip]` databases the geo pools were compiled from.
+    pub geoip: Option<Arc<crate::geo::Databases>>,
 }
 
 /// What a generation is made of, as the loader gathers it.
@@ -58,6 +60,8 @@ pub struct Parts {
     pub secondaries: FxHashMap<Name, SecondaryZone>,
     /// Secondary zones with nothing to serve.
     pub unavailable: Vec<Name>,
+    /// The `[geoip]` databases.
+    pub geoip: Option<Arc<crate::geo::Databases>>,
 }
 
 /// A zone's transfer settings.
@@ -99,6 +103,7 @@ impl Snapshot {
             prepared,
             transfers: parts.transfers,
             secondaries: parts.secondaries,
+            geoip: parts.geoip,
         }
     }
 

@@ -499,7 +499,7 @@ fn policy_keys_belong_to_their_policy() {
         ),
         (
             format!("policy = \"sticky\"\nmembers = [ {member} ]"),
-            "policy must be weighted, failover, hash, round-robin or region",
+            "policy must be weighted, failover, hash, round-robin, region or geo",
         ),
     ] {
         let dir = dir_with_config(&format!(

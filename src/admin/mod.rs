@@ -259,10 +259,27 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         "zones": zones,
         "pools": pools,
         "secondaries": secondaries,
+        "geoip": snap.geoip.as_deref().map(geoip_status),
         "problems": problems,
         "reload_failures_total": shared.reload_failures(),
     }))
     .into_response()
+}
+
+/// The `[geoip]` databases: each one's file, type and build date.
+fn geoip_status(dbs: &crate::geo::Databases) -> serde_json::Value {
+    let one = |db: &crate::geo::Database| {
+        let built = std::time::UNIX_EPOCH + std::time::Duration::from_secs(db.built());
+        json!({
+            "file": db.path,
+            "type": db.kind(),
+            "built": humantime::format_rfc3339_seconds(built).to_string(),
+        })
+    };
+    json!({
+        "city": dbs.city.as_deref().map(one),
+        "asn": dbs.asn.as_deref().map(one),
+    })
 }
 
 /// Encodes the server's state at scrape time from its atomics (nothing is registered per query).

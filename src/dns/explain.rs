@@ -10,7 +10,7 @@ use hickory_server::proto::rr::rdata::TXT;
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record};
 use ipnet::IpNet;
 
-use crate::pool::{DrainedBy, Pool, State};
+use crate::pool::{Client, DrainedBy, Pool, State};
 use crate::snapshot::Snapshot;
 
 /// The label that asks for an explanation.
@@ -30,8 +30,9 @@ pub fn allowed(client: IpAddr, allow: &[IpNet]) -> bool {
     client.is_loopback() || allow.iter().any(|n| n.contains(&client))
 }
 
-/// The TXT records explaining every pool at `name` (owner `qname`, class CH, TTL 0).
-pub fn records(snapshot: &Snapshot, qname: &Name, name: &Name) -> Vec<Record> {
+/// The TXT records explaining every pool at `name` (owner `qname`, class CH, TTL 0), and what
+/// a client-steering policy makes of `client`.
+pub fn records(snapshot: &Snapshot, qname: &Name, name: &Name, client: &Client) -> Vec<Record> {
     let mut lines = Vec::new();
     for pool in snapshot.pools.iter().filter(|p| p.name == *name) {
         lines.push(format!(
@@ -48,6 +49,9 @@ pub fn records(snapshot: &Snapshot, qname: &Name, name: &Name) -> Vec<Record> {
                 ""
             }
         ));
+        if let Some(said) = pool.policy.describe(client) {
+            lines.push(format!("client {}/{}: {said}", client.addr, client.prefix));
+        }
         lines.extend(members(pool));
     }
     if lines.is_empty() {

@@ -275,10 +275,16 @@ fn explain(handler: &DnsHandler, request: &Request) -> Option<Option<Vec<Record>
     if !explain::allowed(request.src().ip(), &handler.explain_allow) {
         return Some(None);
     }
+    // The client a steering policy would see: the query's ECS, else the resolver's network.
+    let client = match query_subnet(request) {
+        Ok(Some(cs)) => Client::new(cs.addr(), cs.source_prefix()),
+        _ => Client::from_resolver(request.src().ip()),
+    };
     Some(Some(explain::records(
         &handler.snapshot.load(),
         &qname,
         &name,
+        &client,
     )))
 }
 

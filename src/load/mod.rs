@@ -11,6 +11,7 @@
 //! other zones serving go into the snapshot.
 
 mod cells;
+mod geoip;
 mod pools;
 mod probes;
 mod secondaries;
@@ -80,24 +81,16 @@ pub fn load(
     let mut fatal = Vec::new();
     let config = settings::read(config_path, &mut fatal)?;
     let mut cells = cells::Cells::carried_over(previous.map(|p| p.snapshot));
-    let pools = pools::build_all(&config, &mut cells, &mut fatal);
+    let mut kept = Vec::new();
+    let last_geoip = previous.and_then(|p| p.sources.geoip.as_ref());
+    let geoip = geoip::read(&config, last_geoip, &mut fatal, &mut kept);
+    let pools = pools::build_all(&config, geoip.as_ref(), &mut cells, &mut fatal);
     let transfers = transfers::read(&config, &mut fatal);
     let secondaries = secondaries::read(&config, &mut fatal);
     let mut secondary_origins: Vec<Name> = secondaries.keys().cloned().collect();
     secondary_origins.sort();
-    let mut sources = sources::read(
-        config_path,
-        &config.settings.zones_dir,
-        previous.map(|p| p.sources),
-        &mut fatal,
-    );
-    sources::add_secondaries(
-        &mut sources,
-        &secondaries,
-        store,
-        previous.map(|p| p.sources),
-        &mut fatal,
-    );
+    let previous_sources = previous.map(|p| p.sources);
+    let mut sources = read_sources(&config, &secondaries, store, previous_sources, &mut fatal);
     fatal.extend(zones::unplaced(&pools, &sources, &secondary_origins));
     if !fatal.is_empty() {
         // The zones' own problems too, so that one look shows everything to fix.
@@ -105,7 +98,9 @@ pub fn load(
         fatal.extend(zone_problems);
         return Err(fatal);
     }
+    sources.geoip = geoip;
     let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins);
+    problems.extend(kept);
     // The parsed records were for building; the packed ones stay. A large zone's take a while
     // to free: off the way to the first answer.
     let fresh: Vec<_> = sources
@@ -117,15 +112,7 @@ pub fn load(
         std::thread::spawn(move || drop(fresh));
     }
     if zones.is_empty() && secondaries.is_empty() {
-        // Said only when nothing else explains it (an empty zone directory): not as a
-        // follow-on of the zone problems above.
-        if problems.is_empty() {
-            problems.push(Problem::file(
-                &sources.zones_dir,
-                "no zone loaded: nothing to serve",
-            ));
-        }
-        return Err(problems);
+        return Err(nothing_to_serve(problems, &sources.zones_dir));
     }
     if let Some(prev) = previous {
         zones::log_changes(prev.snapshot, &zones);
@@ -150,6 +137,7 @@ pub fn load(
         transfers,
         secondaries,
         unavailable,
+        geoip: sources.geoip.clone(),
     });
     Ok(Loaded {
         warnings,
@@ -176,4 +164,26 @@ fn unknown_transfer_zones(
             )
         })
         .collect()
+}
+
+/// The zone files of the zone directory, and each secondary zone's records from `store`.
+fn read_sources(
+    config: &settings::Config,
+    secondaries: &FxHashMap<Name, SecondaryZone>,
+    store: &Store,
+    previous: Option<&Sources>,
+    fatal: &mut Vec<Problem>,
+) -> Sources {
+    let mut sources = sources::read(config.path(), &config.settings.zones_dir, previous, fatal);
+    sources::add_secondaries(&mut sources, secondaries, store, previous, fatal);
+    sources
+}
+
+/// The problems of a load that serves no zone: said only when nothing else explains it (an
+/// empty zone directory), not as a follow-on of the zone problems.
+fn nothing_to_serve(mut problems: Vec<Problem>, zones_dir: &Path) -> Vec<Problem> {
+    if problems.is_empty() {
+        problems.push(Problem::file(zones_dir, "no zone loaded: nothing to serve"));
+    }
+    problems
 }

@@ -18,11 +18,16 @@ use crate::health::ProbeSpec;
 use crate::pool::{AllDown, DEFAULT_TTL, Member, Pool};
 
 /// Builds every pool of the config; each invalid one is a problem at its line.
-pub fn build_all(config: &Config, cells: &mut Cells, fatal: &mut Vec<Problem>) -> Vec<Arc<Pool>> {
+pub fn build_all(
+    config: &Config,
+    geoip: Option<&Arc<crate::geo::Databases>>,
+    cells: &mut Cells,
+    fatal: &mut Vec<Problem>,
+) -> Vec<Arc<Pool>> {
     let mut pools = Vec::new();
     for spanned in &config.raw.pool {
         let line = config.line_of(spanned.span().start);
-        match build(config, spanned.get_ref(), line, cells) {
+        match build(config, spanned.get_ref(), line, geoip, cells) {
             Ok(p) => pools.push(Arc::new(p)),
             // A member's problem is at the member's own line; the others at the pool's.
             Err((at, msg)) => fatal.push(Problem::line(config.path(), at.unwrap_or(line), msg)),
@@ -36,6 +41,7 @@ fn build(
     config: &Config,
     raw: &RawPool,
     config_line: usize,
+    geoip: Option<&Arc<crate::geo::Databases>>,
     cells: &mut Cells,
 ) -> Result<Pool, (Option<usize>, String)> {
     let config_file: PathBuf = config.path().to_path_buf();
@@ -83,7 +89,7 @@ fn build(
         members.push(member);
     }
     let labels: Vec<String> = members.iter().map(|m| m.label.clone()).collect();
-    let (policy, ecs) = crate::pool::policy::build(raw, &labels).map_err(at)?;
+    let (policy, ecs) = crate::pool::policy::build(raw, &labels, geoip).map_err(at)?;
     let uses_client = policy.uses_client();
     Ok(Pool {
         name,

@@ -29,6 +29,8 @@ pub struct Settings {
     pub zones_dir: PathBuf,
     /// What this instance says about itself (NSID, `id.server`, `version.bind`).
     pub identity: crate::dns::identity::Identity,
+    /// The `[geoip]` database files (every load reads them; the watcher follows these).
+    pub geoip_files: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
             rrl,
             zones_dir: _,
             identity,
+            geoip_files,
         } = self;
         [
             ("listen", *listen != new.listen),
@@ -56,6 +59,7 @@ impl Settings {
                 "the identity (nsid, hostname, version)",
                 *identity != new.identity,
             ),
+            ("the [geoip] files watched", *geoip_files != new.geoip_files),
         ]
         .into_iter()
         .filter(|(_, changed)| *changed)
@@ -137,6 +141,11 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
                 raw.server.identity.as_deref(),
                 raw.server.version,
             ),
+            geoip_files: raw
+                .geoip
+                .as_ref()
+                .map(|g| super::geoip::files(base, g.get_ref()))
+                .unwrap_or_default(),
         },
         raw,
         lines: crate::problem::Lines::new(&text),
@@ -251,6 +260,7 @@ mod tests {
             rrl: None,
             zones_dir: "a/zones".into(),
             identity: Default::default(),
+            geoip_files: Vec::new(),
         };
         let mut new = old.clone();
         new.zones_dir = "b/zones".into();

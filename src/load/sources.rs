@@ -47,6 +47,8 @@ pub struct Sources {
     /// The zone directory.
     pub zones_dir: PathBuf,
     config_stamp: Option<Stamp>,
+    /// The `[geoip]` databases of the last load (reused while their files are unchanged).
+    pub geoip: Option<std::sync::Arc<crate::geo::Databases>>,
 }
 
 /// What the inputs of a load look like on disk now: the config's stamp, the zone files, and the
@@ -64,6 +66,7 @@ impl Sources {
         for s in &self.zones {
             stamps.extend(s.stamps.iter().map(|st| stamp_of(&st.0)));
         }
+        stamps.extend(self.geoip_files().map(stamp_of));
         Fingerprint(stamps)
     }
 
@@ -82,9 +85,20 @@ impl Sources {
         if !paths.iter().eq(files.map(|s| &s.path)) {
             return true;
         }
+        let geoip = self.geoip.iter().flat_map(|g| [&g.city, &g.asn]).flatten();
         self.zones
             .iter()
             .any(|s| s.stamps.iter().any(|st| stamp_of(&st.0) != *st))
+            || geoip.into_iter().any(|db| {
+                let now = stamp_of(&db.path);
+                (now.1, now.2) != db.stamp
+            })
+    }
+
+    /// The database files of the last load.
+    fn geoip_files(&self) -> impl Iterator<Item = &Path> {
+        let dbs = self.geoip.iter().flat_map(|g| [&g.city, &g.asn]).flatten();
+        dbs.map(|db| db.path.as_path())
     }
 }
 
@@ -130,6 +144,7 @@ pub fn read(
         zones,
         zones_dir: zones_dir.to_path_buf(),
         config_stamp,
+        geoip: None,
     }
 }
 

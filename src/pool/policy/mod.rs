@@ -11,12 +11,14 @@
 //! - [`hash`]: weighted rendezvous hashing of the client's network.
 //! - [`round_robin`]: nginx's smooth weighted round robin, exact over windows.
 //! - [`region`]: the client's region (longest prefix over `regions`) first.
+//! - [`geo`]: the client's location (MaxMind databases) to an ordered list of datacenters.
 //!
 //! Adding a policy touches its new file, its config word ([`PolicyName`], with any new keys of
 //! [`RawPool`] / [`RawMember`]) in `config.rs`, and its line in [`POLICIES`] below (with its
 //! `mod`, and its new keys in `pool_keys` / `member_keys`); nothing else.
 
 mod failover;
+mod geo;
 mod hash;
 mod region;
 mod round_robin;
@@ -97,6 +99,12 @@ pub trait Select: fmt::Debug + Send + Sync {
     fn spread(&self, _labels: &[String], _candidates: &[Candidate]) -> serde_json::Value {
         serde_json::Value::Null
     }
+
+    /// What the policy makes of `client`, in words (`dnslb check --simulate`, `explain.`),
+    /// when it has more to say than the shares.
+    fn describe(&self, _client: &Client) -> Option<String> {
+        None
+    }
 }
 
 /// A pool's policy.
@@ -131,6 +139,8 @@ pub struct Input<'a> {
     pub members: Vec<&'a RawMember>,
     /// The members' labels, in order.
     pub labels: &'a [String],
+    /// The `[geoip]` databases, when the config names some.
+    pub geoip: Option<&'a std::sync::Arc<crate::geo::Databases>>,
 }
 
 /// One policy as the config knows it: its word, the pool and member keys only it (among
@@ -147,20 +157,25 @@ pub struct Entry {
 }
 
 /// Every policy.
-pub const POLICIES: [Entry; 5] = [
+pub const POLICIES: [Entry; 6] = [
     weighted::ENTRY,
     failover::ENTRY,
     hash::ENTRY,
     round_robin::ENTRY,
     region::ENTRY,
+    geo::ENTRY,
 ];
 
 /// The pool keys that belong to some policies only, and whether `raw` sets each.
-fn pool_keys(raw: &RawPool) -> [(&'static str, bool); 3] {
+fn pool_keys(raw: &RawPool) -> [(&'static str, bool); 7] {
     [
         ("trickle", raw.trickle.is_some()),
         ("ecs", raw.ecs.is_some()),
         ("regions", raw.regions.is_some()),
+        ("datacenters", raw.datacenters.is_some()),
+        ("map", raw.map.is_some()),
+        ("closest", raw.closest.is_some()),
+        ("coordinates", raw.coordinates.is_some()),
     ]
 }
 
@@ -174,7 +189,11 @@ fn member_keys(m: &RawMember) -> [(&'static str, bool); 2] {
 
 /// The pool's policy and whether it steers by ECS; `labels` are the members' labels in order.
 /// A key that only other policies take is an error naming them.
-pub fn build(raw: &RawPool, labels: &[String]) -> Result<(Policy, bool), String> {
+pub fn build(
+    raw: &RawPool,
+    labels: &[String],
+    geoip: Option<&std::sync::Arc<crate::geo::Databases>>,
+) -> Result<(Policy, bool), String> {
     let name = raw.policy.unwrap_or(PolicyName::Weighted);
     let entry = POLICIES
         .iter()
@@ -212,6 +231,7 @@ pub fn build(raw: &RawPool, labels: &[String]) -> Result<(Policy, bool), String>
         raw,
         members,
         labels,
+        geoip,
     })?;
     let ecs = raw.ecs.unwrap_or(true) && policy.uses_client();
     Ok((policy, ecs))
