@@ -32,7 +32,7 @@ dump() { # outdir
   echo "$total"
 }
 
-LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata)
+LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata region geo)
 declare -A RESULT
 
 measure() { # name, command...
@@ -48,7 +48,17 @@ measure() { # name, command...
     local lines rounds sent
     lines=$(wc -l < "$work/q.txt")
     rounds=$(( (N + lines - 1) / lines ))
-    sent=$(dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -n "$rounds" -c 1 -Q 1000 2>&1 | awk '/Queries completed/ {print $3}')
+    if [[ " $ECS_LOADS " == *" $load "* ]]; then
+      # Several client networks, in turn: each a quarter of the queries.
+      sent=0
+      for e in $ECS_OPTIONS; do
+        local part
+        part=$(dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -n $(( (rounds + 3) / 4 )) -c 1 -Q 1000 -E "$e" 2>&1 | awk '/Queries completed/ {print $3}')
+        sent=$((sent + ${part:-0}))
+      done
+    else
+      sent=$(dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -n "$rounds" -c 1 -Q 1000 2>&1 | awk '/Queries completed/ {print $3}')
+    fi
     local ir; ir=$(dump "$out")
     RESULT[$name.$load]=$(( ir / (sent > 0 ? sent : 1) ))
   done

@@ -9,6 +9,8 @@ need=()
 for t in $TOOLS; do
   command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
 done
+# MaxMind's writer makes the geo load's database.
+perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null || need+=(libmaxmind-db-writer-perl)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
@@ -35,6 +37,16 @@ cp "$work/zones/big.test.zone" "$work/plain/"
 # NSD and Knot serve the pooled names as plain RRsets of the same addresses.
 cp zones/bench.test.zone "$work/plain/"
 printf 'pool IN A 192.0.2.10\n     IN A 192.0.2.11\n     IN A 192.0.2.12\none  IN A 192.0.2.10\n' >> "$work/plain/bench.test.zone"
+printf 'region IN A 192.0.2.10\ngeo IN A 192.0.2.10\n' >> "$work/plain/bench.test.zone"
+# The geo load's database: 64 /16 networks over four continents, and an IPv6 one.
+{
+  echo '['
+  for i in $(seq 0 63); do
+    c=$(echo "EU NA AS OC" | cut -d' ' -f$((i % 4 + 1)))
+    printf '["10.%d.0.0/16", {"continent": {"code": "%s"}, "country": {"iso_code": "X%d"}}],\n' "$i" "$c" "$i"
+  done
+  echo '["2001:db8::/32", {"continent": {"code": "EU"}}]]'
+} | perl ../tests/fixtures/geo/write-mmdb.pl "$work/geo.mmdb" GeoIP2-City
 sed -e "s/127.0.0.1:5391/127.0.0.1:$PORT/" -e "s|zones = \"zones\"|zones = \"$work/zones\"|" dnslb.toml > "$work/dnslb.toml"
 
 cat > "$work/nsd.conf" <<CONF
@@ -93,7 +105,13 @@ declare -A QUERIES=(
   [big_a]=$'host123456.big.test A\nhost7.big.test A\nhost199999.big.test A'
   [big_nx]=$'nope1.big.test A\nzzz.big.test A\nhost1.host2.big.test A'
   [big_nodata]=$'host123456.big.test TXT\nhost7.big.test MX\nhost199999.big.test AAAA'
+  [region]="region.bench.test A"
+  [geo]="geo.bench.test A"
 )
+# The ECS options (dnsperf -E code:hex) the region and geo loads are sent with, in turn:
+# family 1, source /24, scope 0, three address octets.
+ECS_LOADS="region geo"
+ECS_OPTIONS="8:000118000a0105 8:000118000a0205 8:000118000a2a07 8:000118000a3f09"
 
 # Waits (up to 5 minutes: valgrind loads a 200,000-name zone slowly) for an answer.
 wait_up() {
