@@ -357,3 +357,188 @@ fn a_geo_pool_without_a_database_or_with_unknown_datacenters_is_refused_with_its
         "{problems:?}"
     );
 }
+
+/// A small deterministic generator (xorshift), for the random databases and clients.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Places a random network may be (continent, country, subdivision).
+const PLACES: [(&str, &str, Option<&str>); 10] = [
+    ("EU", "DE", None),
+    ("EU", "FR", Some("IDF")),
+    ("NA", "US", Some("CA")),
+    ("NA", "US", Some("NY")),
+    ("NA", "US", None),
+    ("NA", "MX", None),
+    ("AS", "SG", None),
+    ("AS", "JP", Some("13")),
+    ("OC", "AU", None),
+    ("SA", "BR", None),
+];
+
+/// 400 random nested networks (IPv4 inside 10.0.0.0/8, IPv6 inside 2001:db8::/32), broader
+/// first, each at a random place.
+fn random_city(rng: &mut Xorshift) -> String {
+    let mut nets: Vec<(u8, String)> = (0..400)
+        .map(|i| {
+            if i % 4 == 3 {
+                let prefix = 36 + rng.below(21) as u8;
+                let bits = rng.next() as u128 & ((1u128 << (prefix - 32)) - 1);
+                let addr = (0x2001_0db8u128 << 96) | (bits << (128 - prefix));
+                (
+                    prefix,
+                    format!("{}/{prefix}", std::net::Ipv6Addr::from(addr)),
+                )
+            } else {
+                let prefix = 12 + rng.below(13) as u8;
+                let bits = rng.next() as u32 & ((1u32 << (prefix - 8)) - 1);
+                let addr = (10u32 << 24) | (bits << (32 - prefix));
+                (
+                    prefix,
+                    format!("{}/{prefix}", std::net::Ipv4Addr::from(addr)),
+                )
+            }
+        })
+        .collect();
+    nets.sort_by_key(|(p, _)| *p);
+    let records: Vec<String> = nets
+        .iter()
+        .map(|(_, net)| {
+            let (cont, country, sub) = PLACES[rng.below(PLACES.len() as u64) as usize];
+            let sub = sub.map_or(String::new(), |s| {
+                format!(r#", "subdivisions": [{{"iso_code": "{s}"}}]"#)
+            });
+            format!(
+                r#"["{net}", {{"continent": {{"code": "{cont}"}}, "country": {{"iso_code": "{country}"}}{sub}}}]"#
+            )
+        })
+        .collect();
+    format!("[{}]", records.join(",\n"))
+}
+
+/// gdnsd's `plugin_geoip` and dnslb on the same database and the same map: for 10,000 random
+/// client subnets (IPv4 and IPv6, inside and outside the database's networks, some under the
+/// map's own networks), the same datacenter answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_datacenters_as_gdnsd_for_ten_thousand_client_subnets() {
+    if !writer() || !have_tool("gdnsd") {
+        return;
+    }
+    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+    let city = random_city(&mut rng);
+    let db = tempfile::tempdir().unwrap();
+    let db_path = db.path().join("city.mmdb");
+    write_mmdb(&db_path, "GeoIP2-City", &city);
+    let pool = r#"
+[geoip]
+city = "city.mmdb"
+
+[[pool]]
+name = "www.example.com."
+type = "A"
+policy = "geo"
+members = [ { address = "192.0.2.10", weight = 1 }, { address = "198.51.100.10", weight = 1 }, { address = "203.0.113.10", weight = 1 } ]
+datacenters = { fra = ["192.0.2.10"], iad = ["198.51.100.10"], sin = ["203.0.113.10"] }
+map = { "EU" = ["fra", "iad"], "NA/US" = ["iad", "fra"], "NA/US/CA" = ["iad", "sin"], "AS" = ["sin", "fra"], "AS/JP" = ["sin", "iad"], "OC" = ["sin", "iad"], "10.128.0.0/9" = ["fra"], "10.200.3.0/24" = ["sin"], default = ["iad", "fra", "sin"] }
+"#;
+    let dir = dir_with_config(pool);
+    std::fs::copy(&db_path, dir.path().join("city.mmdb")).unwrap();
+    let ours = start_dir(dir).await;
+    let gdnsd_config = |port: u16, dir: &Path| {
+        format!(
+            r#"options => {{
+  listen => [ 127.0.0.1:{port} ]
+  run_dir => {dir}/run
+  state_dir => {dir}/state
+}}
+plugins => {{ geoip => {{
+  maps => {{ m => {{
+    geoip2_db => city.mmdb
+    datacenters => [iad, fra, sin]
+    map => {{
+      EU => [fra, iad]
+      NA => {{ US => {{ CA => [iad, sin], default => [iad, fra] }} }}
+      AS => {{ JP => [sin, iad], default => [sin, fra] }}
+      OC => [sin, iad]
+      default => [iad, fra, sin]
+    }}
+    nets => {{ 10.128.0.0/9 => [fra], 10.200.3.0/24 => [sin] }}
+  }} }}
+  resources => {{ www => {{
+    map => m
+    dcmap => {{ iad => 198.51.100.10, fra => 192.0.2.10, sin => 203.0.113.10 }}
+  }} }}
+}} }}
+"#,
+            dir = dir.display()
+        )
+    };
+    let setup = |dir: &Path| {
+        for sub in ["zones", "geoip", "run", "state"] {
+            std::fs::create_dir(dir.join(sub)).unwrap();
+        }
+        std::fs::copy(&db_path, dir.join("geoip/city.mmdb")).unwrap();
+        std::fs::write(
+            dir.join("zones/example.com"),
+            "@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww 30 DYNA geoip!www\n",
+        )
+        .unwrap();
+    };
+    let gdnsd = Daemon::start(
+        "sh",
+        "config",
+        &[
+            "-c",
+            "exec gdnsd -c \"$(dirname \"$0\")\" start 2>/dev/null",
+        ],
+        setup,
+        gdnsd_config,
+        &query_message("ns1.example.com.", RecordType::A, None),
+    )
+    .await;
+    let mut differ = Vec::new();
+    let mut by_dc = std::collections::BTreeMap::new();
+    for i in 0..10_000u32 {
+        let net = match i % 10 {
+            0..=6 => format!("10.{}.{}.0/24", rng.below(256), rng.below(256)),
+            7 | 8 => format!(
+                "2001:db8:{:x}:{:x}00::/56",
+                rng.below(65_536),
+                rng.below(256)
+            ),
+            _ => format!(
+                "{}.{}.{}.0/24",
+                11 + rng.below(200),
+                rng.below(256),
+                rng.below(256)
+            ),
+        };
+        let (a, _) = ask(ours.addr, &net).await;
+        let (b, _) = ask(gdnsd.addr, &net).await;
+        *by_dc.entry(a.clone()).or_insert(0) += 1;
+        if a != b {
+            differ.push(format!("{net}: dnslb {a:?}, gdnsd {b:?}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} differ: {:?}",
+        differ.len(),
+        &differ[..differ.len().min(10)]
+    );
+    // Every datacenter answered a share: the comparison covered every rule's outcome.
+    assert_eq!(by_dc.len(), 3, "{by_dc:?}");
+    ours.stop().await;
+}
