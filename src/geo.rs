@@ -115,6 +115,13 @@ impl Record<'_> {
     }
 }
 
+/// What was compiled from a database, by recipe (shared by pools and loads while the file is
+/// unchanged).
+type Memo = std::sync::Mutex<rustc_hash::FxHashMap<String, Arc<dyn std::any::Any + Send + Sync>>>;
+
+/// Compiled tables a database keeps at most (a reload of a changed map adds one).
+const MEMO_MAX: usize = 64;
+
 /// One database file, read whole into memory.
 pub struct Database {
     /// The file.
@@ -122,6 +129,8 @@ pub struct Database {
     /// Its modification time and length when read (a reload reads it again when they change).
     pub stamp: (Option<SystemTime>, u64),
     reader: Reader<Vec<u8>>,
+    /// Tables compiled from it ([`Databases::memo`]); touched only by loads.
+    memo: Memo,
 }
 
 impl std::fmt::Debug for Database {
@@ -152,6 +161,7 @@ impl Database {
             path: path.to_path_buf(),
             stamp,
             reader,
+            memo: Memo::default(),
         })
     }
 
@@ -232,6 +242,34 @@ pub struct Databases {
 }
 
 impl Databases {
+    /// What `make` compiles from these databases for `recipe` (a description of everything
+    /// else it reads), made once and kept while the files are unchanged: pools with the same
+    /// map share one table, and a reload that changes neither the map nor the files compiles
+    /// nothing. Not on the query path.
+    pub fn memo<T: Send + Sync + 'static>(
+        &self,
+        recipe: &str,
+        make: impl FnOnce() -> Result<T, String>,
+    ) -> Result<Arc<T>, String> {
+        let Some(home) = self.city.as_ref().or(self.asn.as_ref()) else {
+            return make().map(Arc::new);
+        };
+        let asn = self.asn.as_ref().map(|a| (&a.path, a.stamp));
+        let key = format!("{asn:?}|{recipe}");
+        let found = home.memo.lock().ok().and_then(|m| m.get(&key).cloned());
+        if let Some(done) = found.and_then(|d| d.downcast::<T>().ok()) {
+            return Ok(done);
+        }
+        let made = Arc::new(make()?);
+        if let Ok(mut memo) = home.memo.lock() {
+            if memo.len() >= MEMO_MAX {
+                memo.clear();
+            }
+            memo.insert(key, made.clone());
+        }
+        Ok(made)
+    }
+
     /// Where `addr` is, as both databases say, and the prefix of the city database's network.
     pub fn locate(&self, addr: IpAddr) -> Location {
         let mut out = self

@@ -85,6 +85,17 @@ fn write_mmdb(path: &Path, kind: &str, networks: &str) {
     assert!(child.wait().unwrap().success(), "the writer wrote {kind}");
 }
 
+/// What `mmdblookup` (libmaxmind's own reader) says of `ip` in the database at `path`.
+fn mmdblookup(path: &Path, ip: &str) -> String {
+    let out = std::process::Command::new("mmdblookup")
+        .arg("--file")
+        .arg(path)
+        .args(["--ip", ip])
+        .output()
+        .expect("mmdblookup runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn geo_dir(pool: &str) -> tempfile::TempDir {
     let dir = dir_with_config(pool);
     write_mmdb(&dir.path().join("city.mmdb"), "GeoIP2-City", CITY);
@@ -126,7 +137,17 @@ async fn each_client_network_gets_its_first_datacenter_with_the_scope_of_its_blo
     if !writer() {
         return;
     }
-    let s = start_dir(geo_dir(POOL)).await;
+    let dir = geo_dir(POOL);
+    // The databases read back as written, by MaxMind's own C reader.
+    if have_tool("mmdblookup") {
+        let ca = mmdblookup(&dir.path().join("city.mmdb"), "10.2.7.1");
+        assert!(ca.contains("\"CA\"") && ca.contains("\"US\""), "{ca}");
+        let fr = mmdblookup(&dir.path().join("city.mmdb"), "10.1.200.1");
+        assert!(fr.contains("\"FR\""), "{fr}");
+        let asn = mmdblookup(&dir.path().join("asn.mmdb"), "10.5.0.1");
+        assert!(asn.contains("64500"), "{asn}");
+    }
+    let s = start_dir(dir).await;
     // A continent (10.1.0.0/16 is FR, in EU), with the largest block the decision allows:
     // 10.1.0.0-10.1.8.255 is EU, cut by the network rule at 10.1.9.0/24: 10.1.0.0/21.
     let (a, sc) = ask(s.addr, "10.1.5.0/24").await;

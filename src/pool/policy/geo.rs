@@ -53,11 +53,10 @@ pub struct Geo {
     names: Box<[String]>,
     /// Each member's datacenter (`NONE`: in none).
     member_dc: Box<[u16]>,
-    /// The rules: their key as written, their datacenters in order, and how many database
-    /// networks they decide.
-    rules: Box<[Rule]>,
-    /// The compiled table.
-    table: Table,
+    /// The rules (their key as written, their datacenters in order, and how many database
+    /// networks they decide) and the table compiled from them: shared by the pools with the
+    /// same map, and kept across loads while the databases do not change.
+    compiled: Arc<Compiled>,
     /// The databases it was compiled from (to say where a client is).
     databases: Arc<Databases>,
 }
@@ -66,10 +65,17 @@ impl std::fmt::Debug for Geo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Geo")
             .field("datacenters", &self.names)
-            .field("rules", &self.rules.len())
-            .field("blocks", &self.table.starts.len())
+            .field("rules", &self.compiled.rules.len())
+            .field("blocks", &self.compiled.table.starts.len())
             .finish()
     }
+}
+
+/// The rules and their table.
+#[derive(Debug)]
+struct Compiled {
+    rules: Vec<Rule>,
+    table: Table,
 }
 
 /// One rule: what it matches (as the config writes it) and where it sends.
@@ -170,12 +176,15 @@ fn build(input: &Input<'_>) -> Result<Policy, String> {
         }
         None
     };
-    let (table, rules) = compile(&databases, rules, coordinates.as_deref())?;
+    let recipe = format!("{rules:?}|{coordinates:?}");
+    let compiled = databases.memo(&recipe, || {
+        let (table, rules) = compile(&databases, rules, coordinates.as_deref())?;
+        Ok(Compiled { rules, table })
+    })?;
     Ok(Box::new(Geo {
         names: names.into_boxed_slice(),
         member_dc: member_dc.into_boxed_slice(),
-        rules: rules.into_boxed_slice(),
-        table,
+        compiled,
         databases,
     }))
 }
@@ -509,7 +518,7 @@ impl Geo {
     /// The rule deciding `client`, and the ECS scope of its block (capped at the client's
     /// prefix).
     fn decide(&self, client: &Client) -> (u16, Scope) {
-        let (rule, prefix) = self.table.find(key(client.addr));
+        let (rule, prefix) = self.compiled.table.find(key(client.addr));
         let scope = match client.addr {
             IpAddr::V4(_) => prefix.saturating_sub(96),
             IpAddr::V6(_) => prefix,
@@ -539,7 +548,7 @@ impl Geo {
         rule: u16,
         candidates: &[Candidate],
     ) -> Option<smallvec::SmallVec<[Candidate; 16]>> {
-        let order = &self.rules[rule as usize].order;
+        let order = &self.compiled.rules[rule as usize].order;
         self.first_available(order, candidates).or_else(|| {
             let rest: Vec<u16> = (0..self.names.len() as u16)
                 .filter(|d| !order.contains(d))
@@ -591,6 +600,7 @@ impl Select for Geo {
     /// Each rule: its datacenters and how many database networks it decides.
     fn spread(&self, _labels: &[String], _candidates: &[Candidate]) -> serde_json::Value {
         let map: serde_json::Map<String, serde_json::Value> = self
+            .compiled
             .rules
             .iter()
             .map(|r| {
@@ -605,7 +615,7 @@ impl Select for Geo {
     fn describe(&self, client: &Client) -> Option<String> {
         let at = self.databases.locate(client.addr);
         let (rule, scope) = self.decide(client);
-        let rule = &self.rules[rule as usize];
+        let rule = &self.compiled.rules[rule as usize];
         let mut out = format!("location {at}, rule {}", self.rule_key(rule));
         let _ = write!(
             out,
