@@ -2,7 +2,6 @@
 //! does not read keeps its last good version serving (and says why, as a broken zone does), or,
 //! with none, is a problem of the config.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::settings::Config;
@@ -62,13 +61,4 @@ pub fn read(
         previous.and_then(|p| p.asn.as_ref()),
     );
     Some(Arc::new(Databases { city, asn }))
-}
-
-/// The database files `config` names, for the watcher.
-pub fn files(config_dir: &Path, raw: &crate::config::RawGeoip) -> Vec<std::path::PathBuf> {
-    [&raw.city, &raw.asn]
-        .into_iter()
-        .flatten()
-        .map(|f| config_dir.join(f))
-        .collect()
 }

@@ -144,7 +144,7 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
             geoip_files: raw
                 .geoip
                 .as_ref()
-                .map(|g| super::geoip::files(base, g.get_ref()))
+                .map(|g| geoip_files(&base, g.get_ref()))
                 .unwrap_or_default(),
         },
         raw,
@@ -243,6 +243,15 @@ fn admin(config: &Config, fatal: &mut Vec<Problem>) -> Option<AdminSettings> {
         max_connections: a.max_connections.unwrap_or(32).max(1),
         idle_timeout,
     })
+}
+
+/// The database files `[geoip]` names, for the watcher.
+fn geoip_files(config_dir: &Path, raw: &config::RawGeoip) -> Vec<PathBuf> {
+    [&raw.city, &raw.asn]
+        .into_iter()
+        .flatten()
+        .map(|f| config_dir.join(f))
+        .collect()
 }
 
 #[cfg(test)]
