@@ -144,7 +144,7 @@ pub fn read(path: &Path, fatal: &mut Vec<Problem>) -> Result<Config, Vec<Problem
             geoip_files: raw
                 .geoip
                 .as_ref()
-                .map(|g| geoip_files(&base, g.get_ref()))
+                .map(|g| geoip_files(base, g.get_ref()))
                 .unwrap_or_default(),
         },
         raw,
