@@ -42,12 +42,19 @@ pub enum Refusal {
     Token,
 }
 
+/// Whether a client at `peer` may use the endpoint at all: loopback, or inside `allow` (an
+/// IPv4-mapped IPv6 address is taken as its IPv4 address). The accept loop closes the others'
+/// connections before they take a place; requests are checked again.
+pub fn admitted(peer: IpAddr, allow: &[ipnet::IpNet]) -> bool {
+    let peer = canonical(peer);
+    peer.is_loopback() || allow.iter().any(|n| n.contains(&peer))
+}
+
 impl Access {
     /// Checks a request from `peer`.
     pub fn check(&self, peer: IpAddr, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
-        let peer = canonical(peer);
-        if !peer.is_loopback() && !self.allow.iter().any(|n| n.contains(&peer)) {
-            return Err(Refusal::Client(peer));
+        if !admitted(peer, &self.allow) {
+            return Err(Refusal::Client(canonical(peer)));
         }
         let host = headers
             .get(header::HOST)
@@ -144,6 +151,22 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn who_is_admitted_at_accept() {
+        let allow: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(admitted(ip("127.0.0.1"), &[]));
+        assert!(admitted(ip("::1"), &[]));
+        assert!(admitted(ip("192.0.2.5"), &allow));
+        assert!(
+            admitted(ip("::ffff:192.0.2.5"), &allow),
+            "IPv4-mapped, as a dual-stack listener sees it"
+        );
+        assert!(!admitted(ip("198.51.100.1"), &allow));
+        assert!(!admitted(ip("::ffff:198.51.100.1"), &allow));
+        assert!(!admitted(ip("2001:db8::1"), &allow));
     }
 
     #[test]

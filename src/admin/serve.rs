@@ -105,7 +105,7 @@ pub async fn serve(
             },
         };
         let ip = peer.ip();
-        if !ip.is_loopback() && !limits.allow.iter().any(|n| n.contains(&ip)) {
+        if !super::access::admitted(ip, &limits.allow) {
             tracing::debug!(%peer, "admin connection closed: not in admin.allow");
             continue; // dropping the stream closes it
         }
