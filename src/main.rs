@@ -195,7 +195,7 @@ fn control(
 }
 
 fn simulate(config: &std::path::Path, sim: &dnslb::simulate::Simulation) -> ExitCode {
-    let loaded = match dnslb::load::load(config, None, &Default::default()) {
+    let loaded = match dnslb::load::check(config) {
         Ok(l) => l,
         Err(problems) => {
             for p in &problems {
@@ -217,7 +217,7 @@ fn simulate(config: &std::path::Path, sim: &dnslb::simulate::Simulation) -> Exit
 }
 
 fn check(config: &std::path::Path, strict: bool) -> ExitCode {
-    let loaded = dnslb::load::load(config, None, &Default::default());
+    let loaded = dnslb::load::check(config);
     if let Ok(l) = &loaded {
         for w in &l.warnings {
             eprintln!("warning: {w}");

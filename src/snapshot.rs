@@ -62,6 +62,8 @@ pub struct Parts {
     pub unavailable: Vec<Name>,
     /// The `[geoip]` databases.
     pub geoip: Option<Arc<crate::geo::Databases>>,
+    /// Skip the prepared answers (`dnslb check`, which serves nothing).
+    pub unprepared: bool,
 }
 
 /// A zone's transfer settings.
@@ -82,7 +84,7 @@ impl Snapshot {
     pub fn new(parts: Parts) -> Self {
         let served = Served::new(parts.zones, parts.unavailable);
         let started = std::time::Instant::now();
-        let prepared = if served.hides_an_unavailable_zone() {
+        let prepared = if parts.unprepared || served.hides_an_unavailable_zone() {
             Prepared::default()
         } else {
             Prepared::build(&served)

@@ -78,6 +78,22 @@ pub fn load(
     previous: Option<Previous<'_>>,
     store: &Store,
 ) -> Result<Loaded, Vec<Problem>> {
+    load_with(config_path, previous, store, true)
+}
+
+/// [`load`] for `dnslb check` and `--simulate`, which serve nothing: every problem is found as
+/// a load finds it, but no answer is prepared for the UDP fast path (a third of a large zone's
+/// load).
+pub fn check(config_path: &Path) -> Result<Loaded, Vec<Problem>> {
+    load_with(config_path, None, &Store::default(), false)
+}
+
+fn load_with(
+    config_path: &Path,
+    previous: Option<Previous<'_>>,
+    store: &Store,
+    prepare: bool,
+) -> Result<Loaded, Vec<Problem>> {
     let mut fatal = Vec::new();
     let config = settings::read(config_path, &mut fatal)?;
     let mut cells = cells::Cells::carried_over(previous.map(|p| p.snapshot));
@@ -138,6 +154,7 @@ pub fn load(
         secondaries,
         unavailable,
         geoip: sources.geoip.clone(),
+        unprepared: !prepare,
     });
     Ok(Loaded {
         warnings,
