@@ -502,16 +502,32 @@ fn place_pool(
 }
 
 /// Adds the empty non-terminals between every name and the apex, and marks wildcard parents.
+///
+/// Only names more than one label below the apex can lack a parent (the apex always exists),
+/// and a walk up stops at the first ancestor that exists: its own ancestors exist already, or
+/// will when its own walk comes (a zone of a million names one label deep walks nothing).
 fn add_parents(origin: &Name, nodes: &mut FxHashMap<Name, Node>) {
-    let names: Vec<Name> = nodes.keys().cloned().collect();
+    let depth = origin.num_labels() + 1;
+    let names: Vec<Name> = nodes
+        .keys()
+        .filter(|n| n.num_labels() > depth || n.is_wildcard())
+        .cloned()
+        .collect();
     for name in names {
-        if name.is_wildcard() {
-            nodes.entry(name.base_name()).or_default().wildcard_child = true;
-        }
+        let wildcard = name.is_wildcard().then(|| name.base_name());
         let mut n = name;
         while n.num_labels() > origin.num_labels() {
             n = n.base_name();
-            nodes.entry(n.clone()).or_default();
+            if nodes.contains_key(&n) {
+                break;
+            }
+            nodes.insert(n.clone(), Node::default());
+        }
+        // After the walk: the wildcard's parent exists now, with its ancestors.
+        if let Some(parent) = wildcard
+            && let Some(node) = nodes.get_mut(&parent)
+        {
+            node.wildcard_child = true;
         }
     }
 }
