@@ -310,7 +310,8 @@ fn arrange(
     soa: &SourcedRecord,
     errors: &mut Vec<Problem>,
 ) -> (FxHashMap<Name, Node>, FxHashMap<Name, Vec<Record>>) {
-    let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
+    let mut nodes: FxHashMap<Name, Node> =
+        FxHashMap::with_capacity_and_hasher(owners.order.len() + 1, Default::default());
     let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
     for owner in &owners.order {
         let recs = &owners.by_name[owner];
@@ -354,8 +355,8 @@ impl<'r> Owners<'r> {
     /// Groups `records`; a misplaced or second SOA is an error.
     fn group(origin: &Name, records: &'r [SourcedRecord], errors: &mut Vec<Problem>) -> Self {
         let mut owners = Owners {
-            by_name: FxHashMap::default(),
-            order: Vec::new(),
+            by_name: FxHashMap::with_capacity_and_hasher(records.len(), Default::default()),
+            order: Vec::with_capacity(records.len()),
             cuts: FxHashSet::default(),
             soa: None,
         };

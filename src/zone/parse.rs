@@ -98,11 +98,14 @@ pub struct Parsed {
 
 /// Reads the zone file at `path`, whose origin is `origin`.
 pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
+    // Room for about one record per 24 octets of the file (a line of a plain A record is about
+    // that): a large zone's records are not copied again and again as the vector grows.
+    let guess = std::fs::metadata(path).map_or(0, |m| m.len() / 24);
     let mut reader = Reader {
         zone_origin: origin.clone(),
         default_ttl: None,
         last_ttl: None,
-        records: Vec::new(),
+        records: Vec::with_capacity(usize::try_from(guess).unwrap_or(0).min(1 << 22)),
         errors: Vec::new(),
         stack: Vec::new(),
         files: Vec::new(),
