@@ -5,7 +5,10 @@
 //! Every prepared body is made by the general path itself: [`resolve`] gives the sections and
 //! hickory-proto's encoder writes them exactly as the general path's response would hold them
 //! (same compression, same order), so a prepared response equals the general one byte for byte
-//! (a property test checks it). What a body cannot hold ahead (a pool's draw, a wildcard, a
+//! (a property test checks it). The one exception is the commonest answer of a large zone, an
+//! A or AAAA RRset at its own name: its records after a pointer to the question, made from the
+//! RRset's stored octets ([`crate::zone::RRset::answer_at_question`]), which the same tests
+//! compare with the general path's. What a body cannot hold ahead (a pool's draw, a wildcard, a
 //! CNAME chain into a pool, DNAME substitution) is either a [`PoolBody`], whose members' records
 //! are encoded ahead and appended after the draw, or left to the general path.
 //!
@@ -526,6 +529,24 @@ impl Prepared {
         }
         entries.other = nodata.into();
         self.add_pools(node, nodata, entries);
+        // An address RRset's answer is its records after a pointer to the question: made here
+        // from the stored octets (the general path's answer and encoding would give the same
+        // octets, which the fast-path tests compare), a large zone's most common answer.
+        for set in node.rrsets.iter() {
+            if let Some((bytes, n)) = set.answer_at_question() {
+                let entry = self.push_body(Draft {
+                    bytes: bytes.into_boxed_slice(),
+                    relocs: Box::new([]),
+                    question_len: u16::try_from(wire_len(name) + 4).unwrap_or(u16::MAX),
+                    authoritative: true,
+                    rcode: 0,
+                    counts: [n, 0, 0],
+                    case_free: true,
+                    authority_owner: None,
+                });
+                entries.types.push((u16::from(set.rtype), entry.into()));
+            }
+        }
         let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
         self.add_types(served, name, types, entries);
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
@@ -675,6 +696,11 @@ fn push_any(node: &Node, nodata: Entry, entries: &mut Entries) {
 /// its own (not ANY, not a meta type, not OPT, not 0).
 fn ordinary(qtype: u16) -> bool {
     !matches!(qtype, 0 | 41 | 128..=255)
+}
+
+/// Octets of `name` in wire form (its root octet included).
+fn wire_len(name: &Name) -> usize {
+    name.iter().map(|label| 1 + label.len()).sum::<usize>() + 1
 }
 
 /// The lower-cased wire form of `name`.

@@ -58,6 +58,37 @@ impl RRset {
         })
     }
 
+    /// The answer section for a question of this RRset's owner and type, encoded as the general
+    /// path encodes it: each record's owner a pointer to the question (`c00c`), then type,
+    /// class, TTL, RDLENGTH and RDATA as stored; and the record count. Only for types whose
+    /// RDATA holds no name (A, AAAA), which nothing is compressed in: `None` for others.
+    pub fn answer_at_question(&self) -> Option<(Vec<u8>, u16)> {
+        if !matches!(self.rtype, RecordType::A | RecordType::AAAA) {
+            return None;
+        }
+        let p = &self.packed;
+        let (class_ttl, mut rest) = (p.get(..6)?, p.get(6..)?);
+        let mut out = Vec::with_capacity(rest.len());
+        let mut count = 0u16;
+        while !rest.is_empty() {
+            // Skip the owner as written (uncompressed labels up to the root).
+            let mut at = 0;
+            while *rest.get(at)? != 0 {
+                at += 1 + usize::from(rest[at]);
+            }
+            at += 1;
+            let len = usize::from(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]));
+            let rdata = rest.get(at..at + 2 + len)?;
+            out.extend_from_slice(&[0xc0, 0x0c]);
+            out.extend_from_slice(&u16::from(self.rtype).to_be_bytes());
+            out.extend_from_slice(class_ttl);
+            out.extend_from_slice(rdata);
+            count = count.checked_add(1)?;
+            rest = &rest[at + 2 + len..];
+        }
+        Some((out, count))
+    }
+
     /// The records, decoded, in file order.
     pub fn records(&self) -> Vec<Record> {
         let p = &self.packed;
