@@ -13,26 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 RECORDS=${1:-1000000}
 PORT=5397
-export PATH="$PATH:/usr/sbin:/sbin"
-need=()
-for t in nsd:nsd dig:dnsutils bc:bc; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
-done
-[ -x /usr/bin/time ] || need+=(time)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-(cd .. && cargo build --release --quiet)
-
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+TOOLS="nsd:nsd dig:dnsutils bc:bc"
+EXTRA_NEED=$([ -x /usr/bin/time ] || echo time)
+. ./prepare.sh
 
 mkdir -p "$work/zones"
 zone() { # serial

@@ -1,30 +1,12 @@
 # Sourced by run.sh and callgrind.sh, with $PORT set and $TOOLS listing `command:package` pairs:
-# installs what is missing with apt, builds dnslb, makes the work directory $work (removed on
-# exit, with the server of $pid stopped), and writes there the zones, the configs of dnslb, NSD
+# installs what is missing and builds dnslb (prepare.sh, which makes the work directory $work),
+# and writes there the zones, the configs of dnslb, NSD
 # and Knot serving them on 127.0.0.1:$PORT, and the floor reflector; defines the query loads
 # and wait_up.
 
-export PATH="$PATH:/usr/sbin:/sbin"
-need=()
-for t in $TOOLS; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
-done
 # MaxMind's writer makes the geo load's database.
-perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null || need+=(libmaxmind-db-writer-perl)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-(cd .. && cargo build --release --quiet)
-
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+EXTRA_NEED=$(perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null || echo libmaxmind-db-writer-perl)
+. ./prepare.sh
 
 # bench.test (static names, a CNAME, a wildcard, the pools) and a 200,000-name zone.
 mkdir -p "$work/zones" "$work/plain" "$work/knot-run" "$work/knot-db"
