@@ -22,7 +22,11 @@ zone() { # serial
   printf '$ORIGIN million.test.\n$TTL 300\n@ SOA ns1 h %s 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n' "$1"
   seq 0 $((RECORDS - 1)) | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
 }
+small() { # serial: a small zone beside it
+  printf '$ORIGIN small.test.\n$TTL 300\n@ SOA ns1 h %s 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n' "$1"
+}
 zone 1 > "$work/zones/million.test.zone"
+small 1 > "$work/zones/small.test.zone"
 cat > "$work/dnslb.toml" <<CONF
 [server]
 listen = ["127.0.0.1:$PORT"]
@@ -47,6 +51,9 @@ remote-control:
 zone:
   name: million.test
   zonefile: million.test.zone
+zone:
+  name: small.test
+  zonefile: small.test.zone
 CONF
 
 now() { date +%s.%N; }
@@ -71,13 +78,13 @@ peak() { # pid: the highest resident size of it and its children, MB
   done
   echo $((max / 1024))
 }
-answers() { # serial: the last name answers, from a zone of that serial
-  dig +time=1 +tries=1 +short @127.0.0.1 -p $PORT million.test SOA 2>/dev/null | awk '{ print $3 }' | grep -qx "$1"
+answers() { # serial [zone]: the zone's SOA has that serial
+  dig +time=1 +tries=1 +short @127.0.0.1 -p $PORT "${2:-million.test}" SOA 2>/dev/null | awk '{ print $3 }' | grep -qx "$1"
 }
-until_answered() { # serial; prints the seconds it took
+until_answered() { # serial [zone]; prints the seconds it took
   local t0; t0=$(now)
   for _ in $(seq 6000); do
-    answers "$1" && { printf '%.2f\n' "$(echo "$(now) - $t0" | bc)"; return 0; }
+    answers "$@" && { printf '%.2f\n' "$(echo "$(now) - $t0" | bc)"; return 0; }
     sleep 0.02
   done
   echo "never"
@@ -97,6 +104,9 @@ kill -HUP $pid
 d_reload=$(until_answered 2)
 sleep 4
 d_after=$(pss $pid); d_reload_peak=$(peak $pid)
+small 2 > "$work/zones/small.test.zone"
+kill -HUP $pid
+d_small=$(until_answered 2 small.test)
 kill $pid; wait $pid 2>/dev/null || true; pid=""
 
 zone 1 > "$work/zones/million.test.zone"
@@ -110,4 +120,5 @@ kill $pid; wait $pid 2>/dev/null || true; pid=""
 echo "start to first answer: dnslb ${d_start} s, nsd ${n_start} s"
 echo "serving (PSS):         dnslb ${d_pss} MB (peak ${d_peak} MB), nsd ${n_pss} MB (peak ${n_peak} MB, all its processes)"
 echo "dnslb reload:          ${d_reload} s to the new serial, peak ${d_reload_peak} MB, ${d_after} MB after"
+echo "                       ${d_small} s to a small zone's new serial, the large one unchanged"
 echo "ratios dnslb/nsd:      start $(echo "scale=1; $d_start / $n_start" | bc), PSS $(echo "scale=2; $d_pss / $n_pss" | bc)"

@@ -604,3 +604,58 @@ async fn an_override_that_hides_a_changed_configured_weight_is_flagged() {
     assert_eq!(flag().await, false);
     s.stop().await;
 }
+
+/// A reload does not build again a zone that did not change and holds no pool: the previous
+/// generation's zone serves on (the same one, not a copy); a zone with a pool, or whose file
+/// changed, is built anew.
+#[test]
+fn an_unchanged_zone_without_pools_is_not_built_again() {
+    let other = "$ORIGIN other.test.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n";
+    let pool = "[[pool]]\nname = \"www.example.com.\"\ntype = \"A\"\nmembers = [ { address = \"192.0.2.10\", weight = 1 } ]\n";
+    let dir = dir_with_zones(
+        pool,
+        &[
+            ("example.com.zone", EXAMPLE_ZONE),
+            ("other.test.zone", other),
+        ],
+    );
+    let config = dir.path().join("dnslb.toml");
+    let store = Default::default();
+    let load = |previous: Option<&dnslb::load::Loaded>| {
+        let previous = previous.map(|p| dnslb::load::Previous {
+            snapshot: &p.snapshot,
+            sources: &p.sources,
+        });
+        dnslb::load::load(&config, previous, &store).expect("loads")
+    };
+    let zone = |l: &dnslb::load::Loaded, origin: &str| {
+        l.snapshot
+            .zone(&hickory_proto::rr::Name::from_ascii(origin).unwrap())
+            .expect("served")
+            .clone()
+    };
+    let first = load(None);
+    let second = load(Some(&first));
+    assert!(Arc::ptr_eq(
+        &zone(&first, "other.test."),
+        &zone(&second, "other.test.")
+    ));
+    assert!(
+        !Arc::ptr_eq(
+            &zone(&first, "example.com."),
+            &zone(&second, "example.com.")
+        ),
+        "a zone with a pool is built with the new pools"
+    );
+    write_file(
+        dir.path(),
+        "zones/other.test.zone",
+        &other.replace(" 1 7200", " 2 7200"),
+    );
+    let third = load(Some(&second));
+    assert!(!Arc::ptr_eq(
+        &zone(&second, "other.test."),
+        &zone(&third, "other.test.")
+    ));
+    assert_eq!(zone(&third, "other.test.").serial, 2);
+}

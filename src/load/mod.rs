@@ -110,12 +110,13 @@ fn load_with(
     fatal.extend(zones::unplaced(&pools, &sources, &secondary_origins));
     if !fatal.is_empty() {
         // The zones' own problems too, so that one look shows everything to fix.
-        let (_, zone_problems) = zones::build(&mut sources, &pools, &secondary_origins);
+        let (_, zone_problems) = zones::build(&mut sources, &pools, &secondary_origins, None);
         fatal.extend(zone_problems);
         return Err(fatal);
     }
     sources.geoip = geoip;
-    let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins);
+    let last = previous.map(|p| p.snapshot);
+    let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins, last);
     problems.extend(kept);
     // The parsed records were for building; the packed ones stay. A large zone's take a while
     // to free: off the way to the first answer.

@@ -42,7 +42,17 @@ pub fn unplaced(pools: &[Arc<Pool>], sources: &Sources, secondaries: &[Name]) ->
 /// Builds every zone of `sources`; a zone that builds becomes its source's last good version.
 /// A pool belongs to the deepest zone containing it among these and the `secondaries` (served
 /// or not: a pool of a secondary zone not transferred yet waits for it).
-pub fn build(sources: &mut Sources, pools: &[Arc<Pool>], secondaries: &[Name]) -> Built {
+///
+/// A zone of `previous` is served again as it is when nothing it was built from changed: the
+/// same packed records (the file was not parsed again), no problem, and no pool in it then or
+/// now (pools are built anew by every load). So a reload after a small zone's change does not
+/// rebuild a large zone beside it.
+pub fn build(
+    sources: &mut Sources,
+    pools: &[Arc<Pool>],
+    secondaries: &[Name],
+    previous: Option<&Snapshot>,
+) -> Built {
     let mut origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
     origins.extend(secondaries.iter().cloned());
     let mut problems = Vec::new();
@@ -60,6 +70,11 @@ pub fn build(sources: &mut Sources, pools: &[Arc<Pool>], secondaries: &[Name]) -
             })
             .cloned()
             .collect();
+        if let Some(z) = unchanged(previous, src, &mine) {
+            src.last_good = Some(src.records.clone());
+            zones.insert(src.origin.clone(), z);
+            continue;
+        }
         match build_one(src, &mine) {
             Ok(mut z) => {
                 src.last_good = Some(src.records.clone());
@@ -76,6 +91,21 @@ pub fn build(sources: &mut Sources, pools: &[Arc<Pool>], secondaries: &[Name]) -
         }
     }
     (zones, problems)
+}
+
+/// The previous generation's zone of `src`, when it can serve again as it is.
+fn unchanged(
+    previous: Option<&Snapshot>,
+    src: &ZoneSource,
+    pools: &[Arc<Pool>],
+) -> Option<Arc<Zone>> {
+    let old = previous?.zone(&src.origin)?;
+    let same_records = old
+        .source
+        .as_ref()
+        .is_some_and(|s| Arc::ptr_eq(s, &src.records));
+    let clean = src.fresh.is_none() && src.errors.is_empty() && pools.is_empty();
+    (same_records && clean && !old.has_pools()).then(|| old.clone())
 }
 
 /// The zone from its current source. Built even when lines failed to parse, so that every

@@ -198,6 +198,8 @@ pub struct Zone {
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
     nodes: FxHashMap<Name, Node>,
+    /// Some pool stands at one of its names.
+    has_pools: bool,
     /// Address records at or below zone cuts, for referrals.
     glue: FxHashMap<Name, Vec<Record>>,
 }
@@ -261,6 +263,7 @@ impl Zone {
             origin,
             file: file.to_path_buf(),
             nodes,
+            has_pools: !pools.is_empty(),
             glue,
         })
     }
@@ -268,6 +271,11 @@ impl Zone {
     /// The SOA to put in the authority section of a negative answer.
     pub fn negative_soa(&self) -> &Record {
         &self.negative_soa
+    }
+
+    /// Whether a pool stands at any of its names.
+    pub fn has_pools(&self) -> bool {
+        self.has_pools
     }
 
     /// How many names (incl. empty non-terminals) the zone has.
