@@ -33,28 +33,7 @@ listen = ["127.0.0.1:$PORT"]
 zones = "$work/zones"
 watch = false
 CONF
-cat > "$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1
-  port: $PORT
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$work/zones"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  logfile: "$work/nsd.log"
-remote-control:
-  control-enable: no
-zone:
-  name: million.test
-  zonefile: million.test.zone
-zone:
-  name: small.test
-  zonefile: small.test.zone
-CONF
+nsd_conf "$work/zones" million.test small.test > "$work/nsd.conf"
 
 now() { date +%s.%N; }
 # Seconds and peak resident MB of a command (GNU time's report).

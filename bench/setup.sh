@@ -31,29 +31,7 @@ printf 'region IN A 192.0.2.10\ngeo IN A 192.0.2.10\n' >> "$work/plain/bench.tes
 } | perl ../tests/fixtures/geo/write-mmdb.pl "$work/geo.mmdb" GeoIP2-City
 sed -e "s/127.0.0.1:5391/127.0.0.1:$PORT/" -e "s|zones = \"zones\"|zones = \"$work/zones\"|" dnslb.toml > "$work/dnslb.toml"
 
-cat > "$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1
-  port: $PORT
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$work/plain"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  logfile: "$work/nsd.log"
-  rrl-ratelimit: 0          # response rate limiting would cap a benchmark at 200 q/s
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: bench.test.zone
-zone:
-  name: big.test
-  zonefile: big.test.zone
-CONF
+nsd_conf "$work/plain" bench.test big.test > "$work/nsd.conf"
 cat > "$work/knot.conf" <<CONF
 server:
   listen: 127.0.0.1@$PORT

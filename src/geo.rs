@@ -270,7 +270,7 @@ impl Databases {
         Ok(made)
     }
 
-    /// Where `addr` is, as both databases say, and the prefix of the city database's network.
+    /// Where `addr` is, as both databases say (the ASN from the ASN database).
     pub fn locate(&self, addr: IpAddr) -> Location {
         let mut out = self
             .city
