@@ -234,6 +234,9 @@ fn check(config: &std::path::Path, strict: bool) -> ExitCode {
                     z.serial,
                     z.node_count()
                 );
+                if let Some(signed) = &z.dnssec {
+                    println!("  {}", signed.summary(std::time::SystemTime::now()));
+                }
             }
             for origin in &snap.served.unavailable {
                 let zone = &snap.secondaries[origin];

@@ -33,7 +33,7 @@ use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 use smallvec::SmallVec;
 
-use crate::answer::{Answer, resolve_undrawn};
+use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
 use crate::zone::{Node, Zone};
@@ -63,6 +63,9 @@ pub struct Prepared {
     wildcards: Vec<Entries>,
     /// Every name, body, relocation list and authority owner.
     arena: Vec<u8>,
+    /// Prepared for questions with DO, from signed zones only: with RRSIGs, and no body shared
+    /// between names (each proof of absence names its own NSEC or NSEC3).
+    dnssec: bool,
 }
 
 /// A name (lower-cased wire form, with its root label) and what is prepared there.
@@ -247,11 +250,28 @@ impl PoolBody {
 }
 
 impl Prepared {
-    /// Prepares every answer of `served` that does not depend on the client.
+    /// Prepares every answer of `served` that does not depend on the client, for questions
+    /// without DO.
     pub fn build(served: &Served) -> Self {
-        let mut out = Prepared::default();
+        Self::build_for(served, false)
+    }
+
+    /// Prepares the answers of the signed zones of `served` to questions with DO: RRSIGs with
+    /// every RRset, each name's own proof of absence; an NXDOMAIN or a wildcard's answer (whose
+    /// proof depends on the name asked) is left to the general path.
+    pub fn build_signed(served: &Served) -> Self {
+        Self::build_for(served, true)
+    }
+
+    fn build_for(served: &Served, dnssec: bool) -> Self {
+        let mut out = Prepared {
+            dnssec,
+            ..Prepared::default()
+        };
         for zone in served.zones() {
-            out.add_zone(served, zone);
+            if !dnssec || zone.dnssec.is_some() {
+                out.add_zone(served, zone);
+            }
         }
         out.names.shrink_to_fit();
         out.bodies.shrink_to_fit();
@@ -269,6 +289,22 @@ impl Prepared {
     /// How many names have prepared answers.
     pub fn name_count(&self) -> usize {
         self.names.len()
+    }
+
+    /// Whether nothing is prepared.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether `qname` (lower-cased wire form, its labels at `labels`) or one of its ancestors
+    /// has entries here: the zone that answers it was prepared, though not this question.
+    pub fn claims(&self, qname: &[u8], labels: &[u8]) -> bool {
+        let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
+        labels
+            .iter()
+            .map(|&at| usize::from(at))
+            .chain(root)
+            .any(|at| self.get(&qname[at..]).is_some())
     }
 
     /// Octets the prepared answers take: the arena, the tables, the pools' records.
@@ -419,6 +455,8 @@ impl Prepared {
             .map(Name::to_lowercase)
             .collect();
         let (nodata, nxdomain) = match &negative {
+            // With DO a proof of absence names the name asked: nothing is shared.
+            _ if self.dnssec => (Entry::None, Entry::None),
             Some((nodata, nxdomain)) => (
                 self.push_body(nodata.clone()),
                 self.push_body(nxdomain.clone()),
@@ -440,16 +478,17 @@ impl Prepared {
             } else {
                 // The shared NODATA serves a name only if none of its SOA's names is that name
                 // or below it (the apex itself, the SOA's MNAME and RNAME and their ancestors).
-                let nodata_here = if soa_names.iter().any(|n| name.zone_of(n)) {
+                let nodata_here = if self.dnssec || soa_names.iter().any(|n| name.zone_of(n)) {
                     self.exact_entry(served, name)
                 } else {
                     nodata
                 };
-                self.node_entries(served, name, node, nodata_here, &mut entries);
+                let signed = zone.dnssec.is_some();
+                self.node_entries(served, (name, node, signed), nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
                     entries.below = nxdomain.into();
-                } else if !dname {
+                } else if !dname && !self.dnssec {
                     entries.below = self.wildcard(served, zone, name, nodata).into();
                 }
                 if *name == zone.origin {
@@ -498,7 +537,7 @@ impl Prepared {
     /// The body of exactly `name`'s answer to a type it does not hold (NODATA, or the
     /// referral at a cut), or `Entry::None` when it cannot be prepared.
     fn exact_entry(&mut self, served: &Served, name: &Name) -> Entry {
-        let body = resolved(served, name, ABSENT_TYPE)
+        let body = resolved(served, name, ABSENT_TYPE, self.dnssec)
             .and_then(|answer| exact_body(&question(name), name, &answer));
         match body {
             Some(b) => self.push_body(b),
@@ -510,8 +549,7 @@ impl Prepared {
     fn node_entries(
         &mut self,
         served: &Served,
-        name: &Name,
-        node: &Node,
+        (name, node, signed): (&Name, &Node, bool),
         nodata: Entry,
         entries: &mut Entries,
     ) {
@@ -531,8 +569,10 @@ impl Prepared {
         self.add_pools(node, nodata, entries);
         // An address RRset's answer is its records after a pointer to the question: made here
         // from the stored octets (the general path's answer and encoding would give the same
-        // octets, which the fast-path tests compare), a large zone's most common answer.
-        for set in node.rrsets.iter() {
+        // octets, which the fast-path tests compare), a large zone's most common answer. Not
+        // with DO, whose answers carry the RRSIGs too.
+        let dnssec = self.dnssec;
+        for set in node.rrsets.iter().filter(|_| !dnssec) {
             if let Some((bytes, n)) = set.answer_at_question() {
                 let entry = self.push_body(Draft {
                     bytes: bytes.into_boxed_slice(),
@@ -547,7 +587,11 @@ impl Prepared {
                 entries.types.push((u16::from(set.rtype), entry.into()));
             }
         }
-        let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
+        let mut types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
+        if signed {
+            // A question for RRSIG is answered with every signature at the name: not `other`.
+            types.push(RecordType::RRSIG);
+        }
         self.add_types(served, name, types, entries);
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
         push_any(node, nodata, entries);
@@ -569,11 +613,12 @@ impl Prepared {
             }
             // A type that cannot be prepared is marked so (Entry::None sends it to the general
             // path); left out, it would be answered by `other`: NODATA.
-            let entry =
-                match resolved(served, name, t).and_then(|a| exact_body(&question, name, &a)) {
-                    Some(body) => self.push_body(body),
-                    None => Entry::None,
-                };
+            let entry = match resolved(served, name, t, self.dnssec)
+                .and_then(|a| exact_body(&question, name, &a))
+            {
+                Some(body) => self.push_body(body),
+                None => Entry::None,
+            };
             entries.types.push((code, entry.into()));
         }
     }
@@ -595,6 +640,12 @@ impl Prepared {
             other: nodata.into(),
             ..Entries::default()
         };
+        if zone.dnssec.is_some() {
+            // Every signature of the wildcard, owned by the name asked: the general path's.
+            entries
+                .types
+                .push((u16::from(RecordType::RRSIG), Entry::None.into()));
+        }
         self.add_pools(node, nodata, &mut entries);
         for set in &node.rrsets {
             let t = set.rtype;
@@ -603,7 +654,7 @@ impl Prepared {
             }
             let body = relocatable(true, |label| {
                 let name = encloser.prepend_label(label).ok()?;
-                let answer = resolved(served, &name, t)?;
+                let answer = resolved(served, &name, t, false)?;
                 let sections = answer_sections(&answer);
                 let plain = !sections.answers.is_empty()
                     && sections.authority.is_empty()
@@ -650,9 +701,10 @@ impl Prepared {
 
     /// The referral for names at and below the cut `cut` (relocatable).
     fn referral(&mut self, served: &Served, cut: &Name) -> Entry {
+        let dnssec = self.dnssec;
         let body = relocatable(false, |label| {
             let below = cut.prepend_label(label).ok()?;
-            let answer = resolved(served, &below, ABSENT_TYPE)?;
+            let answer = resolved(served, &below, ABSENT_TYPE, dnssec)?;
             let is_referral = !answer.authoritative
                 && answer.rcode == ResponseCode::NoError
                 && answer.answers.is_empty();
@@ -724,8 +776,18 @@ fn question(name: &Name) -> Vec<u8> {
 
 /// The general path's answer for a question of class IN, if it is the same for every client and
 /// every query (no draw) and is ours (not REFUSED).
-fn resolved<'s>(served: &'s Served, name: &Name, qtype: RecordType) -> Option<Answer<'s>> {
-    resolve_undrawn(served, name, qtype).filter(|a| a.rcode != ResponseCode::Refused)
+fn resolved<'s>(
+    served: &'s Served,
+    name: &Name,
+    qtype: RecordType,
+    dnssec_ok: bool,
+) -> Option<Answer<'s>> {
+    let question = Question {
+        name,
+        qtype,
+        dnssec_ok,
+    };
+    resolve_undrawn(served, question).filter(|a| a.rcode != ResponseCode::Refused)
 }
 
 /// The three sections of an answer, as records.

@@ -35,6 +35,9 @@ pub struct Snapshot {
     pub loaded_at: Option<std::time::SystemTime>,
     /// The answers the UDP fast path copies, prepared from `served`.
     pub prepared: Prepared,
+    /// The answers to questions with DO in the signed zones of `served` (empty when none is
+    /// signed).
+    pub prepared_signed: Prepared,
     /// Per zone (lower-cased origin): who may transfer it, whom to NOTIFY (`[[zone]]`).
     pub transfers: FxHashMap<Name, ZoneTransfer>,
     /// The secondary zones (`[[secondary]]`), served or not.
@@ -84,14 +87,17 @@ impl Snapshot {
     pub fn new(parts: Parts) -> Self {
         let served = Served::new(parts.zones, parts.unavailable);
         let started = std::time::Instant::now();
-        let prepared = if parts.unprepared || served.hides_an_unavailable_zone() {
-            Prepared::default()
+        let (prepared, prepared_signed) = if parts.unprepared || served.hides_an_unavailable_zone()
+        {
+            Default::default()
         } else {
-            Prepared::build(&served)
+            (Prepared::build(&served), Prepared::build_signed(&served))
         };
         tracing::debug!(
             names = prepared.name_count(),
             octets = prepared.octets(),
+            signed_names = prepared_signed.name_count(),
+            signed_octets = prepared_signed.octets(),
             elapsed = ?started.elapsed(),
             "answers prepared"
         );
@@ -103,6 +109,7 @@ impl Snapshot {
             problems: parts.problems,
             loaded_at: Some(std::time::SystemTime::now()),
             prepared,
+            prepared_signed,
             transfers: parts.transfers,
             secondaries: parts.secondaries,
             geoip: parts.geoip,

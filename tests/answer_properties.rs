@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use dnslb::answer::resolve;
+use dnslb::answer::{Question, resolve};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 use proptest::prelude::*;
@@ -79,7 +79,12 @@ fn check(
     seed: u64,
 ) -> Result<(), TestCaseError> {
     let mut picker = dnslb::pool::Picker::seeded(seed);
-    let a = resolve(&snap.served, qname, qtype, &mut picker, &Default::default());
+    let question = Question {
+        name: qname,
+        qtype,
+        dnssec_ok: false,
+    };
+    let a = resolve(&snap.served, question, &mut picker, &Default::default());
     match a.rcode {
         ResponseCode::Refused => {
             prop_assert!(a.answers.is_empty() && a.authority.is_empty() && !a.authoritative);
@@ -192,10 +197,14 @@ fn the_generator_reaches_every_kind_of_answer() {
             .new_tree(&mut runner)
             .unwrap()
             .current();
+        let question = Question {
+            name: &qname,
+            qtype,
+            dnssec_ok: false,
+        };
         let a = resolve(
             &snap.served,
-            &qname,
-            qtype,
+            question,
             &mut dnslb::pool::Picker::seeded(1),
             &Default::default(),
         );

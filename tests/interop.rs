@@ -46,27 +46,9 @@ async fn unbound(dnslb: SocketAddr) -> Daemon {
 
 /// [`unbound`] with `extra` server options (the module configuration among them).
 async fn unbound_with(dnslb: SocketAddr, extra: &str) -> Daemon {
-    let stub = |zone: &str| {
-        format!(
-            "stub-zone:\n  name: \"{zone}\"\n  stub-addr: {}@{}\n",
-            dnslb.ip(),
-            dnslb.port()
-        )
-    };
+    let stub = |zone: &str| unbound_stub(zone, dnslb);
     // Belt and braces: every IPv4 address but 127/8 is one Unbound may not query.
-    let elsewhere: String = [
-        "0.0.0.0/2",
-        "64.0.0.0/3",
-        "96.0.0.0/4",
-        "112.0.0.0/5",
-        "120.0.0.0/6",
-        "124.0.0.0/7",
-        "126.0.0.0/8",
-        "128.0.0.0/1",
-    ]
-    .iter()
-    .map(|b| format!("  do-not-query-address: {b}\n"))
-    .collect();
+    let elsewhere = unbound_loopback_only();
     let config = |port: u16, dir: &std::path::Path| {
         format!(
             "server:\n  interface: 127.0.0.1\n  port: {port}\n  outgoing-interface: 127.0.0.1\n  \

@@ -213,6 +213,16 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
                 "file": z.file,
                 "names": z.node_count(),
                 "loaded": snap.loaded_at.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                "dnssec": z.dnssec.as_ref().map(|s| {
+                    let now = std::time::SystemTime::now();
+                    json!({
+                        "summary": s.summary(now),
+                        "algorithms": s.algorithms,
+                        "denial": s.denial.describe(),
+                        "expires_in_seconds": s.expires_in(now),
+                        "expired": s.expires_in(now).is_some_and(|e| e <= 0),
+                    })
+                }),
             })
         })
         .collect();
@@ -435,6 +445,18 @@ fn encode_server(
     for z in snap.zones() {
         ConstGauge::new(i64::from(z.serial))
             .encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
+    }
+    let mut e = enc.encode_descriptor(
+        "dnslb_dnssec_expiry_seconds",
+        "Seconds until the earliest signature of each signed zone expires (negative: expired)",
+        None,
+        MetricType::Gauge,
+    )?;
+    let now = std::time::SystemTime::now();
+    for z in snap.zones() {
+        if let Some(left) = z.dnssec.as_ref().and_then(|s| s.expires_in(now)) {
+            ConstGauge::new(left).encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
+        }
     }
     encode_secondaries(enc, shared)
 }

@@ -251,7 +251,7 @@ pub fn answer(
     let Some(q) = parse(msg, name) else {
         return Outcome::Fallback;
     };
-    let Some(found) = snapshot.prepared.find(q.key, q.labels, q.qtype) else {
+    let Some(found) = find(snapshot, &q) else {
         return Outcome::Fallback;
     };
     let mut limit = Limit {
@@ -294,6 +294,20 @@ pub fn answer(
         debug_assert!(n <= q.limit());
     }
     outcome
+}
+
+/// The prepared answer to `q`: with DO, from a signed zone's answers with signatures; a name
+/// of a signed zone is never answered from those without (`None`: the general path's).
+#[inline(always)]
+fn find<'s>(snapshot: &'s Snapshot, q: &Query<'_>) -> Option<Found<'s>> {
+    let signed = &snapshot.prepared_signed;
+    if matches!(q.edns, Some((true, _))) && !signed.is_empty() {
+        let found = signed.find(q.key, q.labels, q.qtype);
+        if found.is_some() || signed.claims(q.key, q.labels) {
+            return found;
+        }
+    }
+    snapshot.prepared.find(q.key, q.labels, q.qtype)
 }
 
 /// A response from a prepared body.

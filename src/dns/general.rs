@@ -19,7 +19,7 @@ use tracing::debug;
 
 use super::truncate::truncate;
 use super::{DnsHandler, Ede, MAX_UDP_PAYLOAD, OPT_LEN, Worker, explain, rrl};
-use crate::answer::{Answer, resolve};
+use crate::answer::{Answer, Question, resolve};
 use crate::pool::{Client, Clients};
 
 /// The response to `request` (at most `limit` octets), counted by rcode; `None` when nothing
@@ -50,13 +50,12 @@ pub fn respond(
         ecs: ecs.map(|cs| Client::new(cs.addr(), cs.source_prefix())),
     };
     let snapshot = handler.snapshot.load();
-    let mut answer = resolve(
-        &snapshot.served,
-        &qname,
-        q.query_type(),
-        &mut worker.picker,
-        &clients,
-    );
+    let question = Question {
+        name: &qname,
+        qtype: q.query_type(),
+        dnssec_ok: request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+    };
+    let mut answer = resolve(&snapshot.served, question, &mut worker.picker, &clients);
     meta.response_code = answer.rcode;
     // An answer to QCLASS ANY is not authoritative for every class (NSD clears AA too).
     meta.authoritative = answer.authoritative && q.query_class() == DNSClass::IN;

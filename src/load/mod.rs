@@ -135,7 +135,9 @@ fn load_with(
         zones::log_changes(prev.snapshot, &zones);
     }
     let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
-    let warnings = warnings::of(&pools, &sources.zones_dir);
+    let mut warnings = warnings::of(&pools, &sources.zones_dir);
+    let now = std::time::SystemTime::now();
+    warnings.extend(warnings::signing(zones.values().map(|z| &**z), now));
     problems.extend(unknown_transfer_zones(
         &config,
         &transfers,

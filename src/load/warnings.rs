@@ -3,9 +3,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::Problem;
 use crate::pool::Pool;
+use crate::zone::{Denial, Zone};
 
 /// The warnings of a load's pools and zone directory.
 pub fn of(pools: &[Arc<Pool>], zones_dir: &Path) -> Vec<Problem> {
@@ -47,5 +49,36 @@ pub fn of(pools: &[Arc<Pool>], zones_dir: &Path) -> Vec<Problem> {
         ));
     }
     out.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    out
+}
+
+/// The warnings of signed zones, as `ldns-verify-zone` and `kzonecheck` give them: signatures
+/// expired or expiring within a day (the zone still loads and is served, as NSD serves it),
+/// and a signed zone with no NSEC or NSEC3 to prove absence with.
+pub fn signing<'z>(zones: impl Iterator<Item = &'z Zone>, now: SystemTime) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for zone in zones {
+        let Some(signed) = &zone.dnssec else { continue };
+        let at = |message: String| Problem::file(&zone.file, message);
+        match signed.expires_in(now) {
+            Some(s) if s <= 0 => out.push(at(format!(
+                "zone {}: a signature expired {} s ago; validating resolvers answer SERVFAIL \
+                 for what it covers until the zone is signed again",
+                zone.origin, -s
+            ))),
+            Some(s) if s < 86_400 => out.push(at(format!(
+                "zone {}: a signature expires in {} s (less than a day); sign the zone again",
+                zone.origin, s
+            ))),
+            _ => {}
+        }
+        if matches!(signed.denial, Denial::Missing) {
+            out.push(at(format!(
+                "zone {}: signed, but has no NSEC or NSEC3 records: negative answers carry no \
+                 proof, and validating resolvers answer them SERVFAIL",
+                zone.origin
+            )));
+        }
+    }
     out
 }

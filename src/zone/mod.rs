@@ -14,6 +14,7 @@ pub mod parse;
 pub mod presentation;
 mod scan;
 pub mod secondary;
+pub mod signed;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::Problem;
 use crate::pool::Pool;
 pub use packed::PackedRecords;
 pub use parse::{SourcedRecord, parse_zone_file};
+pub use signed::{Denial, Signed};
 
 /// One RRset of a node, kept in wire form (about 30 octets a record where hickory's `Record`
 /// takes 272): the general path decodes it when it answers from it ([`RRset::records`]); the UDP
@@ -36,6 +38,8 @@ pub struct RRset {
     pub rtype: RecordType,
     /// Class and TTL (one per RRset), then each record's owner (as written) and RDATA.
     packed: Box<[u8]>,
+    /// The RRSIGs that cover it, in a signed zone.
+    sigs: Option<Box<RRset>>,
 }
 
 impl RRset {
@@ -55,6 +59,28 @@ impl RRset {
         Some(Self {
             rtype,
             packed: packed.into_boxed_slice(),
+            sigs: None,
+        })
+    }
+
+    /// The RRSIGs covering this RRset, if the zone signs it.
+    pub fn signatures(&self) -> Option<&RRset> {
+        self.sigs.as_deref()
+    }
+
+    /// Each record's RDATA, in wire form (names uncompressed), in file order.
+    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = self.packed.get(6..).unwrap_or_default();
+        std::iter::from_fn(move || {
+            let mut at = 0;
+            while *rest.get(at)? != 0 {
+                at += 1 + usize::from(rest[at]);
+            }
+            at += 1;
+            let len = usize::from(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]));
+            let rdata = rest.get(at + 2..at + 2 + len)?;
+            rest = &rest[at + 2 + len..];
+            Some(rdata)
         })
     }
 
@@ -176,8 +202,8 @@ pub enum Lookup<'z> {
         /// Synthesised from `*.<closest encloser>`; owners must be rewritten to the query name.
         wildcard: bool,
     },
-    /// The name is at or below a zone cut.
-    Referral(&'z Node),
+    /// The name is at or below a zone cut: the cut's node and name.
+    Referral(&'z Node, Name),
     /// The name lies below a DNAME (RFC 6672): the node holding it, and its owner.
     Dname(&'z Node, Name),
     /// The name does not exist.
@@ -200,6 +226,8 @@ pub struct Zone {
     nodes: FxHashMap<Name, Node>,
     /// Some pool stands at one of its names.
     has_pools: bool,
+    /// What a signed zone holds beyond its names (`None`: not signed).
+    pub dnssec: Option<Box<Signed>>,
     /// Address records at or below zone cuts, for referrals.
     glue: FxHashMap<Name, Vec<Record>>,
 }
@@ -237,12 +265,32 @@ impl Zone {
             ));
         }
         let (mut nodes, mut glue) = arrange(&origin, &owners, soa, &mut errors);
+        let is_signed = signed::is_signed(&origin, &nodes);
         for pool in pools {
-            if let Err(msg) = place_pool(&origin, &owners.cuts, &mut nodes, pool) {
+            let placed = match is_signed {
+                // Its answers are made per query; no outside signer can sign them (issue 26).
+                true => Err(format!(
+                    "pool {} is in the signed zone {origin}: dnslb cannot sign its answers yet, \
+                     and validating resolvers would refuse them unsigned; serve it from an \
+                     unsigned child zone",
+                    pool.name
+                )),
+                false => place_pool(&origin, &owners.cuts, &mut nodes, pool),
+            };
+            if let Err(msg) = placed {
                 errors.push(Problem::line(&pool.config_file, pool.config_line, msg));
             }
         }
         add_parents(&origin, &mut nodes);
+        let dnssec = match is_signed {
+            true => Some(Box::new(signed::find(
+                &origin,
+                &nodes,
+                &owners.nsec3,
+                &mut errors,
+            ))),
+            false => None,
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -264,6 +312,7 @@ impl Zone {
             file: file.to_path_buf(),
             nodes,
             has_pools: !pools.is_empty(),
+            dnssec,
             glue,
         })
     }
@@ -303,7 +352,7 @@ impl Zone {
         if let Some(node) = self.nodes.get(name) {
             // Authoritative nodes are never below a cut; at a cut only DS is answered here.
             if node.cut && qtype != RecordType::DS {
-                return Lookup::Referral(node);
+                return Lookup::Referral(node, name.clone());
             }
             return Lookup::Node {
                 node,
@@ -318,7 +367,7 @@ impl Zone {
             }
             if let Some(node) = self.nodes.get(&ce) {
                 if node.cut {
-                    return Lookup::Referral(node);
+                    return Lookup::Referral(node, ce);
                 }
                 if node.rrset(RecordType::DNAME).is_some() {
                     return Lookup::Dname(node, ce);
@@ -388,6 +437,8 @@ struct Owners<'r> {
     order: Vec<Name>,
     cuts: FxHashSet<Name>,
     soa: Option<&'r SourcedRecord>,
+    /// NSEC3 records and their RRSIGs: a chain of their own, not names of the zone.
+    nsec3: Vec<&'r SourcedRecord>,
 }
 
 impl<'r> Owners<'r> {
@@ -398,10 +449,19 @@ impl<'r> Owners<'r> {
             order: Vec::with_capacity(records.len()),
             cuts: FxHashSet::default(),
             soa: None,
+            nsec3: Vec::new(),
         };
         for r in records {
+            let rtype = r.record.record_type();
+            if rtype == RecordType::NSEC3
+                || (rtype == RecordType::RRSIG
+                    && signed::covered(&r.record) == Some(RecordType::NSEC3))
+            {
+                owners.nsec3.push(r);
+                continue;
+            }
             let owner = r.record.name.to_lowercase();
-            match r.record.record_type() {
+            match rtype {
                 RecordType::SOA if owner != *origin => {
                     errors.push(r.problem(format!(
                         "SOA at {owner}, which is not the zone's apex {origin}"
@@ -436,8 +496,9 @@ impl<'r> Owners<'r> {
     }
 }
 
-/// The node of one owner: its RRsets by type (duplicates merged, one TTL per RRset), only NS and
-/// DS at a cut; a CNAME beside other data is an error.
+/// The node of one owner: its RRsets by type (duplicates merged, one TTL per RRset), each with
+/// the RRSIGs that cover it; only NS, DS and NSEC (and their signatures) at a cut; a CNAME beside
+/// other data than its RRSIG and NSEC (RFC 4035 §2.5) is an error.
 fn build_node(
     owner: &Name,
     recs: &[&SourcedRecord],
@@ -448,14 +509,22 @@ fn build_node(
         cut: at_cut,
         ..Node::default()
     };
-    // RRsets in the order their first records stand, as records, then packed.
+    let parent_side =
+        |t: RecordType| matches!(t, RecordType::NS | RecordType::DS | RecordType::NSEC);
+    // RRsets in the order their first records stand, as records, then packed; RRSIGs by the
+    // type they cover.
     let mut sets: Vec<(RecordType, Vec<Record>)> = Vec::new();
+    let mut sigs: Vec<(RecordType, Vec<Record>)> = Vec::new();
     for r in recs {
         let t = r.record.record_type();
-        if at_cut && !matches!(t, RecordType::NS | RecordType::DS) {
+        let (key, group) = match signed::covered(&r.record) {
+            Some(covered) => (covered, &mut sigs),
+            None => (t, &mut sets),
+        };
+        if at_cut && !parent_side(key) {
             continue; // occluded by the delegation; A/AAAA are kept as glue
         }
-        match sets.iter_mut().find(|(st, _)| *st == t) {
+        match group.iter_mut().find(|(st, _)| *st == key) {
             Some((_, set)) => {
                 if set.iter().any(|x| x.data == r.record.data) {
                     continue; // RFC 2181 §5: duplicates are one record
@@ -465,14 +534,20 @@ fn build_node(
                     continue;
                 }
                 let mut rec = r.record.clone();
-                rec.ttl = set[0].ttl; // RFC 2181 §5.2: one TTL per RRset
+                if t != RecordType::RRSIG {
+                    rec.ttl = set[0].ttl; // RFC 2181 §5.2: one TTL per RRset
+                }
                 set.push(rec);
             }
-            None => sets.push((t, vec![r.record.clone()])),
+            None => group.push((key, vec![r.record.clone()])),
         }
     }
     let has_cname = sets.iter().any(|(t, _)| *t == RecordType::CNAME);
-    if has_cname && sets.len() > 1 {
+    let beside = sets
+        .iter()
+        .filter(|(t, _)| !matches!(t, RecordType::CNAME | RecordType::NSEC))
+        .count();
+    if has_cname && beside > 0 {
         let cname = recs
             .iter()
             .find(|r| r.record.record_type() == RecordType::CNAME)
@@ -483,11 +558,26 @@ fn build_node(
     }
     // In a slice of its exact size (vectors grow by fours).
     let mut rrsets = Vec::with_capacity(sets.len());
+    let cannot = |t: RecordType| recs[0].problem(format!("{owner}: cannot keep its {t} records"));
     for (t, records) in &sets {
         match RRset::pack(*t, records) {
             Some(set) => rrsets.push(set),
-            None => errors.push(recs[0].problem(format!("{owner}: cannot keep its {t} records"))),
+            None => errors.push(cannot(*t)),
         }
+    }
+    // Each type's signatures beside it; those covering no RRset here stay an RRSIG RRset.
+    let mut orphans = Vec::new();
+    for (covered, records) in sigs {
+        match rrsets.iter_mut().find(|s| s.rtype == covered) {
+            Some(set) => match RRset::pack(RecordType::RRSIG, &records) {
+                Some(packed) => set.sigs = Some(Box::new(packed)),
+                None => errors.push(cannot(RecordType::RRSIG)),
+            },
+            None => orphans.extend(records),
+        }
+    }
+    if let Some(set) = RRset::pack(RecordType::RRSIG, &orphans) {
+        rrsets.push(set);
     }
     node.rrsets = rrsets.into_boxed_slice();
     node

@@ -487,3 +487,132 @@ pub async fn secondary_status(s: &TestServer, zone: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["secondaries"][zone].clone()
 }
+
+/// How a zone signed in a test proves that names and types are absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    Nsec,
+    /// NSEC3 with RFC 9276's parameters: no salt, no extra iterations.
+    Nsec3,
+    /// NSEC3 with every link's opt-out flag (RFC 5155 §6).
+    Nsec3OptOut,
+}
+
+/// A zone signed in a test: its text, and the DS of its key-signing key (one line, as
+/// `ldns-keygen` writes it).
+pub struct SignedZone {
+    pub text: String,
+    pub ds: String,
+}
+
+/// Signs `text` (the zone `origin`, no final dot) in `dir` with a KSK and a ZSK (ECDSA P-256)
+/// made now by `ldns-keygen`, by `ldns-signzone` (Debian's ldnsutils); `validity` is the
+/// signatures' (inception, expiration) as `YYYYMMDD`, else from now for four weeks.
+pub fn sign_zone(
+    dir: &Path,
+    origin: &str,
+    text: &str,
+    denial: Denial,
+    validity: Option<(&str, &str)>,
+) -> SignedZone {
+    let run = |program: &str, args: &[&str]| -> String {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let ksk = run("ldns-keygen", &["-a", "ECDSAP256SHA256", "-k", origin]);
+    let zsk = run("ldns-keygen", &["-a", "ECDSAP256SHA256", origin]);
+    let unsigned = format!("{origin}.unsigned");
+    std::fs::write(dir.join(&unsigned), text).unwrap();
+    let signed = format!("{origin}.signed");
+    let mut args: Vec<&str> = vec!["-o", origin, "-f", &signed];
+    match denial {
+        Denial::Nsec => {}
+        Denial::Nsec3 => args.extend(["-n", "-s", "", "-t", "0"]),
+        Denial::Nsec3OptOut => args.extend(["-n", "-p", "-s", "", "-t", "0"]),
+    }
+    if let Some((inception, expiration)) = validity {
+        args.extend(["-i", inception, "-e", expiration]);
+    }
+    args.extend([unsigned.as_str(), ksk.as_str(), zsk.as_str()]);
+    run("ldns-signzone", &args);
+    SignedZone {
+        text: std::fs::read_to_string(dir.join(&signed)).unwrap(),
+        ds: std::fs::read_to_string(dir.join(format!("{ksk}.ds")))
+            .unwrap()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// The signed fixture (`tests/fixtures/dnssec`), signed in `dir` with `denial`: example.com
+/// with a signed child sub.example.com (its DS in the parent) and an unsigned child
+/// insecure.example.com. Returns the three zone files (origin, text) and the DS of
+/// example.com, the trust anchor.
+pub fn signed_fixture(dir: &Path, denial: Denial) -> (Vec<(String, String)>, String) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dnssec");
+    let read = |origin: &str| std::fs::read_to_string(src.join(format!("{origin}.zone"))).unwrap();
+    let child = sign_zone(
+        dir,
+        "sub.example.com",
+        &read("sub.example.com"),
+        Denial::Nsec,
+        None,
+    );
+    let parent_text = format!("{}\n{}\n", read("example.com"), child.ds);
+    let parent = sign_zone(dir, "example.com", &parent_text, denial, None);
+    let zones = vec![
+        ("example.com".to_string(), parent.text),
+        ("sub.example.com".to_string(), child.text),
+        (
+            "insecure.example.com".to_string(),
+            read("insecure.example.com"),
+        ),
+    ];
+    (zones, parent.ds)
+}
+
+/// [`dir_with_zones`] from (origin, text) pairs: each written as `<origin>.zone`.
+pub fn dir_with_origins(extra: &str, zones: &[(String, String)]) -> tempfile::TempDir {
+    let files: Vec<(String, &str)> = zones
+        .iter()
+        .map(|(origin, text)| (format!("{origin}.zone"), text.as_str()))
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    dir_with_zones(extra, &refs)
+}
+
+/// Unbound's `stub-zone` section sending `zone` to dnslb at `addr`.
+pub fn unbound_stub(zone: &str, addr: SocketAddr) -> String {
+    format!(
+        "stub-zone:\n  name: \"{zone}\"\n  stub-addr: {}@{}\n",
+        addr.ip(),
+        addr.port()
+    )
+}
+
+/// Unbound `server:` lines forbidding every IPv4 address but 127/8 (belt and braces: its stub
+/// zones all point at loopback, so it has no reason to query anything else).
+pub fn unbound_loopback_only() -> String {
+    [
+        "0.0.0.0/2",
+        "64.0.0.0/3",
+        "96.0.0.0/4",
+        "112.0.0.0/5",
+        "120.0.0.0/6",
+        "124.0.0.0/7",
+        "126.0.0.0/8",
+        "128.0.0.0/1",
+    ]
+    .iter()
+    .map(|b| format!("  do-not-query-address: {b}\n"))
+    .collect()
+}

@@ -2,6 +2,11 @@
 //! RFC 8482), as a pure function of (what is served, question, rng): no I/O, no locks.
 //!
 //! The result borrows the zones' records; only wildcard-synthesised records are owned.
+//!
+//! With DO set and a signed zone, each RRset comes with its RRSIGs and negative answers,
+//! wildcard answers and referrals with their proofs ([`proof`]).
+
+mod proof;
 
 use std::borrow::Cow;
 
@@ -12,7 +17,7 @@ use smallvec::SmallVec;
 
 use crate::pool::{Clients, Picker, Pool};
 use crate::served::Served;
-use crate::zone::{Lookup, Node, RRset, Zone};
+use crate::zone::{Lookup, Node, RRset, Signed, Zone};
 
 /// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
 /// any chain; we stop at 16, so that the work of one query stays bounded.
@@ -55,26 +60,33 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// Answers `qname`/`qtype` (class IN) from `served`. Answer records owned by the query name carry
-/// `qname` exactly as given (the client's case, so that they compress against the question).
+/// A question: its name (as the client wrote it), its type, and whether it asked for DNSSEC
+/// records (the DO bit, RFC 3225).
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'q> {
+    /// The name.
+    pub name: &'q Name,
+    /// The type.
+    pub qtype: RecordType,
+    /// DO: RRSIGs and proofs wanted, where the zone is signed.
+    pub dnssec_ok: bool,
+}
+
+/// Answers `question` (class IN) from `served`. Answer records owned by the query name carry
+/// its name exactly as given (the client's case, so that they compress against the question).
 pub fn resolve<'a>(
     served: &'a Served,
-    qname: &Name,
-    qtype: RecordType,
+    question: Question<'_>,
     picker: &mut Picker,
     clients: &Clients,
 ) -> Answer<'a> {
-    resolve_with(served, qname, qtype, &mut Draw::Yes { picker, clients })
+    resolve_with(served, question, &mut Draw::Yes { picker, clients })
 }
 
 /// [`resolve`] for an answer that draws from no pool: `None` when it would draw (nothing is
 /// drawn, no member counted as served, no policy state moved). What [`crate::prepare`] asks.
-pub fn resolve_undrawn<'a>(
-    served: &'a Served,
-    qname: &Name,
-    qtype: RecordType,
-) -> Option<Answer<'a>> {
-    let answer = resolve_with(served, qname, qtype, &mut Draw::No);
+pub fn resolve_undrawn<'a>(served: &'a Served, question: Question<'_>) -> Option<Answer<'a>> {
+    let answer = resolve_with(served, question, &mut Draw::No);
     (!answer.drawn).then_some(answer)
 }
 
@@ -104,12 +116,8 @@ impl Draw<'_> {
     }
 }
 
-fn resolve_with<'a>(
-    served: &'a Served,
-    qname: &Name,
-    qtype: RecordType,
-    draw: &mut Draw<'_>,
-) -> Answer<'a> {
+fn resolve_with<'a>(served: &'a Served, question: Question<'_>, draw: &mut Draw<'_>) -> Answer<'a> {
+    let (qname, qtype) = (question.name, question.qtype);
     let found = served.find_zone(qname);
     if !served.unavailable.is_empty() && served.is_unavailable(qname, found) {
         return Answer {
@@ -136,21 +144,29 @@ fn resolve_with<'a>(
     };
     let mut name: Cow<'_, Name> = Cow::Borrowed(qname);
     for _ in 0..=MAX_CHAIN {
+        // Signatures and proofs: asked for, and this link's zone signed.
+        let signed = zone.dnssec.as_deref().filter(|_| question.dnssec_ok);
         match zone.lookup(&name, qtype) {
             Lookup::NxDomain => {
                 ans.rcode = ResponseCode::NXDomain;
-                ans.authority.push(Cow::Borrowed(zone.negative_soa()));
+                negative(zone, signed, &mut ans);
+                if let Some(s) = signed {
+                    proof::nxdomain(zone, s, &name, &mut ans.authority);
+                }
                 break;
             }
-            Lookup::Referral(cut) => {
+            Lookup::Referral(cut, cut_name) => {
                 if ans.answers.is_empty() {
                     ans.authoritative = false;
                 }
                 referral(zone, cut, &mut ans);
+                if let Some(s) = signed {
+                    proof::referral(zone, s, cut, &cut_name, &mut ans.authority);
+                }
                 break;
             }
             Lookup::Dname(node, owner) => {
-                let Some(target) = dname(node, &owner, &name, &mut ans) else {
+                let Some(target) = dname(node, &owner, &name, signed.is_some(), &mut ans) else {
                     break;
                 };
                 // The synthesised CNAME itself is the last answer: loops are checked before it.
@@ -162,8 +178,15 @@ fn resolve_with<'a>(
             }
             Lookup::Node { node, wildcard } => {
                 let first = ans.answers.is_empty();
-                let owner = (first || wildcard).then_some(&*name);
-                let next = node_answer(zone, node, qtype, owner, draw, &mut ans);
+                let at = At {
+                    zone,
+                    node,
+                    name: &name,
+                    owner: (first || wildcard).then_some(&*name),
+                    wildcard,
+                    signed,
+                };
+                let next = node_answer(&at, qtype, draw, &mut ans);
                 let Some(target) = next else { break };
                 let Some(next) = follow(served, &ans.answers, target) else {
                     break;
@@ -173,6 +196,35 @@ fn resolve_with<'a>(
         }
     }
     ans
+}
+
+/// The SOA of a negative answer in the authority section, with its RRSIGs when `signed`
+/// (given the negative TTL too, as Knot does).
+fn negative<'a>(zone: &'a Zone, signed: Option<&Signed>, ans: &mut Answer<'a>) {
+    let soa = zone.negative_soa();
+    ans.authority.push(Cow::Borrowed(soa));
+    if signed.is_some() {
+        let set = zone
+            .node(&zone.origin)
+            .and_then(|n| n.rrset(RecordType::SOA));
+        let sigs = proof::signatures(set, Some(soa.ttl));
+        ans.authority.extend(sigs.into_iter().map(Cow::Owned));
+    }
+}
+
+/// Where [`node_answer`] answers: an existing node (or the wildcard synthesising `name`).
+struct At<'a, 'n> {
+    zone: &'a Zone,
+    node: &'a Node,
+    /// The name asked at this link of the chain.
+    name: &'n Name,
+    /// When given, replaces the records' owner where it differs (a wildcard's, or the
+    /// question's case).
+    owner: Option<&'n Name>,
+    /// `node` is the wildcard that synthesises `name`.
+    wildcard: bool,
+    /// The zone's signing, when the answer carries DNSSEC records.
+    signed: Option<&'a Signed>,
 }
 
 /// Where a chain goes next: `target`'s zone, while it stays inside our zones and does not loop
@@ -188,33 +240,37 @@ fn follow<'a, 'n>(
     served.find_zone(&target).map(|z| (z, Cow::Owned(target)))
 }
 
-/// Answers at an existing node; returns the CNAME target to follow, if any. `owner`, when
-/// given, replaces the records' owner where it differs (a wildcard's, or the question's case).
+/// Answers at an existing node; returns the CNAME target to follow, if any.
 fn node_answer<'a>(
-    zone: &'a Zone,
-    node: &'a Node,
+    at: &At<'a, '_>,
     qtype: RecordType,
-    owner: Option<&Name>,
     draw: &mut Draw<'_>,
     ans: &mut Answer<'a>,
 ) -> Option<Name> {
+    let (zone, node) = (at.zone, at.node);
     let start = ans.answers.len();
     let mut picked: SmallVec<[Cow<'a, Record>; 8]> = SmallVec::new();
     let mut follow = None;
     let mut scope = 0;
+    let signed = at.signed.is_some();
 
-    if node.has_cname() && qtype != RecordType::CNAME {
+    if qtype == RecordType::RRSIG {
+        // Every signature at the name, as NSD and Knot answer a question for RRSIG.
+        for set in node.rrsets.iter() {
+            let sigs = match set.rtype {
+                RecordType::RRSIG => Some(set),
+                _ => set.signatures(),
+            };
+            picked.extend(sigs.into_iter().flat_map(RRset::records).map(Cow::Owned));
+        }
+    } else if node.has_cname() && node.rrset(qtype).is_none() {
+        // (The types beside a CNAME, its NSEC and RRSIGs, are answered as themselves.)
         match node.pool(RecordType::CNAME) {
             Some(pool) => {
                 ans.drawn = true;
                 scope = draw.pool(pool, &mut picked);
             }
-            None => picked.extend(
-                node.rrset(RecordType::CNAME)
-                    .into_iter()
-                    .flat_map(RRset::records)
-                    .map(Cow::Owned),
-            ),
+            None => pick(node.rrset(RecordType::CNAME), signed, &mut picked),
         }
         follow = picked.first().and_then(|r| match &r.data {
             RData::CNAME(c) => Some(c.0.clone()),
@@ -229,19 +285,19 @@ fn node_answer<'a>(
         if let Some(pool) = node.pools.first() {
             ans.drawn = true;
             scope = draw.pool(pool, &mut picked);
-        } else if let Some(set) = node.any_rrset() {
-            picked.extend(set.records().into_iter().map(Cow::Owned));
+        } else {
+            pick(node.any_rrset(), signed, &mut picked);
         }
     } else if let Some(pool) = node.pool(qtype) {
         ans.drawn = true;
         scope = draw.pool(pool, &mut picked);
-    } else if let Some(set) = node.rrset(qtype) {
-        picked.extend(set.records().into_iter().map(Cow::Owned));
+    } else {
+        pick(node.rrset(qtype), signed, &mut picked);
     }
 
     ans.ecs_scope = ans.ecs_scope.max(scope);
     for r in picked {
-        ans.answers.push(match owner {
+        ans.answers.push(match at.owner {
             Some(owner) if !r.name.eq_case(owner) => {
                 let mut synth = r.into_owned();
                 synth.name = owner.clone();
@@ -252,19 +308,46 @@ fn node_answer<'a>(
     }
     if ans.answers.len() == start {
         // NODATA (an empty non-terminal, another type, or an all-down pool answering empty).
-        ans.authority.push(Cow::Borrowed(zone.negative_soa()));
+        negative(zone, at.signed, ans);
+        if let Some(s) = at.signed {
+            proof::nodata(zone, s, node, at.name, at.wildcard, &mut ans.authority);
+        }
         return None;
     }
+    if let Some(s) = at.signed
+        && at.wildcard
+    {
+        proof::wildcard_answer(zone, s, at.name, &mut ans.authority);
+    }
     if follow.is_none() {
-        additional_for(zone, ans, start);
+        additional_for(zone, signed, ans, start);
     }
     follow
+}
+
+/// Picks the records of `set` (none when absent), and their RRSIGs when `signed`.
+fn pick<'a>(set: Option<&RRset>, signed: bool, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
+    let Some(set) = set else { return };
+    out.extend(set.records().into_iter().map(Cow::Owned));
+    if signed {
+        out.extend(
+            proof::signatures(Some(set), None)
+                .into_iter()
+                .map(Cow::Owned),
+        );
+    }
 }
 
 /// Answers a name below a DNAME (RFC 6672 §3.3): the DNAME, and a CNAME from `name` to the
 /// substituted name with the DNAME's TTL. Returns the name to follow; `None` (and YXDOMAIN) when
 /// the substituted name would be too long.
-fn dname<'a>(node: &'a Node, owner: &Name, name: &Name, ans: &mut Answer<'a>) -> Option<Name> {
+fn dname<'a>(
+    node: &'a Node,
+    owner: &Name,
+    name: &Name,
+    signed: bool,
+    ans: &mut Answer<'a>,
+) -> Option<Name> {
     let set = node.rrset(RecordType::DNAME)?;
     let record = set.records().into_iter().next()?;
     let RData::Unknown { rdata, .. } = &record.data else {
@@ -273,6 +356,11 @@ fn dname<'a>(node: &'a Node, owner: &Name, name: &Name, ans: &mut Answer<'a>) ->
     let target = name_from_wire(&rdata.anything)?;
     let ttl = record.ttl;
     ans.answers.push(Cow::Owned(record));
+    if signed {
+        // The DNAME is signed; the CNAME made from it is not (RFC 6672 §5.3.1).
+        let sigs = proof::signatures(Some(set), None);
+        ans.answers.extend(sigs.into_iter().map(Cow::Owned));
+    }
     let prefix = name.num_labels() - owner.num_labels();
     let labels = name.iter().take(usize::from(prefix));
     let substituted = Name::from_labels(labels.chain(target.iter()))
@@ -302,7 +390,7 @@ fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
     let records = ns.records();
     for r in &records {
         if let RData::NS(target) = &r.data {
-            push_addresses(zone, &target.0, &mut ans.additional);
+            push_addresses(zone, &target.0, false, &mut ans.additional);
         }
     }
     ans.authority.extend(records.into_iter().map(Cow::Owned));
@@ -310,7 +398,7 @@ fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
 
 /// Additional-section processing for MX, SRV and NS answers (RFC 1035 §3.3, RFC 2782), from
 /// the zone that answered them only (as NSD and Knot do).
-fn additional_for<'a>(zone: &'a Zone, ans: &mut Answer<'a>, from: usize) {
+fn additional_for<'a>(zone: &'a Zone, signed: bool, ans: &mut Answer<'a>, from: usize) {
     let mut extra: SmallVec<[Cow<'a, Record>; 4]> = SmallVec::new();
     for r in &ans.answers[from..] {
         let target = match &r.data {
@@ -319,13 +407,19 @@ fn additional_for<'a>(zone: &'a Zone, ans: &mut Answer<'a>, from: usize) {
             RData::NS(ns) => &ns.0,
             _ => continue,
         };
-        push_addresses(zone, target, &mut extra);
+        push_addresses(zone, target, signed, &mut extra);
     }
     ans.additional.extend(extra);
 }
 
-/// Pushes the static A and AAAA records of `name` in `zone`: its authoritative data, or glue.
-fn push_addresses<'a>(zone: &'a Zone, name: &Name, out: &mut SmallVec<[Cow<'a, Record>; 4]>) {
+/// Pushes the static A and AAAA records of `name` in `zone`: its authoritative data (with its
+/// RRSIGs when `signed`, RFC 4035 §3.1.1), or glue.
+fn push_addresses<'a>(
+    zone: &'a Zone,
+    name: &Name,
+    signed: bool,
+    out: &mut SmallVec<[Cow<'a, Record>; 4]>,
+) {
     if !zone.origin.zone_of(name) {
         return;
     }
@@ -334,6 +428,10 @@ fn push_addresses<'a>(zone: &'a Zone, name: &Name, out: &mut SmallVec<[Cow<'a, R
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.rrset(t) {
                     out.extend(set.records().into_iter().map(Cow::Owned));
+                    if signed {
+                        let sigs = proof::signatures(Some(set), None);
+                        out.extend(sigs.into_iter().map(Cow::Owned));
+                    }
                 }
             }
         }

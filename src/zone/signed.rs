@@ -1,0 +1,396 @@
+//! What a signed zone holds beyond its names' RRsets (RFC 4033–4035, RFC 5155): the order in
+//! which NSEC owners prove names absent, or the NSEC3 chain (kept apart from the names: its
+//! owners are hashes, which must not make names exist), and the zone's signing summary for
+//! `check`, `/status` and `/metrics`.
+//!
+//! A zone is signed when its apex holds a DNSKEY RRset and its SOA is signed, as NSD and Knot
+//! decide it. dnslb does not sign and does not validate: the signer's records are served as
+//! written, and only found here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_proto::dnssec::Nsec3HashAlgorithm;
+use hickory_proto::rr::{Name, Record, RecordType};
+
+use hickory_proto::serialize::binary::BinEncodable;
+use rustc_hash::FxHashMap;
+
+use super::packed::uncompressed;
+use super::{Node, RRset, SourcedRecord};
+use crate::Problem;
+
+/// A signed zone's denial of existence and summary.
+#[derive(Debug)]
+pub struct Signed {
+    /// The DNSKEY algorithms (RFC 8624 numbers), in key order, each once.
+    pub algorithms: Vec<u8>,
+    /// The earliest expiration of any signature, as written (RFC 4034 §3.1.5 serial time).
+    pub expiry: Option<u32>,
+    /// How absence is proved.
+    pub denial: Denial,
+}
+
+/// How a signed zone proves that names and types are absent.
+#[derive(Debug)]
+pub enum Denial {
+    /// By NSEC (RFC 4034 §4): the owners of every NSEC, in canonical order (RFC 4034 §6.1).
+    Nsec(Box<[Name]>),
+    /// By NSEC3 (RFC 5155).
+    Nsec3(Nsec3Chain),
+    /// Neither: signed, but negative answers carry no proof (validators answer them bogus).
+    Missing,
+}
+
+/// An NSEC3 chain: its parameters and its links in hash order.
+#[derive(Debug)]
+pub struct Nsec3Chain {
+    /// The hash's salt.
+    pub salt: Box<[u8]>,
+    /// Additional iterations of the hash.
+    pub iterations: u16,
+    /// Some link has the opt-out flag.
+    pub opt_out: bool,
+    links: Box<[Nsec3Link]>,
+}
+
+/// One NSEC3 RRset (and its signatures), by the hash its owner's first label spells.
+#[derive(Debug)]
+pub struct Nsec3Link {
+    /// The owner's hash, decoded from base32hex.
+    pub hash: Box<[u8]>,
+    /// The NSEC3 RRset with its RRSIGs.
+    pub set: RRset,
+}
+
+impl Nsec3Chain {
+    /// The hash of `name` with this chain's parameters (RFC 5155 §5).
+    pub fn hash(&self, name: &Name) -> Option<Vec<u8>> {
+        let digest = Nsec3HashAlgorithm::SHA1
+            .hash(&self.salt, name, self.iterations)
+            .ok()?;
+        Some(digest.as_ref().to_vec())
+    }
+
+    /// The link whose owner is `hash`.
+    pub fn matching(&self, hash: &[u8]) -> Option<&Nsec3Link> {
+        self.links
+            .binary_search_by(|l| l.hash.as_ref().cmp(hash))
+            .ok()
+            .map(|i| &self.links[i])
+    }
+
+    /// The link that covers `hash` (owner < hash < next, around the ring): the last owner
+    /// before it, or the last of all for a hash before the first.
+    pub fn covering(&self, hash: &[u8]) -> Option<&Nsec3Link> {
+        let after = self.links.partition_point(|l| l.hash.as_ref() < hash);
+        let i = after
+            .checked_sub(1)
+            .unwrap_or(self.links.len().checked_sub(1)?);
+        self.links.get(i)
+    }
+
+    /// How many links the chain has.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether the chain is empty.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+}
+
+impl Denial {
+    /// The owner of the NSEC that covers or matches `name`: the last owner at or before it in
+    /// canonical order (the apex is first, so a name inside the zone always has one).
+    pub fn nsec_owner(owners: &[Name], name: &Name) -> Option<Name> {
+        let after = owners.partition_point(|o| o <= name);
+        let i = after.checked_sub(1).unwrap_or(owners.len().checked_sub(1)?);
+        owners.get(i).cloned()
+    }
+
+    /// One line for `check` and the log: "NSEC" or "NSEC3 (iterations 0, salt -, opt-out)".
+    pub fn describe(&self) -> String {
+        match self {
+            Denial::Nsec(_) => "NSEC".into(),
+            Denial::Nsec3(c) => format!(
+                "NSEC3 (iterations {}, salt {}{})",
+                c.iterations,
+                if c.salt.is_empty() {
+                    "-".to_string()
+                } else {
+                    hex::encode(&c.salt)
+                },
+                if c.opt_out { ", opt-out" } else { "" }
+            ),
+            Denial::Missing => "no NSEC or NSEC3".into(),
+        }
+    }
+}
+
+impl Signed {
+    /// Seconds from `now` until the earliest signature expires (negative: expired).
+    pub fn expires_in(&self, now: SystemTime) -> Option<i64> {
+        let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+        // Serial arithmetic (RFC 1982) around now: the expiry nearest to it.
+        let delta = self.expiry?.wrapping_sub(now as u32) as i32;
+        Some(i64::from(delta))
+    }
+
+    /// `check`'s line about the zone's signing: algorithms, denial, earliest expiry.
+    pub fn summary(&self, now: SystemTime) -> String {
+        let algorithms: Vec<String> = self.algorithms.iter().map(|a| algorithm_name(*a)).collect();
+        let expiry = match self.expires_in(now) {
+            Some(s) if s < 0 => format!("signatures EXPIRED {} ago", human(-s)),
+            Some(s) => format!("earliest signature expiry in {}", human(s)),
+            None => "no signatures".into(),
+        };
+        format!(
+            "signed: {}; {}; {expiry}",
+            algorithms.join(", "),
+            self.denial.describe()
+        )
+    }
+}
+
+/// A duration in days, hours or seconds, as an operator reads it.
+fn human(secs: i64) -> String {
+    match secs {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 3_600 => format!("{} hours", s / 3_600),
+        s => format!("{s} s"),
+    }
+}
+
+/// A DNSSEC algorithm's mnemonic (RFC 8624), or its number.
+fn algorithm_name(a: u8) -> String {
+    match a {
+        5 => "RSASHA1".into(),
+        7 => "RSASHA1-NSEC3-SHA1".into(),
+        8 => "RSASHA256".into(),
+        10 => "RSASHA512".into(),
+        13 => "ECDSAP256SHA256".into(),
+        14 => "ECDSAP384SHA384".into(),
+        15 => "ED25519".into(),
+        16 => "ED448".into(),
+        other => format!("algorithm {other}"),
+    }
+}
+
+/// A record's RDATA in wire form, names uncompressed.
+pub(super) fn rdata_wire(record: &Record) -> Vec<u8> {
+    let mut buf = Vec::new();
+    uncompressed(&mut buf, |e| record.data.emit(e)).map_or_else(Vec::new, <[u8]>::to_vec)
+}
+
+/// The type an RRSIG covers (its RDATA's first two octets).
+pub(super) fn covered(record: &Record) -> Option<RecordType> {
+    if record.record_type() != RecordType::RRSIG {
+        return None;
+    }
+    let w = rdata_wire(record);
+    Some(RecordType::from(u16::from_be_bytes([
+        *w.first()?,
+        *w.get(1)?,
+    ])))
+}
+
+/// An RRSIG's expiration (RDATA octets 8..12).
+pub(super) fn expiration(rdata: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(rdata.get(8..12)?.try_into().ok()?))
+}
+
+/// An NSEC3 or NSEC3PARAM's parameters (hash algorithm, flags, iterations, salt).
+pub(super) fn nsec3_params(rdata: &[u8]) -> Option<(u8, u8, u16, &[u8])> {
+    let (&alg, rest) = rdata.split_first()?;
+    let (&flags, rest) = rest.split_first()?;
+    let iterations = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]);
+    let salt_len = usize::from(*rest.get(2)?);
+    let salt = rest.get(3..3 + salt_len)?;
+    Some((alg, flags, iterations, salt))
+}
+
+/// The hash an NSEC3 owner's first label spells in base32hex (RFC 4648 §7), any case.
+pub(super) fn owner_hash(owner: &Name) -> Option<Box<[u8]>> {
+    let label = owner.iter().next()?.to_ascii_uppercase();
+    data_encoding::BASE32HEX_NOPAD
+        .decode(&label)
+        .ok()
+        .map(Vec::into_boxed_slice)
+}
+
+/// Builds the chain from the zone's NSEC3 RRsets (each with its signatures), keeping only the
+/// links whose parameters are `params` (the NSEC3PARAM's, or the first link's); `None` when no
+/// link does.
+pub(super) fn nsec3_chain(
+    links: Vec<(Box<[u8]>, RRset, Vec<u8>)>,
+    params: Option<(u16, Vec<u8>)>,
+) -> Option<Nsec3Chain> {
+    let (iterations, salt) = match params {
+        Some(p) => p,
+        None => {
+            let (_, _, rdata) = links.first()?;
+            let (_, _, i, s) = nsec3_params(rdata)?;
+            (i, s.to_vec())
+        }
+    };
+    let mut opt_out = false;
+    let mut kept: Vec<Nsec3Link> = links
+        .into_iter()
+        .filter_map(|(hash, set, rdata)| {
+            let (alg, flags, i, s) = nsec3_params(&rdata)?;
+            (alg == 1 && i == iterations && s == salt.as_slice()).then(|| {
+                opt_out |= flags & 1 != 0;
+                Nsec3Link { hash, set }
+            })
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    kept.sort_by(|a, b| a.hash.cmp(&b.hash));
+    Some(Nsec3Chain {
+        salt: salt.into_boxed_slice(),
+        iterations,
+        opt_out,
+        links: kept.into_boxed_slice(),
+    })
+}
+
+/// Whether the zone at `origin` is signed: a DNSKEY RRset at its apex, and its SOA signed.
+pub(super) fn is_signed(origin: &Name, nodes: &FxHashMap<Name, Node>) -> bool {
+    nodes.get(origin).is_some_and(|apex| {
+        apex.rrset(RecordType::DNSKEY).is_some()
+            && apex
+                .rrset(RecordType::SOA)
+                .and_then(RRset::signatures)
+                .is_some()
+    })
+}
+
+/// What the signed zone at `origin` holds beyond its names: its algorithms, its earliest
+/// signature expiry, and its NSEC order or NSEC3 chain (made of `nsec3`, the zone's NSEC3
+/// records and their RRSIGs).
+pub(super) fn find(
+    origin: &Name,
+    nodes: &FxHashMap<Name, Node>,
+    nsec3: &[&SourcedRecord],
+    errors: &mut Vec<Problem>,
+) -> Signed {
+    let apex = nodes.get(origin);
+    let mut algorithms = Vec::new();
+    let keys = apex.and_then(|a| a.rrset(RecordType::DNSKEY));
+    for key in keys.into_iter().flat_map(RRset::rdatas) {
+        if let Some(&a) = key.get(3)
+            && !algorithms.contains(&a)
+        {
+            algorithms.push(a);
+        }
+    }
+    let mut earliest = Earliest::now();
+    for node in nodes.values() {
+        for set in node.rrsets.iter() {
+            earliest.consider(set);
+        }
+    }
+    let denial = if !nsec3.is_empty() {
+        let links = nsec3_links(nsec3, errors);
+        for (_, set, _) in &links {
+            earliest.consider(set);
+        }
+        let params = apex
+            .and_then(|a| a.rrset(RecordType::NSEC3PARAM))
+            .and_then(|p| p.rdatas().find_map(nsec3_params))
+            .map(|(_, _, iterations, salt)| (iterations, salt.to_vec()));
+        nsec3_chain(links, params).map_or(Denial::Missing, Denial::Nsec3)
+    } else if apex.is_some_and(|a| a.rrset(RecordType::NSEC).is_some()) {
+        let mut owners: Vec<Name> = nodes
+            .iter()
+            .filter(|(_, n)| n.rrset(RecordType::NSEC).is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        owners.sort_unstable();
+        Denial::Nsec(owners.into_boxed_slice())
+    } else {
+        Denial::Missing
+    };
+    Signed {
+        algorithms,
+        expiry: earliest.expiry,
+        denial,
+    }
+}
+
+/// The earliest signature expiration seen, by serial arithmetic around now (RFC 4034 §3.1.5).
+struct Earliest {
+    now: u32,
+    expiry: Option<u32>,
+}
+
+impl Earliest {
+    fn now() -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self {
+            now: now as u32,
+            expiry: None,
+        }
+    }
+
+    /// Considers the signatures of `set` (or `set` itself when it is an RRSIG RRset).
+    fn consider(&mut self, set: &RRset) {
+        let sigs = match set.rtype {
+            RecordType::RRSIG => Some(set),
+            _ => set.signatures(),
+        };
+        for rdata in sigs.into_iter().flat_map(RRset::rdatas) {
+            let Some(e) = expiration(rdata) else { continue };
+            let sooner = self.expiry.is_none_or(|x| {
+                (e.wrapping_sub(self.now) as i32) < (x.wrapping_sub(self.now) as i32)
+            });
+            if sooner {
+                self.expiry = Some(e);
+            }
+        }
+    }
+}
+
+/// The NSEC3 RRsets of `records` (NSEC3 and the RRSIGs covering them), by owner: each link's
+/// hash, its RRset with signatures, and its first record's RDATA.
+fn nsec3_links(
+    records: &[&SourcedRecord],
+    errors: &mut Vec<Problem>,
+) -> Vec<(Box<[u8]>, RRset, Vec<u8>)> {
+    let mut by_owner: FxHashMap<Name, (Vec<Record>, Vec<Record>)> = FxHashMap::default();
+    let mut order = Vec::new();
+    for r in records {
+        let owner = r.record.name.to_lowercase();
+        let entry = by_owner.entry(owner.clone()).or_insert_with(|| {
+            order.push((owner, *r));
+            Default::default()
+        });
+        match r.record.record_type() {
+            RecordType::RRSIG => entry.1.push(r.record.clone()),
+            _ if !entry.0.iter().any(|x| x.data == r.record.data) => entry.0.push(r.record.clone()),
+            _ => {}
+        }
+    }
+    let mut links = Vec::with_capacity(order.len());
+    for (owner, first) in order {
+        let (records, sigs) = &by_owner[&owner];
+        let Some(hash) = owner_hash(&owner) else {
+            errors.push(first.problem(format!(
+                "NSEC3 owner {owner}: its first label is not a base32hex hash (RFC 5155 §3)"
+            )));
+            continue;
+        };
+        let Some(mut set) = RRset::pack(RecordType::NSEC3, records) else {
+            continue; // only signatures: nothing to prove with
+        };
+        set.sigs = RRset::pack(RecordType::RRSIG, sigs).map(Box::new);
+        let rdata = rdata_wire(&records[0]);
+        links.push((hash, set, rdata));
+    }
+    links
+}
