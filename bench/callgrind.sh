@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 N=${1:-2000}
 PORT=5395
-TOOLS="valgrind:valgrind dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc cc:gcc"
+TOOLS="valgrind:valgrind dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc cc:gcc ldns-signzone:ldnsutils"
 . ./setup.sh # installs, builds, and writes the zones and configs into $work
 
 # Ir since the previous dump, summed over every process of the server.
@@ -32,7 +32,7 @@ dump() { # outdir
   echo "$total"
 }
 
-LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata region geo)
+LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata region geo signed_a signed_a_do signed_nodata_do signed_nx_do)
 declare -A RESULT
 
 measure() { # name, command...
@@ -57,7 +57,9 @@ measure() { # name, command...
         sent=$((sent + ${part:-0}))
       done
     else
-      sent=$(dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -n "$rounds" -c 1 -Q 1000 2>&1 | awk '/Queries completed/ {print $3}')
+      local dnssec=""
+      [[ " $DO_LOADS " == *" $load "* ]] && dnssec="-D"
+      sent=$(dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -n "$rounds" -c 1 -Q 1000 $dnssec 2>&1 | awk '/Queries completed/ {print $3}')
     fi
     local ir; ir=$(dump "$out")
     RESULT[$name.$load]=$(( ir / (sent > 0 ? sent : 1) ))

@@ -6,6 +6,7 @@
 # time, its peak, and the memory it comes back to).
 #
 #   bench/million.sh [records, default 1000000]
+#   SIGNED=1 bench/million.sh 200000   # the zone signed by ldns-signzone (NSEC3, RFC 9276)
 #
 # Installs nsd and dig with apt when missing. Listens on 127.0.0.1 only; every process started
 # here is stopped by its PID on exit.
@@ -13,17 +14,27 @@ set -euo pipefail
 cd "$(dirname "$0")"
 RECORDS=${1:-1000000}
 PORT=5397
-TOOLS="nsd:nsd dig:dnsutils bc:bc"
+SIGNED=${SIGNED:-}
+TOOLS="nsd:nsd dig:dnsutils bc:bc${SIGNED:+ ldns-signzone:ldnsutils}"
 EXTRA_NEED=$([ -x /usr/bin/time ] || echo time)
 . ./prepare.sh
 
 mkdir -p "$work/zones"
-zone() { # serial
+plain_zone() { # serial
   printf '$ORIGIN million.test.\n$TTL 300\n@ SOA ns1 h %s 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n' "$1"
   seq 0 $((RECORDS - 1)) | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
 }
 small() { # serial: a small zone beside it
   printf '$ORIGIN small.test.\n$TTL 300\n@ SOA ns1 h %s 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n' "$1"
+}
+if [ -n "$SIGNED" ]; then
+  # One KSK and one ZSK (ECDSA P-256); NSEC3 with no salt and no extra iterations.
+  (cd "$work" && ldns-keygen -a ECDSAP256SHA256 -k million.test >ksk && ldns-keygen -a ECDSAP256SHA256 million.test >zsk)
+fi
+zone() { # serial: the zone, signed when asked
+  if [ -z "$SIGNED" ]; then plain_zone "$1"; return; fi
+  plain_zone "$1" > "$work/unsigned"
+  (cd "$work" && ldns-signzone -n -s '' -t 0 -o million.test -f - unsigned "$(cat ksk)" "$(cat zsk)")
 }
 zone 1 > "$work/zones/million.test.zone"
 small 1 > "$work/zones/small.test.zone"
@@ -69,7 +80,7 @@ until_answered() { # serial [zone]; prints the seconds it took
   echo "never"
 }
 
-echo "$RECORDS-record zone ($(du -m "$work/zones/million.test.zone" | cut -f1) MB of zone file), $(date -u +%F), $(nproc) cores"
+echo "$RECORDS-record zone${SIGNED:+, signed with NSEC3} ($(du -m "$work/zones/million.test.zone" | cut -f1) MB of zone file), $(date -u +%F), $(nproc) cores"
 echo "check:        dnslb $(timed ../target/release/dnslb --config "$work/dnslb.toml" check)"
 echo "              nsd-checkzone $(timed nsd-checkzone million.test "$work/zones/million.test.zone")"
 

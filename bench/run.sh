@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 DURATION=${1:-10}
 REPS=${2:-1}
 PORT=5391
-TOOLS="dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc taskset:util-linux cc:gcc"
+TOOLS="dnsperf:dnsperf nsd:nsd knotd:knot dig:dnsutils bc:bc taskset:util-linux cc:gcc ldns-signzone:ldnsutils"
 . ./setup.sh # installs, builds, and writes the zones and configs into $work
 
 LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata)

@@ -16,6 +16,20 @@ cp zones/bench.test.zone "$work/zones/"
   seq 0 199999 | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
 } > "$work/zones/big.test.zone"
 cp "$work/zones/big.test.zone" "$work/plain/"
+# signed.test: 20,000 names signed with NSEC3 (no salt, no extra iterations) by ldns-signzone,
+# for the DO loads (a tenth of big.test: valgrind loads a signed zone slowly, and an answer's
+# cost does not depend on the zone's size).
+{
+  printf '$ORIGIN signed.test.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n'
+  seq 0 19999 | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
+} > "$work/signed.unsigned"
+(
+  cd "$work"
+  ksk=$(ldns-keygen -a ECDSAP256SHA256 -k signed.test)
+  zsk=$(ldns-keygen -a ECDSAP256SHA256 signed.test)
+  ldns-signzone -n -s '' -t 0 -o signed.test -f zones/signed.test.zone signed.unsigned "$ksk" "$zsk"
+)
+cp "$work/zones/signed.test.zone" "$work/plain/"
 # NSD and Knot serve the pooled names as plain RRsets of the same addresses.
 cp zones/bench.test.zone "$work/plain/"
 printf 'pool IN A 192.0.2.10\n     IN A 192.0.2.11\n     IN A 192.0.2.12\none  IN A 192.0.2.10\n' >> "$work/plain/bench.test.zone"
@@ -31,7 +45,7 @@ printf 'region IN A 192.0.2.10\ngeo IN A 192.0.2.10\n' >> "$work/plain/bench.tes
 } | perl ../tests/fixtures/geo/write-mmdb.pl "$work/geo.mmdb" GeoIP2-City
 sed -e "s/127.0.0.1:5391/127.0.0.1:$PORT/" -e "s|zones = \"zones\"|zones = \"$work/zones\"|" dnslb.toml > "$work/dnslb.toml"
 
-nsd_conf "$work/plain" bench.test big.test > "$work/nsd.conf"
+nsd_conf "$work/plain" bench.test big.test signed.test > "$work/nsd.conf"
 cat > "$work/knot.conf" <<CONF
 server:
   listen: 127.0.0.1@$PORT
@@ -54,6 +68,8 @@ zone:
     file: bench.test.zone
   - domain: big.test
     file: big.test.zone
+  - domain: signed.test
+    file: signed.test.zone
 CONF
 cc -O2 -o "$work/floor" floor.c
 
@@ -67,7 +83,13 @@ declare -A QUERIES=(
   [big_nodata]=$'host123456.big.test TXT\nhost7.big.test MX\nhost199999.big.test AAAA'
   [region]="region.bench.test A"
   [geo]="geo.bench.test A"
+  [signed_a]=$'host12345.signed.test A\nhost7.signed.test A\nhost19999.signed.test A'
+  [signed_a_do]=$'host12345.signed.test A\nhost7.signed.test A\nhost19999.signed.test A'
+  [signed_nodata_do]=$'host12345.signed.test TXT\nhost7.signed.test MX\nhost19999.signed.test AAAA'
+  [signed_nx_do]=$'nope1.signed.test A\nzzz.signed.test A\nhost1.host2.signed.test A'
 )
+# The loads asked with DO (dnsperf -D).
+DO_LOADS="signed_a_do signed_nodata_do signed_nx_do"
 # The ECS options (dnsperf -E code:hex) the region and geo loads are sent with, in turn:
 # family 1, source /24, scope 0, three address octets.
 ECS_LOADS="region geo"

@@ -23,6 +23,7 @@ pub mod geo;
 pub mod health;
 pub mod load;
 pub mod logging;
+pub mod memory;
 pub mod pool;
 pub mod prepare;
 pub mod problem;

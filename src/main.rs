@@ -74,7 +74,6 @@ struct MemberArgs {
 }
 
 fn main() -> ExitCode {
-    one_allocator_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -334,17 +333,5 @@ impl Signals {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}
         }
-    }
-}
-
-/// glibc gives each thread that allocates its own arena: a reload built on a blocking thread
-/// leaves its freed memory in an arena the trim after the swap cannot fully give back, and the
-/// resident size wanders by 10-15 % from reload to reload. The query path does not allocate,
-/// so one arena costs it nothing.
-fn one_allocator_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets the allocator's own parameter, before any thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

@@ -184,14 +184,10 @@ fn notify_changed(old: &Snapshot, new: &Snapshot) {
 }
 
 /// Gives the memory of a load's scratch work and of the previous generation back to the system
-/// (glibc keeps freed memory in its arenas otherwise: a reload of a large zone would leave the
-/// process at its peak size).
+/// (at once, not after the allocator's delay: a reload of a large zone would leave the process
+/// near its peak size for a while).
 async fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim only walks the allocator's own free lists.
-        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
-    }
+    let _ = tokio::task::spawn_blocking(crate::memory::release).await;
 }
 
 /// Watches the config file, the zone directory and `files` (the `[geoip]` databases) for writes, creations, removals and renames

@@ -428,13 +428,15 @@ fn encode_server(
             MetricType::Gauge,
         )?,
     )?;
-    if let Some(bytes) = heap_in_use() {
-        ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX)).encode(enc.encode_descriptor(
-            "dnslb_heap_in_use_bytes",
-            "Memory handed out by the allocator and not freed (glibc's mallinfo2): what a reload's peak must return to",
-            None,
-            MetricType::Gauge,
-        )?)?;
+    if let Some(bytes) = crate::memory::resident() {
+        ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX)).encode(
+            enc.encode_descriptor(
+                "dnslb_resident_memory_bytes",
+                "Memory of the process resident in RAM: what a reload's peak must return to",
+                None,
+                MetricType::Gauge,
+            )?,
+        )?;
     }
     let mut e = enc.encode_descriptor(
         "dnslb_zone_serial",
@@ -517,21 +519,6 @@ fn encode_secondaries(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<()
         }
     }
     Ok(())
-}
-
-/// Octets the allocator has handed out and not taken back (small blocks and mapped ones), where
-/// the allocator can tell.
-fn heap_in_use() -> Option<usize> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallinfo2 only reads the allocator's own statistics.
-        let info = unsafe { libc::mallinfo2() };
-        Some(info.uordblks + info.hblkhd)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        None
-    }
 }
 
 /// The per-member families.

@@ -126,7 +126,11 @@ fn load_with(
         .filter_map(|s| s.fresh.take())
         .collect();
     if fresh.iter().map(Vec::len).sum::<usize>() > 100_000 {
-        std::thread::spawn(move || drop(fresh));
+        // Once freed, given back: the trim after the install may have come first.
+        std::thread::spawn(move || {
+            drop(fresh);
+            crate::memory::release();
+        });
     }
     if zones.is_empty() && secondaries.is_empty() {
         return Err(nothing_to_serve(problems, &sources.zones_dir));

@@ -507,7 +507,7 @@ pub struct SignedZone {
 
 /// Signs `text` (the zone `origin`, no final dot) in `dir` with a KSK and a ZSK (ECDSA P-256)
 /// made now by `ldns-keygen`, by `ldns-signzone` (Debian's ldnsutils); `validity` is the
-/// signatures' (inception, expiration) as `YYYYMMDD`, else from now for four weeks.
+/// signatures' (inception, expiration) as `YYYYMMDD`, else from an hour ago for four weeks.
 pub fn sign_zone(
     dir: &Path,
     origin: &str,
@@ -539,9 +539,15 @@ pub fn sign_zone(
         Denial::Nsec3 => args.extend(["-n", "-s", "", "-t", "0"]),
         Denial::Nsec3OptOut => args.extend(["-n", "-p", "-s", "", "-t", "0"]),
     }
-    if let Some((inception, expiration)) = validity {
-        args.extend(["-i", inception, "-e", expiration]);
-    }
+    // By default an hour back (clocks differ; DNSViz warns of an inception within its skew)
+    // to four weeks ahead, as seconds since the epoch.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (from, until) = ((now - 3600).to_string(), (now + 28 * 86_400).to_string());
+    let (inception, expiration) = validity.unwrap_or((&from, &until));
+    args.extend(["-i", inception, "-e", expiration]);
     args.extend([unsigned.as_str(), ksk.as_str(), zsk.as_str()]);
     run("ldns-signzone", &args);
     SignedZone {
