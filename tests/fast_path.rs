@@ -307,9 +307,10 @@ async fn every_name_and_type_of_the_fixtures_answers_alike_on_both_paths() {
     }
 }
 
-/// The signed fixture (signed now with NSEC, and with NSEC3): every name and type, with and
-/// without DO, answers alike on both paths; with DO the fast path answers positive, NODATA and
-/// referral questions from its own bodies, signatures and proofs included.
+/// The signed fixture (signed now with NSEC, NSEC3 and NSEC3 with opt-out): every name and
+/// type, with and without DO, answers alike on both paths; with DO the fast path answers
+/// positive, NODATA and referral questions from its own bodies, signatures and proofs included,
+/// and with NSEC3 NXDOMAIN with the proofs it writes per question.
 #[tokio::test]
 async fn signed_zones_answer_alike_on_both_paths_with_and_without_do() {
     if !common::have_tool("ldns-signzone") {
@@ -330,38 +331,46 @@ async fn signed_zones_answer_alike_on_both_paths_with_and_without_do() {
             dnssec_ok: true,
         },
     ];
-    for denial in [common::Denial::Nsec, common::Denial::Nsec3] {
+    for denial in [
+        common::Denial::Nsec,
+        common::Denial::Nsec3,
+        common::Denial::Nsec3OptOut,
+    ] {
         let keys = tempfile::tempdir().unwrap();
-        let (zones, _) = common::signed_fixture(keys.path(), denial);
-        // Without the unsigned child, the parent's delegations answer referrals.
-        let zones: Vec<(String, String)> = zones
-            .into_iter()
-            .filter(|(origin, _)| origin != "insecure.example.com")
-            .collect();
-        let dir = common::dir_with_origins("", &zones);
-        let (handler, names) = fixture_handler(&dir.path().join("dnslb.toml"));
-        let mut worker = handler.worker();
+        let (all, _) = common::signed_fixture(keys.path(), denial);
         let (mut seen, mut signed) = (Seen::default(), Seen::default());
         let mut seed = 1u64;
-        for name in &names {
-            for qtype in TYPES {
-                for e in edns {
-                    for case in [0u64, 0x5555_5555_5555_5555] {
-                        seed += 1;
-                        let msg = query(seed as u16, true, name, case, qtype, e);
-                        seen.asked += 1;
-                        let Some(response) = both(&handler, &mut worker, &msg, seed) else {
-                            continue;
-                        };
-                        seen.add(&response, false, case != 0, false);
-                        if matches!(
-                            e,
-                            Edns::Plain {
-                                dnssec_ok: true,
-                                ..
+        // With the unsigned child served beside (its names are the general path's with DO),
+        // and without it (the parent's delegations answer referrals).
+        for children in [true, false] {
+            let zones: Vec<(String, String)> = all
+                .iter()
+                .filter(|(origin, _)| children || origin != "insecure.example.com")
+                .cloned()
+                .collect();
+            let dir = common::dir_with_origins("", &zones);
+            let (handler, names) = fixture_handler(&dir.path().join("dnslb.toml"));
+            let mut worker = handler.worker();
+            for name in &names {
+                for qtype in TYPES {
+                    for e in edns {
+                        for case in [0u64, 0x5555_5555_5555_5555] {
+                            seed += 1;
+                            let msg = query(seed as u16, true, name, case, qtype, e);
+                            seen.asked += 1;
+                            let Some(response) = both(&handler, &mut worker, &msg, seed) else {
+                                continue;
+                            };
+                            seen.add(&response, false, case != 0, false);
+                            if matches!(
+                                e,
+                                Edns::Plain {
+                                    dnssec_ok: true,
+                                    ..
+                                }
+                            ) {
+                                signed.add(&response, false, case != 0, false);
                             }
-                        ) {
-                            signed.add(&response, false, case != 0, false);
                         }
                     }
                 }
@@ -370,11 +379,14 @@ async fn signed_zones_answer_alike_on_both_paths_with_and_without_do() {
         eprintln!("{denial:?}: all {seen:?}\nwith DO {signed:?}");
         // NXDOMAIN with DO (its proof names the name asked) is the general path's.
         assert!(seen.fast * 3 > seen.asked, "{seen:?}");
+        // With NSEC3, NXDOMAIN too (the proofs written per question).
+        let nsec3 = denial != common::Denial::Nsec;
         for (kind, n) in [
             ("positive", signed.positive),
             ("nodata", signed.nodata),
             ("referral", signed.referral),
             ("mixed-case positive", signed.mixed_case),
+            ("nxdomain", if nsec3 { signed.nxdomain } else { 1 }),
         ] {
             assert!(
                 n > 0,

@@ -15,7 +15,7 @@ use super::rrl::{self, Kind, RrlConfig, RrlStats, Verdict};
 use super::worker::{NameRoom, Worker};
 use super::{DnsHandler, MAX_UDP_PAYLOAD};
 use crate::pool::{Client, Clients};
-use crate::prepare::{BodyRef, Found, relocate};
+use crate::prepare::{BodyRef, Found, Nsec3Nx, relocate};
 use crate::snapshot::Snapshot;
 
 /// What the fast path did with a datagram.
@@ -261,6 +261,7 @@ pub fn answer(
     };
     let outcome = match found {
         Found::Body(body) => static_answer(&q, &body, 0, peer, out, &mut limit),
+        Found::Nsec3Nx(nx) => nsec3_nxdomain(&q, &nx, peer, out, &mut limit),
         Found::Pool(pool) => {
             // The largest answer the draw could give must fit: a truncated pool answer is
             // the general path's to make.
@@ -346,6 +347,49 @@ fn static_answer(
         relocate(&mut out[at..end], body.relocs, delta);
     }
     Outcome::Send(append_opt(q, scope, end, out))
+}
+
+/// An NXDOMAIN with DO in an NSEC3 zone: the SOA body, then the proofs written for this
+/// question ([`crate::prepare::Nsec3Nx::write`]). Only for a question spelled as prepared
+/// (lower case), whose apex the proofs' owners point to.
+fn nsec3_nxdomain(
+    q: &Query<'_>,
+    nx: &Nsec3Nx<'_>,
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+    limit: &mut Limit<'_>,
+) -> Outcome {
+    let soa = &nx.soa;
+    if !q.spelled_as_prepared() {
+        return Outcome::Fallback;
+    }
+    let room = q.limit() - q.opt_len();
+    let at = header(q, true, soa.rcode, false, out);
+    let end = at + soa.bytes.len();
+    if end > room {
+        return Outcome::Fallback;
+    }
+    out[at..end].copy_from_slice(soa.bytes);
+    let delta = q.question.len() as isize - soa.question_len as isize;
+    if delta != 0 {
+        relocate(&mut out[at..end], soa.relocs, delta);
+    }
+    // Does not fit: the general path's, which sends TC.
+    let Some((end, proofs)) = nx.write(q.key, out, (at, end), room) else {
+        return Outcome::Fallback;
+    };
+    match limit.body(q, soa, peer) {
+        Verdict::Drop => Outcome::Drop,
+        Verdict::Slip => {
+            let at = header(q, true, soa.rcode, true, out);
+            set_counts(out, [0, 0, 0]);
+            Outcome::Send(append_opt(q, 0, at, out))
+        }
+        Verdict::Send => {
+            set_counts(out, [0, soa.counts[1] + proofs, 0]);
+            Outcome::Send(append_opt(q, 0, end, out))
+        }
+    }
 }
 
 /// A response of the drawn members of a pool, each owned by a pointer to the question.

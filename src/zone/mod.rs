@@ -70,6 +70,11 @@ impl RRset {
 
     /// Each record's RDATA, in wire form (names uncompressed), in file order.
     pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
+        self.wire_records().map(|(_, rdata)| rdata)
+    }
+
+    /// Each record's owner (as written, uncompressed wire form) and RDATA, in file order.
+    pub fn wire_records(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let mut rest = self.packed.get(6..).unwrap_or_default();
         std::iter::from_fn(move || {
             let mut at = 0;
@@ -78,10 +83,16 @@ impl RRset {
             }
             at += 1;
             let len = usize::from(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]));
+            let owner = &rest[..at];
             let rdata = rest.get(at + 2..at + 2 + len)?;
             rest = &rest[at + 2 + len..];
-            Some(rdata)
+            Some((owner, rdata))
         })
+    }
+
+    /// The class and TTL of every record, in wire form (six octets).
+    pub fn class_ttl(&self) -> &[u8] {
+        self.packed.get(..6).unwrap_or_default()
     }
 
     /// The answer section for a question of this RRset's owner and type, encoded as the general

@@ -89,6 +89,29 @@ impl Nsec3Chain {
         self.links.get(i)
     }
 
+    /// The index of the link whose owner is `hash`.
+    pub fn matching_index(&self, hash: &[u8]) -> Option<u32> {
+        let i = self
+            .links
+            .binary_search_by(|l| l.hash.as_ref().cmp(hash))
+            .ok()?;
+        u32::try_from(i).ok()
+    }
+
+    /// The index of the link that covers `hash` ([`Nsec3Chain::covering`]).
+    pub fn covering_index(&self, hash: &[u8]) -> Option<u32> {
+        let after = self.links.partition_point(|l| l.hash.as_ref() < hash);
+        let i = after
+            .checked_sub(1)
+            .unwrap_or(self.links.len().checked_sub(1)?);
+        u32::try_from(i).ok()
+    }
+
+    /// Link `i`.
+    pub fn link(&self, i: u32) -> Option<&Nsec3Link> {
+        self.links.get(usize::try_from(i).ok()?)
+    }
+
     /// How many links the chain has.
     pub fn len(&self) -> usize {
         self.links.len()

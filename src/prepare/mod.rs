@@ -22,6 +22,8 @@
 //!   `case_free`: the client's spelling is copied over the owner. Others are used only for a
 //!   question spelled as it was prepared (lower case).
 
+mod denial;
+
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
@@ -36,7 +38,8 @@ use smallvec::SmallVec;
 use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
-use crate::zone::{Node, Zone};
+use crate::zone::{Node, RRset, Zone};
+pub use denial::Nsec3Nx;
 
 /// A type the zone never holds, asked to learn a node's answer for types it lacks.
 const ABSENT_TYPE: RecordType = RecordType::Unknown(65_280);
@@ -48,6 +51,9 @@ pub enum Found<'p> {
     Body(BodyRef<'p>),
     /// A pool: draw, then append the members' records.
     Pool(&'p PoolBody),
+    /// An NXDOMAIN with DO in an NSEC3 zone: the SOA body, then the proofs written per
+    /// question ([`denial`]).
+    Nsec3Nx(Nsec3Nx<'p>),
 }
 
 /// The prepared answers of one snapshot. Names, bodies and everything variable in length sit
@@ -66,6 +72,10 @@ pub struct Prepared {
     /// Prepared for questions with DO, from signed zones only: with RRSIGs, and no body shared
     /// between names (each proof of absence names its own NSEC or NSEC3).
     dnssec: bool,
+    /// The NSEC3 zones whose NXDOMAIN answers with DO are prepared, and each closest encloser's
+    /// part of the proof ([`denial`]).
+    nsec3_zones: Vec<denial::Nsec3Zone>,
+    nsec3_proofs: Vec<denial::Nsec3Proof>,
 }
 
 /// A name (lower-cased wire form, with its root label) and what is prepared there.
@@ -120,10 +130,12 @@ enum Entry {
     Pool(u32),
     /// Below a closest encloser with a wildcard child: the wildcard's entries.
     Wildcard(u32),
+    /// Below a closest encloser of an NSEC3 zone, with DO: its NXDOMAIN proof.
+    Denial(u32),
 }
 
-/// An [`Entry`] in four octets, as the tables keep it: the kind in the top two bits, the index
-/// below (0: none).
+/// An [`Entry`] in four octets, as the tables keep it: the kind in the top three bits, the
+/// index below (0: none).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Slot(u32);
 
@@ -134,19 +146,21 @@ impl From<Entry> for Slot {
             Entry::Body(i) => (1, i),
             Entry::Pool(i) => (2, i),
             Entry::Wildcard(i) => (3, i),
+            Entry::Denial(i) => (4, i),
         };
-        assert!(i < 1 << 30, "fewer than 2^30 prepared parts");
-        Slot(kind << 30 | i)
+        assert!(i < 1 << 29, "fewer than 2^29 prepared parts");
+        Slot(kind << 29 | i)
     }
 }
 
 impl From<Slot> for Entry {
     fn from(s: Slot) -> Self {
-        let i = s.0 & ((1 << 30) - 1);
-        match s.0 >> 30 {
+        let i = s.0 & ((1 << 29) - 1);
+        match s.0 >> 29 {
             1 => Entry::Body(i),
             2 => Entry::Pool(i),
             3 => Entry::Wildcard(i),
+            4 => Entry::Denial(i),
             _ => Entry::None,
         }
     }
@@ -273,6 +287,9 @@ impl Prepared {
                 out.add_zone(served, zone);
             }
         }
+        if dnssec {
+            out.guard_unsigned_children(served);
+        }
         out.names.shrink_to_fit();
         out.bodies.shrink_to_fit();
         out.arena.shrink_to_fit();
@@ -333,6 +350,7 @@ impl Prepared {
         // Not a name of ours: the closest existing ancestor says what lies below it.
         let ancestors = labels.iter().skip(1).map(|&at| usize::from(at));
         let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
+        let mut next_closer = 0;
         for at in ancestors.chain(root) {
             if let Some(entries) = self.get(&qname[at..]) {
                 return match Entry::from(entries.below) {
@@ -340,16 +358,20 @@ impl Prepared {
                         let wildcard = self.wildcards.get(i as usize)?;
                         self.entry(wildcard.answer(qtype)?)
                     }
+                    Entry::Denial(i) if ordinary(qtype) || qtype == 255 => {
+                        self.nsec3_nx(i, next_closer).map(Found::Nsec3Nx)
+                    }
                     below => self.entry(below),
                 };
             }
+            next_closer = at;
         }
         None
     }
 
     fn entry(&self, entry: Entry) -> Option<Found<'_>> {
         match entry {
-            Entry::None | Entry::Wildcard(_) => None,
+            Entry::None | Entry::Wildcard(_) | Entry::Denial(_) => None,
             Entry::Body(i) => self.body(i).map(Found::Body),
             Entry::Pool(i) => self.pools.get(i as usize).map(Found::Pool),
         }
@@ -447,8 +469,12 @@ impl Prepared {
         table.insert_unique(hash(key), i, |i| rehash(names, arena, *i));
     }
 
-    fn add_zone(&mut self, served: &Served, zone: &Zone) {
+    fn add_zone(&mut self, served: &Served, zone: &Arc<Zone>) {
         let negative = negative_bodies(zone);
+        let nsec3 = match self.dnssec {
+            true => self.nsec3_zone(zone),
+            false => None,
+        };
         let soa = zone.negative_soa();
         let soa_names: Vec<Name> = std::iter::once(&soa.name)
             .chain(rdata_names(&soa.data))
@@ -487,7 +513,10 @@ impl Prepared {
                 self.node_entries(served, (name, node, signed), nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
-                    entries.below = nxdomain.into();
+                    entries.below = match nsec3 {
+                        Some(z) => self.nsec3_below(z, name).into(),
+                        None => nxdomain.into(),
+                    };
                 } else if !dname && !self.dnssec {
                     entries.below = self.wildcard(served, zone, name, nodata).into();
                 }
@@ -498,6 +527,22 @@ impl Prepared {
             self.insert(&wire_lower(name), entries);
         }
         self.guard_shared_bodies(served, zone, &soa_names);
+    }
+
+    /// Marks the apex of every unsigned zone of ours below a signed one, so that a question
+    /// with DO for its names finds no signed zone's answer (a referral or NXDOMAIN of the
+    /// parent): it takes the general path.
+    fn guard_unsigned_children(&mut self, served: &Served) {
+        for zone in served.zones() {
+            let below_signed = !zone.origin.is_root()
+                && served
+                    .find_zone(&zone.origin.base_name())
+                    .is_some_and(|parent| parent.dnssec.is_some());
+            let key = wire_lower(&zone.origin);
+            if zone.dnssec.is_none() && below_signed && self.get(&key).is_none() {
+                self.insert(&key, Entries::default());
+            }
+        }
     }
 
     /// The names a shared body (NXDOMAIN, a referral) could not serve, because a name written
@@ -1025,6 +1070,40 @@ fn negative_bodies(zone: &Zone) -> Option<(Draft, Draft)> {
     let mut nxdomain = nodata.clone();
     nxdomain.rcode = u8::try_from(u16::from(ResponseCode::NXDomain)).ok()?;
     Some((nodata, nxdomain))
+}
+
+impl Prepared {
+    /// The NXDOMAIN body of a signed zone with DO, before its proofs: the SOA (negative TTL)
+    /// and its RRSIGs (the same TTL), relocatable for names of any length.
+    fn signed_nxdomain_body(&mut self, zone: &Zone) -> Entry {
+        let soa = zone.negative_soa();
+        let set = zone
+            .node(&zone.origin)
+            .and_then(|n| n.rrset(RecordType::SOA));
+        let mut sigs = set
+            .and_then(RRset::signatures)
+            .map(RRset::records)
+            .unwrap_or_default();
+        for s in &mut sigs {
+            s.ttl = soa.ttl;
+        }
+        let body = relocatable(false, |label| {
+            let name = zone.origin.prepend_label(label).ok()?;
+            let sections = Sections {
+                answers: Vec::new(),
+                authority: std::iter::once(soa).chain(&sigs).collect(),
+                additional: Vec::new(),
+            };
+            Encoded::new(&name, &sections)
+        });
+        match body {
+            Some(mut b) => {
+                b.rcode = u8::try_from(u16::from(ResponseCode::NXDomain)).unwrap_or(3);
+                self.push_body(b)
+            }
+            None => Entry::None,
+        }
+    }
 }
 
 /// Each member's record after its owner, as the encoder writes it; `None` for a pool the fast
