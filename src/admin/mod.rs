@@ -420,10 +420,11 @@ fn encode_server(
             MetricType::Gauge,
         )?,
     )?;
-    ConstGauge::new(i64::try_from(snap.prepared.octets()).unwrap_or(i64::MAX)).encode(
+    let prepared = snap.prepared.octets() + snap.prepared_signed.octets();
+    ConstGauge::new(i64::try_from(prepared).unwrap_or(i64::MAX)).encode(
         enc.encode_descriptor(
             "dnslb_prepared_answers_bytes",
-            "Memory the UDP fast path's prepared answers take",
+            "Memory the UDP fast path's prepared answers take (without DO, and with DO for signed zones)",
             None,
             MetricType::Gauge,
         )?,

@@ -261,7 +261,10 @@ pub fn answer(
     };
     let outcome = match found {
         Found::Body(body) => static_answer(&q, &body, 0, peer, out, &mut limit),
-        Found::Nsec3Nx(nx) => nsec3_nxdomain(&q, &nx, peer, out, &mut limit),
+        Found::Nsec3(r) => match snapshot.prepared_signed.nsec3(r) {
+            Some(nx) => nsec3_negative(&q, &nx, peer, out, &mut limit),
+            None => Outcome::Fallback,
+        },
         Found::Pool(pool) => {
             // The largest answer the draw could give must fit: a truncated pool answer is
             // the general path's to make.
@@ -349,10 +352,10 @@ fn static_answer(
     Outcome::Send(append_opt(q, scope, end, out))
 }
 
-/// An NXDOMAIN with DO in an NSEC3 zone: the SOA body, then the proofs written for this
-/// question ([`crate::prepare::Nsec3Nx::write`]). Only for a question spelled as prepared
-/// (lower case), whose apex the proofs' owners point to.
-fn nsec3_nxdomain(
+/// An NXDOMAIN or NODATA with DO in an NSEC3 zone: the SOA body, then the proofs written for
+/// this question ([`crate::prepare::Nsec3Nx::write`]). Only for a question spelled as prepared
+/// (lower case), as every shared negative body.
+fn nsec3_negative(
     q: &Query<'_>,
     nx: &Nsec3Nx<'_>,
     peer: SocketAddr,

@@ -1,11 +1,12 @@
-//! NXDOMAIN with DO in an NSEC3 zone, for the fast path (RFC 5155 §7.2.2). The response is the
-//! zone's SOA with its RRSIGs (one relocatable body per zone, as every NXDOMAIN's), then the
-//! NSEC3 that matches the closest encloser, the one that covers the next closer name, and the
-//! one that covers the wildcard at the closest encloser, each with its RRSIGs, each once. The
-//! closest encloser is the prepared name the fast path's walk up the question's labels finds;
-//! its own NSEC3 and its wildcard's cover are found when the answers are prepared; the one
-//! thing computed per question is the next closer name's hash (SHA-1, with the zone's salt and
-//! iterations, on the stack).
+//! NXDOMAIN and NODATA with DO in an NSEC3 zone, for the fast path (RFC 5155 §7.2.2-3). The
+//! response is the zone's SOA with its RRSIGs (one relocatable body per zone and rcode, as every
+//! negative answer's), then for NODATA the name's own NSEC3, for NXDOMAIN the NSEC3 that
+//! matches the closest encloser, the one that covers the next closer name, and the one that
+//! covers the wildcard at the closest encloser, each with its RRSIGs, each once. The closest
+//! encloser is the prepared name the fast path's walk up the question's labels finds; its own
+//! NSEC3 and its wildcard's cover are found when the answers are prepared (a few octets a name,
+//! where a NODATA body of its own would take some 300); the one thing computed per question is
+//! the next closer name's hash (SHA-1, with the zone's salt and iterations, on the stack).
 //!
 //! The NSEC3 records are written as hickory-proto's encoder writes them after the SOA: the
 //! owner's hash label, then a pointer to the zone's apex where the encoder first wrote it (the
@@ -25,7 +26,9 @@ use crate::zone::{Denial, Zone};
 pub(super) struct Nsec3Zone {
     zone: Arc<Zone>,
     /// Its SOA and the SOA's RRSIGs, NXDOMAIN (a body index).
-    soa: u32,
+    nxdomain: u32,
+    /// The same, NOERROR (NODATA).
+    nodata: u32,
 }
 
 /// What is prepared at a closest encloser: its zone, and the links of its own NSEC3 and of the
@@ -37,65 +40,94 @@ pub(super) struct Nsec3Proof {
     wild: u32,
 }
 
-/// What the fast path needs to answer an NXDOMAIN with DO.
+/// A prepared negative answer with DO, as [`super::Found`] carries it: the proof's index, and
+/// for NXDOMAIN where the question's next closer name starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Nsec3Ref {
+    proof: u32,
+    /// `u16::MAX`: NODATA.
+    next_closer_at: u16,
+}
+
+impl Nsec3Ref {
+    pub(super) fn new(proof: u32, next_closer_at: Option<usize>) -> Self {
+        let at = next_closer_at.map_or(u16::MAX, |a| u16::try_from(a).unwrap_or(u16::MAX - 1));
+        Self {
+            proof,
+            next_closer_at: at,
+        }
+    }
+}
+
+/// What the fast path needs to answer an NXDOMAIN or NODATA with DO.
 #[derive(Debug, Clone, Copy)]
 pub struct Nsec3Nx<'p> {
     /// The SOA and its RRSIGs.
     pub soa: BodyRef<'p>,
     chain: &'p Nsec3Chain,
     proof: Nsec3Proof,
-    /// Where the next closer name starts in the (lower-cased) question name.
-    pub next_closer_at: usize,
+    /// NXDOMAIN: where the next closer name starts in the (lower-cased) question name; `None`
+    /// for NODATA.
+    next_closer_at: Option<usize>,
 }
 
 impl Prepared {
-    /// Prepares `zone`'s NXDOMAIN with DO, if it is an NSEC3 zone: its SOA body; `None`
-    /// otherwise.
+    /// Prepares `zone`'s negative answers with DO, if it is an NSEC3 zone: its SOA bodies;
+    /// `None` otherwise.
     pub(super) fn nsec3_zone(&mut self, zone: &Arc<Zone>) -> Option<u32> {
         let Denial::Nsec3(_) = &zone.dnssec.as_ref()?.denial else {
             return None;
         };
-        let Entry::Body(soa) = self.signed_nxdomain_body(zone) else {
+        let Entry::Body(nxdomain) = self.signed_negative_body(zone, true) else {
+            return None;
+        };
+        let Entry::Body(nodata) = self.signed_negative_body(zone, false) else {
             return None;
         };
         self.nsec3_zones.push(Nsec3Zone {
             zone: zone.clone(),
-            soa,
+            nxdomain,
+            nodata,
         });
         u32::try_from(self.nsec3_zones.len() - 1).ok()
     }
 
-    /// The entry for names below `name` (which exists in the NSEC3 zone `zone`) that do not
-    /// exist: their NXDOMAIN, when `name` has an NSEC3 of its own (else it is not the closest
-    /// provable encloser, and the general path walks further up).
-    pub(super) fn nsec3_below(&mut self, zone: u32, name: &hickory_proto::rr::Name) -> Entry {
+    /// The proof prepared for `name` (which exists in the NSEC3 zone `zone`): its own NSEC3
+    /// (for NODATA, and for NXDOMAIN below it), and the one covering its wildcard; `None` when
+    /// it has no NSEC3 of its own (the general path then walks to its closest provable
+    /// encloser).
+    pub(super) fn nsec3_proof(&mut self, zone: u32, name: &hickory_proto::rr::Name) -> Option<u32> {
         let z = &self.nsec3_zones[zone as usize];
         let Some(Denial::Nsec3(chain)) = z.zone.dnssec.as_ref().map(|s| &s.denial) else {
-            return Entry::None;
+            return None;
         };
-        let own = chain.hash(name).and_then(|h| chain.matching_index(&h));
+        let own = chain.hash(name).and_then(|h| chain.matching_index(&h))?;
         let wild = name
             .prepend_label("*")
             .ok()
             .and_then(|w| chain.hash(&w))
-            .and_then(|h| chain.covering_index(&h));
-        let (Some(own), Some(wild)) = (own, wild) else {
-            return Entry::None;
-        };
+            .and_then(|h| chain.covering_index(&h))?;
         self.nsec3_proofs.push(Nsec3Proof { zone, own, wild });
-        Entry::Denial(u32::try_from(self.nsec3_proofs.len() - 1).expect("fewer than 2^32"))
+        u32::try_from(self.nsec3_proofs.len() - 1).ok()
     }
 
-    /// The fast path's view of proof `i`, the question's next closer name starting at
-    /// `next_closer_at`.
-    pub(super) fn nsec3_nx(&self, i: u32, next_closer_at: usize) -> Option<Nsec3Nx<'_>> {
-        let proof = *self.nsec3_proofs.get(i as usize)?;
+    /// The parts of the negative answer `r` refers to.
+    pub fn nsec3(&self, r: Nsec3Ref) -> Option<Nsec3Nx<'_>> {
+        let next_closer_at = match r.next_closer_at {
+            u16::MAX => None,
+            at => Some(usize::from(at)),
+        };
+        let proof = *self.nsec3_proofs.get(r.proof as usize)?;
         let z = self.nsec3_zones.get(proof.zone as usize)?;
         let Denial::Nsec3(chain) = &z.zone.dnssec.as_ref()?.denial else {
             return None;
         };
+        let soa = match next_closer_at {
+            Some(_) => z.nxdomain,
+            None => z.nodata,
+        };
         Some(Nsec3Nx {
-            soa: self.body(z.soa)?,
+            soa: self.body(soa)?,
             chain,
             proof,
             next_closer_at,
@@ -114,9 +146,15 @@ impl Nsec3Nx<'_> {
         (soa_at, at): (usize, usize),
         end: usize,
     ) -> Option<(usize, u16)> {
-        let next_closer = name.get(self.next_closer_at..)?;
-        let hash = nsec3_hash(next_closer, &self.chain.salt, self.chain.iterations);
-        let covering = self.chain.covering_index(&hash)?;
+        let Nsec3Proof { own, wild, .. } = self.proof;
+        let links: &[u32] = match self.next_closer_at {
+            Some(at) => {
+                let next_closer = name.get(at..)?;
+                let hash = nsec3_hash(next_closer, &self.chain.salt, self.chain.iterations);
+                &[own, self.chain.covering_index(&hash)?, wild]
+            }
+            None => &[own],
+        };
         // The owners' last labels point to the apex where the encoder first wrote it: the SOA's
         // owner, or where that points (the encoder knows the question's whole name only).
         let owner = out.get(soa_at..soa_at + 2)?;
@@ -126,9 +164,8 @@ impl Nsec3Nx<'_> {
         };
         let apex = u16::try_from(apex_at).ok().filter(|a| *a < 0x4000)?;
         let (mut at, mut count) = (at, 0u16);
-        let Nsec3Proof { own, wild, .. } = self.proof;
-        for (i, link) in [own, covering, wild].into_iter().enumerate() {
-            if [own, covering][..i].contains(&link) {
+        for (i, &link) in links.iter().enumerate() {
+            if links[..i].contains(&link) {
                 continue; // each RRset once
             }
             let set = &self.chain.link(link)?.set;

@@ -39,7 +39,7 @@ use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
 use crate::zone::{Node, RRset, Zone};
-pub use denial::Nsec3Nx;
+pub use denial::{Nsec3Nx, Nsec3Ref};
 
 /// A type the zone never holds, asked to learn a node's answer for types it lacks.
 const ABSENT_TYPE: RecordType = RecordType::Unknown(65_280);
@@ -51,9 +51,10 @@ pub enum Found<'p> {
     Body(BodyRef<'p>),
     /// A pool: draw, then append the members' records.
     Pool(&'p PoolBody),
-    /// An NXDOMAIN with DO in an NSEC3 zone: the SOA body, then the proofs written per
-    /// question ([`denial`]).
-    Nsec3Nx(Nsec3Nx<'p>),
+    /// An NXDOMAIN or a NODATA with DO in an NSEC3 zone: the SOA body, then the proofs written
+    /// per question ([`denial`]).
+    /// (A reference, so that `Found` stays small: [`Prepared::nsec3`] gives the parts.)
+    Nsec3(Nsec3Ref),
 }
 
 /// The prepared answers of one snapshot. Names, bodies and everything variable in length sit
@@ -132,6 +133,8 @@ enum Entry {
     Wildcard(u32),
     /// Below a closest encloser of an NSEC3 zone, with DO: its NXDOMAIN proof.
     Denial(u32),
+    /// A type a name of an NSEC3 zone lacks, with DO: NODATA with the name's own NSEC3.
+    NoData(u32),
 }
 
 /// An [`Entry`] in four octets, as the tables keep it: the kind in the top three bits, the
@@ -147,6 +150,7 @@ impl From<Entry> for Slot {
             Entry::Pool(i) => (2, i),
             Entry::Wildcard(i) => (3, i),
             Entry::Denial(i) => (4, i),
+            Entry::NoData(i) => (5, i),
         };
         assert!(i < 1 << 29, "fewer than 2^29 prepared parts");
         Slot(kind << 29 | i)
@@ -161,6 +165,7 @@ impl From<Slot> for Entry {
             2 => Entry::Pool(i),
             3 => Entry::Wildcard(i),
             4 => Entry::Denial(i),
+            5 => Entry::NoData(i),
             _ => Entry::None,
         }
     }
@@ -291,6 +296,7 @@ impl Prepared {
             out.guard_unsigned_children(served);
         }
         out.names.shrink_to_fit();
+        out.nsec3_proofs.shrink_to_fit();
         out.bodies.shrink_to_fit();
         out.arena.shrink_to_fit();
         let Prepared {
@@ -330,6 +336,7 @@ impl Prepared {
             + self.names.capacity() * std::mem::size_of::<NameEntry>()
             + self.bodies.capacity() * std::mem::size_of::<Body>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.nsec3_proofs.capacity() * std::mem::size_of::<denial::Nsec3Proof>()
             + self
                 .pools
                 .iter()
@@ -359,7 +366,7 @@ impl Prepared {
                         self.entry(wildcard.answer(qtype)?)
                     }
                     Entry::Denial(i) if ordinary(qtype) || qtype == 255 => {
-                        self.nsec3_nx(i, next_closer).map(Found::Nsec3Nx)
+                        Some(Found::Nsec3(Nsec3Ref::new(i, Some(next_closer))))
                     }
                     below => self.entry(below),
                 };
@@ -372,6 +379,7 @@ impl Prepared {
     fn entry(&self, entry: Entry) -> Option<Found<'_>> {
         match entry {
             Entry::None | Entry::Wildcard(_) | Entry::Denial(_) => None,
+            Entry::NoData(i) => Some(Found::Nsec3(Nsec3Ref::new(i, None))),
             Entry::Body(i) => self.body(i).map(Found::Body),
             Entry::Pool(i) => self.pools.get(i as usize).map(Found::Pool),
         }
@@ -504,18 +512,23 @@ impl Prepared {
             } else {
                 // The shared NODATA serves a name only if none of its SOA's names is that name
                 // or below it (the apex itself, the SOA's MNAME and RNAME and their ancestors).
-                let nodata_here = if self.dnssec || soa_names.iter().any(|n| name.zone_of(n)) {
-                    self.exact_entry(served, name)
-                } else {
-                    nodata
+                // With DO in an NSEC3 zone, the SOA's body is shared and the name's own NSEC3
+                // written per question.
+                let soa_name = soa_names.iter().any(|n| name.zone_of(n));
+                let proof = nsec3.and_then(|z| self.nsec3_proof(z, name));
+                let nodata_here = match proof {
+                    Some(p) if !soa_name => Entry::NoData(p),
+                    _ if self.dnssec || soa_name => self.exact_entry(served, name),
+                    _ => nodata,
                 };
                 let signed = zone.dnssec.is_some();
                 self.node_entries(served, (name, node, signed), nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child {
-                    entries.below = match nsec3 {
-                        Some(z) => self.nsec3_below(z, name).into(),
-                        None => nxdomain.into(),
+                    entries.below = match (nsec3, proof) {
+                        (Some(_), Some(p)) => Entry::Denial(p).into(),
+                        (Some(_), None) => Entry::None.into(),
+                        (None, _) => nxdomain.into(),
                     };
                 } else if !dname && !self.dnssec {
                     entries.below = self.wildcard(served, zone, name, nodata).into();
@@ -632,12 +645,13 @@ impl Prepared {
                 entries.types.push((u16::from(set.rtype), entry.into()));
             }
         }
-        let mut types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
-        if signed {
-            // A question for RRSIG is answered with every signature at the name: not `other`.
-            types.push(RecordType::RRSIG);
-        }
+        let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
         self.add_types(served, name, types, entries);
+        if signed && !entries.types.iter().any(|(t, _)| *t == 46) {
+            // A question for RRSIG is answered with every signature at the name, not `other`:
+            // rare, and left to the general path (a body a name would cost both tables).
+            entries.types.push((46, Entry::None.into()));
+        }
         // Minimal ANY answers the first pool, else the first RRset (RFC 8482).
         push_any(node, nodata, entries);
     }
@@ -1073,9 +1087,9 @@ fn negative_bodies(zone: &Zone) -> Option<(Draft, Draft)> {
 }
 
 impl Prepared {
-    /// The NXDOMAIN body of a signed zone with DO, before its proofs: the SOA (negative TTL)
-    /// and its RRSIGs (the same TTL), relocatable for names of any length.
-    fn signed_nxdomain_body(&mut self, zone: &Zone) -> Entry {
+    /// The NXDOMAIN (or NODATA) body of a signed zone with DO, before its proofs: the SOA
+    /// (negative TTL) and its RRSIGs (the same TTL), relocatable for names of any length.
+    fn signed_negative_body(&mut self, zone: &Zone, nxdomain: bool) -> Entry {
         let soa = zone.negative_soa();
         let set = zone
             .node(&zone.origin)
@@ -1098,7 +1112,9 @@ impl Prepared {
         });
         match body {
             Some(mut b) => {
-                b.rcode = u8::try_from(u16::from(ResponseCode::NXDomain)).unwrap_or(3);
+                if nxdomain {
+                    b.rcode = u8::try_from(u16::from(ResponseCode::NXDomain)).unwrap_or(3);
+                }
                 self.push_body(b)
             }
             None => Entry::None,
