@@ -179,6 +179,7 @@ impl Nsec3Nx<'_> {
 
 /// Writes an NSEC3 RRset and its RRSIGs as the encoder writes them at `at`: the first owner
 /// its hash label and a pointer to the apex (`apex`), every other owner a pointer to the first.
+/// The records are copied from the packed RRsets, whose owners are all one name.
 fn write_link(
     set: &crate::zone::RRset,
     apex: u16,
@@ -187,34 +188,44 @@ fn write_link(
     end: usize,
 ) -> Option<(usize, u16)> {
     let start = u16::try_from(at).ok().filter(|s| *s < 0x4000)?;
-    let mut count = 0;
-    let sigs = set.signatures();
-    let parts = std::iter::once((set, 50u16)).chain(sigs.map(|s| (s, 46u16)));
-    for (rrset, rtype) in parts {
-        let class_ttl = rrset.class_ttl();
-        for (owner, rdata) in rrset.wire_records() {
-            let owner_part: &[u8] = match count {
-                0 => owner.get(..1 + usize::from(*owner.first()?))?,
-                _ => &[],
+    let (_, records) = set.packed_parts();
+    let label = records.get(..1 + usize::from(*records.first()?))?;
+    let owner_len = wire_name_len(records)?;
+    let mut count = 0u16;
+    for (rrset, rtype) in [(Some(set), 50u16), (set.signatures(), 46)] {
+        let Some(rrset) = rrset else { continue };
+        let (class_ttl, mut rest) = rrset.packed_parts();
+        while !rest.is_empty() {
+            let rdlen = rest.get(owner_len..owner_len + 2)?;
+            let len = usize::from(u16::from_be_bytes([rdlen[0], rdlen[1]]));
+            let tail = rest.get(owner_len..owner_len + 2 + len)?; // RDLENGTH and RDATA
+            let (owner, pointer): (&[u8], u16) = match count {
+                0 => (label, 0xc000 | apex),
+                _ => (&[], 0xc000 | start),
             };
-            let pointer = match count {
-                0 => 0xc000 | apex,
-                _ => 0xc000 | start,
-            };
-            let len = owner_part.len() + 2 + 2 + class_ttl.len() + 2 + rdata.len();
-            let dst = out.get_mut(at..at + len).filter(|_| at + len <= end)?;
-            let (o, rest) = dst.split_at_mut(owner_part.len());
-            o.copy_from_slice(owner_part);
-            rest[..2].copy_from_slice(&pointer.to_be_bytes());
-            rest[2..4].copy_from_slice(&rtype.to_be_bytes());
-            rest[4..10].copy_from_slice(class_ttl);
-            rest[10..12].copy_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
-            rest[12..].copy_from_slice(rdata);
-            at += len;
+            let n = owner.len() + 10 + tail.len();
+            let dst = out.get_mut(at..at + n).filter(|_| at + n <= end)?;
+            let (o, d) = dst.split_at_mut(owner.len());
+            o.copy_from_slice(owner);
+            d[..2].copy_from_slice(&pointer.to_be_bytes());
+            d[2..4].copy_from_slice(&rtype.to_be_bytes());
+            d[4..10].copy_from_slice(class_ttl);
+            d[10..].copy_from_slice(tail);
+            at += n;
             count += 1;
+            rest = &rest[owner_len + 2 + len..];
         }
     }
     Some((at, count))
+}
+
+/// Octets of the uncompressed name at the start of `wire`.
+fn wire_name_len(wire: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while *wire.get(at)? != 0 {
+        at += 1 + usize::from(wire[at]);
+    }
+    Some(at + 1)
 }
 
 /// RFC 5155 §5: SHA-1 of the name (lower-cased wire form) and the salt, then of each digest and

@@ -90,9 +90,10 @@ impl RRset {
         })
     }
 
-    /// The class and TTL of every record, in wire form (six octets).
-    pub fn class_ttl(&self) -> &[u8] {
-        self.packed.get(..6).unwrap_or_default()
+    /// The class and TTL of every record in wire form (six octets), and the records: each its
+    /// owner as written (uncompressed), RDATA length and RDATA.
+    pub fn packed_parts(&self) -> (&[u8], &[u8]) {
+        self.packed.split_at(self.packed.len().min(6))
     }
 
     /// The answer section for a question of this RRset's owner and type, encoded as the general
