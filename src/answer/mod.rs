@@ -51,13 +51,6 @@ impl<'a> Answer<'a> {
         self.authority.clear();
         self.additional.clear();
     }
-
-    fn refused() -> Self {
-        Self {
-            rcode: ResponseCode::Refused,
-            ..Self::default()
-        }
-    }
 }
 
 /// A question: its name (as the client wrote it), its type, and whether it asked for DNSSEC
@@ -118,25 +111,15 @@ impl Draw<'_> {
 
 fn resolve_with<'a>(served: &'a Served, question: Question<'_>, draw: &mut Draw<'_>) -> Answer<'a> {
     let (qname, qtype) = (question.name, question.qtype);
-    let found = served.find_zone(qname);
-    if !served.unavailable.is_empty() && served.is_unavailable(qname, found) {
-        return Answer {
-            rcode: ResponseCode::ServFail,
-            ..Answer::default()
-        };
-    }
-    let Some(mut zone) = found else {
-        return Answer::refused();
+    let mut zone = match first_zone(served, qname, qtype) {
+        Ok(zone) => zone,
+        Err(rcode) => {
+            return Answer {
+                rcode,
+                ..Answer::default()
+            };
+        }
     };
-    // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): at a child's apex, answer from
-    // the parent zone when we serve it too.
-    if qtype == RecordType::DS
-        && zone.origin == *qname
-        && !qname.is_root()
-        && let Some(parent) = served.find_zone(&qname.base_name())
-    {
-        zone = parent;
-    }
     let mut ans = Answer {
         rcode: ResponseCode::NoError,
         authoritative: true,
@@ -198,6 +181,29 @@ fn resolve_with<'a>(served: &'a Served, question: Question<'_>, draw: &mut Draw<
     ans
 }
 
+/// The zone that answers `qname` first: SERVFAIL for an unavailable secondary zone, REFUSED
+/// for a name that is not ours; DS at a child's apex from the parent, when we serve it too
+/// (DS lives on the parent side of a cut, RFC 4035 §3.1.4.1).
+fn first_zone<'a>(
+    served: &'a Served,
+    qname: &Name,
+    qtype: RecordType,
+) -> Result<&'a Zone, ResponseCode> {
+    let found = served.find_zone(qname);
+    if !served.unavailable.is_empty() && served.is_unavailable(qname, found) {
+        return Err(ResponseCode::ServFail);
+    }
+    let zone = found.ok_or(ResponseCode::Refused)?;
+    if qtype == RecordType::DS
+        && zone.origin == *qname
+        && !qname.is_root()
+        && let Some(parent) = served.find_zone(&qname.base_name())
+    {
+        return Ok(parent);
+    }
+    Ok(zone)
+}
+
 /// The SOA of a negative answer in the authority section, with its RRSIGs when `signed`
 /// (given the negative TTL too, as Knot does).
 fn negative<'a>(zone: &'a Zone, signed: Option<&Signed>, ans: &mut Answer<'a>) {
@@ -255,14 +261,7 @@ fn node_answer<'a>(
     let signed = at.signed.is_some();
 
     if qtype == RecordType::RRSIG {
-        // Every signature at the name, as NSD and Knot answer a question for RRSIG.
-        for set in node.rrsets.iter() {
-            let sigs = match set.rtype {
-                RecordType::RRSIG => Some(set),
-                _ => set.signatures(),
-            };
-            picked.extend(sigs.into_iter().flat_map(RRset::records).map(Cow::Owned));
-        }
+        every_signature(node, &mut picked);
     } else if node.has_cname() && node.rrset(qtype).is_none() {
         // (The types beside a CNAME, its NSEC and RRSIGs, are answered as themselves.)
         match node.pool(RecordType::CNAME) {
@@ -323,6 +322,17 @@ fn node_answer<'a>(
         additional_for(zone, signed, ans, start);
     }
     follow
+}
+
+/// Every signature at `node`, as NSD answers a question for RRSIG.
+fn every_signature<'a>(node: &Node, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
+    for set in node.rrsets.iter() {
+        let sigs = match set.rtype {
+            RecordType::RRSIG => Some(set),
+            _ => set.signatures(),
+        };
+        out.extend(sigs.into_iter().flat_map(RRset::records).map(Cow::Owned));
+    }
 }
 
 /// Picks the records of `set` (none when absent), and their RRSIGs when `signed`.

@@ -23,6 +23,7 @@ mod zones;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 pub use settings::{AdminSettings, Settings};
 pub use sources::{Fingerprint, Sources};
@@ -125,13 +126,7 @@ fn load_with(
         .iter_mut()
         .filter_map(|s| s.fresh.take())
         .collect();
-    if fresh.iter().map(Vec::len).sum::<usize>() > 100_000 {
-        // Once freed, given back: the trim after the install may have come first.
-        std::thread::spawn(move || {
-            drop(fresh);
-            crate::memory::release();
-        });
-    }
+    free_aside(fresh);
     if zones.is_empty() && secondaries.is_empty() {
         return Err(nothing_to_serve(problems, &sources.zones_dir));
     }
@@ -140,8 +135,10 @@ fn load_with(
     }
     let generation = previous.map_or(1, |p| p.snapshot.generation + 1);
     let mut warnings = warnings::of(&pools, &sources.zones_dir);
-    let now = std::time::SystemTime::now();
-    warnings.extend(warnings::signing(zones.values().map(|z| &**z), now));
+    warnings.extend(warnings::signing(
+        zones.values().map(|z| &**z),
+        SystemTime::now(),
+    ));
     problems.extend(unknown_transfer_zones(
         &config,
         &transfers,
@@ -169,6 +166,18 @@ fn load_with(
         sources,
         settings: config.settings,
     })
+}
+
+/// Frees a large zone's parsed records on a thread of their own, off the way to the first
+/// answer, and gives the memory back once they are freed (the purge after the install may have
+/// come first).
+fn free_aside<T: Send + 'static>(fresh: Vec<Vec<T>>) {
+    if fresh.iter().map(Vec::len).sum::<usize>() > 100_000 {
+        std::thread::spawn(move || {
+            drop(fresh);
+            crate::memory::release();
+        });
+    }
 }
 
 /// `[[zone]]` sections for zones that are served neither from a file nor as secondaries.

@@ -280,13 +280,7 @@ impl Zone {
         let is_signed = signed::is_signed(&origin, &nodes);
         for pool in pools {
             let placed = match is_signed {
-                // Its answers are made per query; no outside signer can sign them (issue 26).
-                true => Err(format!(
-                    "pool {} is in the signed zone {origin}: dnslb cannot sign its answers yet, \
-                     and validating resolvers would refuse them unsigned; serve it from an \
-                     unsigned child zone",
-                    pool.name
-                )),
+                true => Err(signed_pool(pool, &origin)),
                 false => place_pool(&origin, &owners.cuts, &mut nodes, pool),
             };
             if let Err(msg) = placed {
@@ -577,13 +571,23 @@ fn build_node(
             None => errors.push(cannot(*t)),
         }
     }
-    // Each type's signatures beside it; those covering no RRset here stay an RRSIG RRset.
+    if !attach_signatures(&mut rrsets, sigs) {
+        errors.push(cannot(RecordType::RRSIG));
+    }
+    node.rrsets = rrsets.into_boxed_slice();
+    node
+}
+
+/// Puts each type's signatures beside its RRset; those covering no RRset here stay an RRSIG
+/// RRset. `false` when some could not be kept.
+fn attach_signatures(rrsets: &mut Vec<RRset>, sigs: Vec<(RecordType, Vec<Record>)>) -> bool {
+    let mut kept = true;
     let mut orphans = Vec::new();
     for (covered, records) in sigs {
         match rrsets.iter_mut().find(|s| s.rtype == covered) {
             Some(set) => match RRset::pack(RecordType::RRSIG, &records) {
                 Some(packed) => set.sigs = Some(Box::new(packed)),
-                None => errors.push(cannot(RecordType::RRSIG)),
+                None => kept = false,
             },
             None => orphans.extend(records),
         }
@@ -591,8 +595,7 @@ fn build_node(
     if let Some(set) = RRset::pack(RecordType::RRSIG, &orphans) {
         rrsets.push(set);
     }
-    node.rrsets = rrsets.into_boxed_slice();
-    node
+    kept
 }
 
 /// `v` in a new allocation of exactly its length.
@@ -600,6 +603,16 @@ fn exact<T>(v: Vec<T>) -> Vec<T> {
     let mut out = Vec::with_capacity(v.len());
     out.extend(v);
     out
+}
+
+/// Why `pool` cannot stand in the signed zone `origin`: its answers are made per query, and no
+/// outside signer signed them.
+fn signed_pool(pool: &Pool, origin: &Name) -> String {
+    format!(
+        "pool {} is in the signed zone {origin}: dnslb cannot sign its answers yet, and \
+         validating resolvers would refuse them unsigned; serve it from an unsigned child zone",
+        pool.name
+    )
 }
 
 /// Puts a pool at its node; the message says why it cannot stand there.
