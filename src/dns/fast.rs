@@ -352,9 +352,10 @@ fn static_answer(
     Outcome::Send(append_opt(q, scope, end, out))
 }
 
-/// An NXDOMAIN or NODATA with DO in an NSEC3 zone: the SOA body, then the proofs written for
-/// this question ([`crate::prepare::Nsec3Nx::write`]). Only for a question spelled as prepared
-/// (lower case), as every shared negative body.
+/// An NXDOMAIN, NODATA or wildcard's answer with DO in an NSEC3 zone: the SOA body (or the
+/// wildcard's answer), then the proofs written for this question
+/// ([`crate::prepare::Nsec3Nx::write`]). Only for a question spelled as prepared (lower case),
+/// as every shared negative body.
 fn nsec3_negative(
     q: &Query<'_>,
     nx: &Nsec3Nx<'_>,
@@ -389,7 +390,7 @@ fn nsec3_negative(
             Outcome::Send(append_opt(q, 0, at, out))
         }
         Verdict::Send => {
-            set_counts(out, [0, soa.counts[1] + proofs, 0]);
+            set_counts(out, [soa.counts[0], soa.counts[1] + proofs, 0]);
             Outcome::Send(append_opt(q, 0, end, out))
         }
     }

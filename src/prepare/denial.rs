@@ -44,7 +44,10 @@ pub(super) struct Nsec3Proof {
 /// for NXDOMAIN where the question's next closer name starts.
 #[derive(Debug, Clone, Copy)]
 pub struct Nsec3Ref {
+    /// The proof's index; for a wildcard's answer, its zone's.
     proof: u32,
+    /// A wildcard's answer: its body (else `u32::MAX`).
+    wildcard: u32,
     /// `u16::MAX`: NODATA.
     next_closer_at: u16,
 }
@@ -54,18 +57,30 @@ impl Nsec3Ref {
         let at = next_closer_at.map_or(u16::MAX, |a| u16::try_from(a).unwrap_or(u16::MAX - 1));
         Self {
             proof,
+            wildcard: u32::MAX,
             next_closer_at: at,
+        }
+    }
+
+    /// A wildcard's answer (`body`, prepared without its proof) in NSEC3 zone `zone`, to the
+    /// question whose next closer name starts at `next_closer_at`.
+    pub(super) fn wildcard(zone: u32, body: u32, next_closer_at: usize) -> Self {
+        Self {
+            proof: zone,
+            wildcard: body,
+            next_closer_at: u16::try_from(next_closer_at).unwrap_or(u16::MAX - 1),
         }
     }
 }
 
-/// What the fast path needs to answer an NXDOMAIN or NODATA with DO.
+/// What the fast path needs to answer an NXDOMAIN, a NODATA or a wildcard's answer with DO.
 #[derive(Debug, Clone, Copy)]
 pub struct Nsec3Nx<'p> {
-    /// The SOA and its RRSIGs.
+    /// The SOA and its RRSIGs; or the wildcard's answer (records owned by the question).
     pub soa: BodyRef<'p>,
     chain: &'p Nsec3Chain,
-    proof: Nsec3Proof,
+    /// `None` for a wildcard's answer, whose one proof is the next closer name's cover.
+    proof: Option<Nsec3Proof>,
     /// NXDOMAIN: where the next closer name starts in the (lower-cased) question name; `None`
     /// for NODATA.
     next_closer_at: Option<usize>,
@@ -111,12 +126,24 @@ impl Prepared {
         u32::try_from(self.nsec3_proofs.len() - 1).ok()
     }
 
-    /// The parts of the negative answer `r` refers to.
+    /// The parts of the answer `r` refers to.
     pub fn nsec3(&self, r: Nsec3Ref) -> Option<Nsec3Nx<'_>> {
         let next_closer_at = match r.next_closer_at {
             u16::MAX => None,
             at => Some(usize::from(at)),
         };
+        if r.wildcard != u32::MAX {
+            let z = self.nsec3_zones.get(r.proof as usize)?;
+            let Denial::Nsec3(chain) = &z.zone.dnssec.as_ref()?.denial else {
+                return None;
+            };
+            return Some(Nsec3Nx {
+                soa: self.body(r.wildcard)?,
+                chain,
+                proof: None,
+                next_closer_at,
+            });
+        }
         let proof = *self.nsec3_proofs.get(r.proof as usize)?;
         let z = self.nsec3_zones.get(proof.zone as usize)?;
         let Denial::Nsec3(chain) = &z.zone.dnssec.as_ref()?.denial else {
@@ -129,7 +156,7 @@ impl Prepared {
         Some(Nsec3Nx {
             soa: self.body(soa)?,
             chain,
-            proof,
+            proof: Some(proof),
             next_closer_at,
         })
     }
@@ -146,13 +173,20 @@ impl Nsec3Nx<'_> {
         (soa_at, at): (usize, usize),
         end: usize,
     ) -> Option<(usize, u16)> {
-        let Nsec3Proof { own, wild, .. } = self.proof;
+        let covering = |at: usize| {
+            let next_closer = name.get(at..)?;
+            let hash = nsec3_hash(next_closer, &self.chain.salt, self.chain.iterations);
+            self.chain.covering_index(&hash)
+        };
+        let Some(Nsec3Proof { own, wild, .. }) = self.proof else {
+            // A wildcard's answer: the apex is written nowhere before (the encoder knows the
+            // question's whole name only), so the owner is written whole.
+            let link = covering(self.next_closer_at?)?;
+            let set = &self.chain.link(link)?.set;
+            return write_link(set, None, out, at, end);
+        };
         let links: &[u32] = match self.next_closer_at {
-            Some(at) => {
-                let next_closer = name.get(at..)?;
-                let hash = nsec3_hash(next_closer, &self.chain.salt, self.chain.iterations);
-                &[own, self.chain.covering_index(&hash)?, wild]
-            }
+            Some(at) => &[own, covering(at)?, wild],
             None => &[own],
         };
         // The owners' last labels point to the apex where the encoder first wrote it: the SOA's
@@ -162,7 +196,7 @@ impl Nsec3Nx<'_> {
             0xc0 => usize::from(u16::from_be_bytes([owner[0], owner[1]]) & 0x3fff),
             _ => soa_at,
         };
-        let apex = u16::try_from(apex_at).ok().filter(|a| *a < 0x4000)?;
+        let apex = Some(u16::try_from(apex_at).ok().filter(|a| *a < 0x4000)?);
         let (mut at, mut count) = (at, 0u16);
         for (i, &link) in links.iter().enumerate() {
             if links[..i].contains(&link) {
@@ -178,19 +212,23 @@ impl Nsec3Nx<'_> {
 }
 
 /// Writes an NSEC3 RRset and its RRSIGs as the encoder writes them at `at`: the first owner
-/// its hash label and a pointer to the apex (`apex`), every other owner a pointer to the first.
-/// The records are copied from the packed RRsets, whose owners are all one name.
+/// its hash label and a pointer to the apex (`apex`; whole when `None`), every other owner a
+/// pointer to the first. The records are copied from the packed RRsets, whose owners are all
+/// one name.
 fn write_link(
     set: &crate::zone::RRset,
-    apex: u16,
+    apex: Option<u16>,
     out: &mut [u8],
     mut at: usize,
     end: usize,
 ) -> Option<(usize, u16)> {
     let start = u16::try_from(at).ok().filter(|s| *s < 0x4000)?;
     let (_, records) = set.packed_parts();
-    let label = records.get(..1 + usize::from(*records.first()?))?;
     let owner_len = wire_name_len(records)?;
+    let first_owner = match apex {
+        Some(_) => records.get(..1 + usize::from(*records.first()?))?,
+        None => records.get(..owner_len)?,
+    };
     let mut count = 0u16;
     for (rrset, rtype) in [(Some(set), 50u16), (set.signatures(), 46)] {
         let Some(rrset) = rrset else { continue };
@@ -199,18 +237,21 @@ fn write_link(
             let rdlen = rest.get(owner_len..owner_len + 2)?;
             let len = usize::from(u16::from_be_bytes([rdlen[0], rdlen[1]]));
             let tail = rest.get(owner_len..owner_len + 2 + len)?; // RDLENGTH and RDATA
-            let (owner, pointer): (&[u8], u16) = match count {
-                0 => (label, 0xc000 | apex),
-                _ => (&[], 0xc000 | start),
+            let (owner, pointer): (&[u8], Option<u16>) = match count {
+                0 => (first_owner, apex.map(|a| 0xc000 | a)),
+                _ => (&[], Some(0xc000 | start)),
             };
-            let n = owner.len() + 10 + tail.len();
+            let p = if pointer.is_some() { 2 } else { 0 };
+            let n = owner.len() + p + 8 + tail.len();
             let dst = out.get_mut(at..at + n).filter(|_| at + n <= end)?;
             let (o, d) = dst.split_at_mut(owner.len());
             o.copy_from_slice(owner);
-            d[..2].copy_from_slice(&pointer.to_be_bytes());
-            d[2..4].copy_from_slice(&rtype.to_be_bytes());
-            d[4..10].copy_from_slice(class_ttl);
-            d[10..].copy_from_slice(tail);
+            if let Some(pointer) = pointer {
+                d[..2].copy_from_slice(&pointer.to_be_bytes());
+            }
+            d[p..p + 2].copy_from_slice(&rtype.to_be_bytes());
+            d[p + 2..p + 8].copy_from_slice(class_ttl);
+            d[p + 8..].copy_from_slice(tail);
             at += n;
             count += 1;
             rest = &rest[owner_len + 2 + len..];

@@ -77,6 +77,9 @@ pub struct Prepared {
     /// part of the proof ([`denial`]).
     nsec3_zones: Vec<denial::Nsec3Zone>,
     nsec3_proofs: Vec<denial::Nsec3Proof>,
+    /// With DO: the NSEC3 zone of each wildcard's entries (`wildcards`), whose chain proves the
+    /// name asked absent.
+    wildcard_zones: Vec<u32>,
 }
 
 /// A name (lower-cased wire form, with its root label) and what is prepared there.
@@ -363,7 +366,16 @@ impl Prepared {
                 return match Entry::from(entries.below) {
                     Entry::Wildcard(i) => {
                         let wildcard = self.wildcards.get(i as usize)?;
-                        self.entry(wildcard.answer(qtype)?)
+                        let answer = wildcard.answer(qtype)?;
+                        match (self.dnssec, answer) {
+                            (false, _) => self.entry(answer),
+                            (true, Entry::Body(body)) => {
+                                let zone = *self.wildcard_zones.get(i as usize)?;
+                                let r = Nsec3Ref::wildcard(zone, body, next_closer);
+                                Some(Found::Nsec3(r))
+                            }
+                            (true, _) => None,
+                        }
                     }
                     Entry::Denial(i) if ordinary(qtype) || qtype == 255 => {
                         Some(Found::Nsec3(Nsec3Ref::new(i, Some(next_closer))))
@@ -530,8 +542,8 @@ impl Prepared {
                         (Some(_), None) => Entry::None.into(),
                         (None, _) => nxdomain.into(),
                     };
-                } else if !dname && !self.dnssec {
-                    entries.below = self.wildcard(served, zone, name, nodata).into();
+                } else if !dname {
+                    entries.below = self.wildcard(served, (zone, nsec3), name, nodata).into();
                 }
                 if *name == zone.origin {
                     self.add_types(served, name, [RecordType::DS], &mut entries);
@@ -685,7 +697,16 @@ impl Prepared {
     /// The answers a wildcard `*.<encloser>` gives the names it synthesises: its RRsets with
     /// the asked name as owner (when they hold no name that could be compressed against it),
     /// its pools, NODATA for other types. `Entry::None` for a wildcard CNAME (chased per name).
-    fn wildcard(&mut self, served: &Served, zone: &Zone, encloser: &Name, nodata: Entry) -> Entry {
+    fn wildcard(
+        &mut self,
+        served: &Served,
+        (zone, nsec3): (&Zone, Option<u32>),
+        encloser: &Name,
+        nodata: Entry,
+    ) -> Entry {
+        if self.dnssec && nsec3.is_none() {
+            return Entry::None; // an NSEC zone's wildcard answers with DO: the general path's
+        }
         let Ok(star) = encloser.prepend_label("*") else {
             return Entry::None;
         };
@@ -695,6 +716,9 @@ impl Prepared {
         if node.has_cname() || node.cut {
             return Entry::None;
         }
+        // With DO a wildcard's NODATA is the general path's (its proof names the name asked);
+        // its answers are prepared without their proof, which the fast path writes.
+        let nodata = if self.dnssec { Entry::None } else { nodata };
         let mut entries = Entries {
             other: nodata.into(),
             ..Entries::default()
@@ -711,10 +735,14 @@ impl Prepared {
             if entries.types.iter().any(|(c, _)| *c == u16::from(t)) {
                 continue;
             }
+            let dnssec = self.dnssec;
             let body = relocatable(true, |label| {
                 let name = encloser.prepend_label(label).ok()?;
-                let answer = resolved(served, &name, t, false)?;
-                let sections = answer_sections(&answer);
+                let answer = resolved(served, &name, t, dnssec)?;
+                let mut sections = answer_sections(&answer);
+                if dnssec {
+                    sections.authority.clear(); // the proof, written per question
+                }
                 let plain = !sections.answers.is_empty()
                     && sections.authority.is_empty()
                     && sections.additional.is_empty()
@@ -734,6 +762,9 @@ impl Prepared {
         }
         push_any(node, nodata, &mut entries);
         self.wildcards.push(entries);
+        if let Some(z) = nsec3 {
+            self.wildcard_zones.push(z);
+        }
         Entry::Wildcard(u32::try_from(self.wildcards.len() - 1).expect("fewer than 2^32"))
     }
 
