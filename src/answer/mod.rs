@@ -210,10 +210,7 @@ fn negative<'a>(zone: &'a Zone, signed: Option<&Signed>, ans: &mut Answer<'a>) {
     let soa = zone.negative_soa();
     ans.authority.push(Cow::Borrowed(soa));
     if signed.is_some() {
-        let set = zone
-            .node(&zone.origin)
-            .and_then(|n| n.rrset(RecordType::SOA));
-        let sigs = proof::signatures(set, Some(soa.ttl));
+        let sigs = zone.negative_soa_signatures();
         ans.authority.extend(sigs.into_iter().map(Cow::Owned));
     }
 }
@@ -340,11 +337,7 @@ fn pick<'a>(set: Option<&RRset>, signed: bool, out: &mut SmallVec<[Cow<'a, Recor
     let Some(set) = set else { return };
     out.extend(set.records().into_iter().map(Cow::Owned));
     if signed {
-        out.extend(
-            proof::signatures(Some(set), None)
-                .into_iter()
-                .map(Cow::Owned),
-        );
+        out.extend(proof::signatures(set).into_iter().map(Cow::Owned));
     }
 }
 
@@ -368,7 +361,7 @@ fn dname<'a>(
     ans.answers.push(Cow::Owned(record));
     if signed {
         // The DNAME is signed; the CNAME made from it is not (RFC 6672 §5.3.1).
-        let sigs = proof::signatures(Some(set), None);
+        let sigs = proof::signatures(set);
         ans.answers.extend(sigs.into_iter().map(Cow::Owned));
     }
     let prefix = name.num_labels() - owner.num_labels();
@@ -439,7 +432,7 @@ fn push_addresses<'a>(
                 if let Some(set) = node.rrset(t) {
                     out.extend(set.records().into_iter().map(Cow::Owned));
                     if signed {
-                        let sigs = proof::signatures(Some(set), None);
+                        let sigs = proof::signatures(set);
                         out.extend(sigs.into_iter().map(Cow::Owned));
                     }
                 }

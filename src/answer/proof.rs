@@ -31,18 +31,9 @@ pub(super) fn push_signed<'a>(set: &RRset, out: &mut Section<'a>) {
     }
 }
 
-/// The RRSIGs of `set` (none when it is unsigned), with `ttl` when given.
-pub(super) fn signatures(set: Option<&RRset>, ttl: Option<u32>) -> Vec<Record> {
-    let mut sigs = set
-        .and_then(RRset::signatures)
-        .map(RRset::records)
-        .unwrap_or_default();
-    if let Some(ttl) = ttl {
-        for s in &mut sigs {
-            s.ttl = ttl;
-        }
-    }
-    sigs
+/// The RRSIGs of `set` (none when it is unsigned).
+pub(super) fn signatures(set: &RRset) -> Vec<Record> {
+    set.signatures().map(RRset::records).unwrap_or_default()
 }
 
 /// How many labels `name` has, a `*` label counted (hickory's `num_labels` leaves it out, as

@@ -112,10 +112,7 @@ impl Prepared {
     /// it has no NSEC3 of its own (the general path then walks to its closest provable
     /// encloser).
     pub(super) fn nsec3_proof(&mut self, zone: u32, name: &hickory_proto::rr::Name) -> Option<u32> {
-        let z = &self.nsec3_zones[zone as usize];
-        let Some(Denial::Nsec3(chain)) = z.zone.dnssec.as_ref().map(|s| &s.denial) else {
-            return None;
-        };
+        let (_, chain) = self.nsec3_zone_chain(zone)?;
         let own = chain.hash(name).and_then(|h| chain.matching_index(&h))?;
         let wild = name
             .prepend_label("*")
@@ -126,6 +123,15 @@ impl Prepared {
         u32::try_from(self.nsec3_proofs.len() - 1).ok()
     }
 
+    /// NSEC3 zone `i` and its chain.
+    fn nsec3_zone_chain(&self, i: u32) -> Option<(&Nsec3Zone, &Nsec3Chain)> {
+        let z = self.nsec3_zones.get(i as usize)?;
+        match &z.zone.dnssec.as_ref()?.denial {
+            Denial::Nsec3(chain) => Some((z, chain)),
+            _ => None,
+        }
+    }
+
     /// The parts of the answer `r` refers to.
     pub fn nsec3(&self, r: Nsec3Ref) -> Option<Nsec3Nx<'_>> {
         let next_closer_at = match r.next_closer_at {
@@ -133,10 +139,7 @@ impl Prepared {
             at => Some(usize::from(at)),
         };
         if r.wildcard != u32::MAX {
-            let z = self.nsec3_zones.get(r.proof as usize)?;
-            let Denial::Nsec3(chain) = &z.zone.dnssec.as_ref()?.denial else {
-                return None;
-            };
+            let (_, chain) = self.nsec3_zone_chain(r.proof)?;
             return Some(Nsec3Nx {
                 soa: self.body(r.wildcard)?,
                 chain,
@@ -145,10 +148,7 @@ impl Prepared {
             });
         }
         let proof = *self.nsec3_proofs.get(r.proof as usize)?;
-        let z = self.nsec3_zones.get(proof.zone as usize)?;
-        let Denial::Nsec3(chain) = &z.zone.dnssec.as_ref()?.denial else {
-            return None;
-        };
+        let (z, chain) = self.nsec3_zone_chain(proof.zone)?;
         let soa = match next_closer_at {
             Some(_) => z.nxdomain,
             None => z.nodata,

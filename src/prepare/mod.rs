@@ -38,7 +38,7 @@ use smallvec::SmallVec;
 use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
-use crate::zone::{Node, RRset, Zone};
+use crate::zone::{Node, Zone};
 pub use denial::{Nsec3Nx, Nsec3Ref};
 
 /// A type the zone never holds, asked to learn a node's answer for types it lacks.
@@ -1122,16 +1122,7 @@ impl Prepared {
     /// (negative TTL) and its RRSIGs (the same TTL), relocatable for names of any length.
     fn signed_negative_body(&mut self, zone: &Zone, nxdomain: bool) -> Entry {
         let soa = zone.negative_soa();
-        let set = zone
-            .node(&zone.origin)
-            .and_then(|n| n.rrset(RecordType::SOA));
-        let mut sigs = set
-            .and_then(RRset::signatures)
-            .map(RRset::records)
-            .unwrap_or_default();
-        for s in &mut sigs {
-            s.ttl = soa.ttl;
-        }
+        let sigs = zone.negative_soa_signatures();
         let body = relocatable(false, |label| {
             let name = zone.origin.prepend_label(label).ok()?;
             let sections = Sections {

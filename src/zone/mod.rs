@@ -104,25 +104,17 @@ impl RRset {
         if !matches!(self.rtype, RecordType::A | RecordType::AAAA) {
             return None;
         }
-        let p = &self.packed;
-        let (class_ttl, mut rest) = (p.get(..6)?, p.get(6..)?);
-        let mut out = Vec::with_capacity(rest.len());
+        let (class_ttl, records) = self.packed_parts();
+        let mut out = Vec::with_capacity(records.len());
         let mut count = 0u16;
-        while !rest.is_empty() {
-            // Skip the owner as written (uncompressed labels up to the root).
-            let mut at = 0;
-            while *rest.get(at)? != 0 {
-                at += 1 + usize::from(rest[at]);
-            }
-            at += 1;
-            let len = usize::from(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]));
-            let rdata = rest.get(at..at + 2 + len)?;
+        for (_, rdata) in self.wire_records() {
+            let len = u16::try_from(rdata.len()).ok()?;
             out.extend_from_slice(&[0xc0, 0x0c]);
             out.extend_from_slice(&u16::from(self.rtype).to_be_bytes());
             out.extend_from_slice(class_ttl);
+            out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(rdata);
             count = count.checked_add(1)?;
-            rest = &rest[at + 2 + len..];
         }
         Some((out, count))
     }
@@ -326,6 +318,22 @@ impl Zone {
     /// The SOA to put in the authority section of a negative answer.
     pub fn negative_soa(&self) -> &Record {
         &self.negative_soa
+    }
+
+    /// The RRSIGs of the apex SOA with the negative answer's TTL (as NSD and Knot send them
+    /// beside [`Zone::negative_soa`]); none when the zone is unsigned.
+    pub fn negative_soa_signatures(&self) -> Vec<Record> {
+        let set = self
+            .node(&self.origin)
+            .and_then(|n| n.rrset(RecordType::SOA));
+        let mut sigs = set
+            .and_then(RRset::signatures)
+            .map(RRset::records)
+            .unwrap_or_default();
+        for s in &mut sigs {
+            s.ttl = self.negative_soa.ttl;
+        }
+        sigs
     }
 
     /// Whether a pool stands at any of its names.

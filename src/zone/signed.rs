@@ -73,20 +73,13 @@ impl Nsec3Chain {
 
     /// The link whose owner is `hash`.
     pub fn matching(&self, hash: &[u8]) -> Option<&Nsec3Link> {
-        self.links
-            .binary_search_by(|l| l.hash.as_ref().cmp(hash))
-            .ok()
-            .map(|i| &self.links[i])
+        self.link(self.matching_index(hash)?)
     }
 
     /// The link that covers `hash` (owner < hash < next, around the ring): the last owner
     /// before it, or the last of all for a hash before the first.
     pub fn covering(&self, hash: &[u8]) -> Option<&Nsec3Link> {
-        let after = self.links.partition_point(|l| l.hash.as_ref() < hash);
-        let i = after
-            .checked_sub(1)
-            .unwrap_or(self.links.len().checked_sub(1)?);
-        self.links.get(i)
+        self.link(self.covering_index(hash)?)
     }
 
     /// The index of the link whose owner is `hash`.
