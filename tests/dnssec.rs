@@ -624,3 +624,50 @@ async fn a_signed_answer_that_does_not_fit_is_truncated_whole() {
     assert_eq!((whole.authorities.len(), sigs(&whole)), (8, 4), "{whole:?}");
     server.stop().await;
 }
+
+/// An NSEC3 record whose owner is no base32hex hash is an error naming its file and line, and a
+/// reload that brings it keeps the last good zone serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_nsec3_owner_names_its_line_and_the_last_good_zone_serves() {
+    if !have_tool("ldns-signzone") {
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let (zones, _) = signed_fixture(keys.path(), Denial::Nsec3);
+    let dir = dir_with_origins("", &zones);
+    let server = start_dir(dir).await;
+    let good = zone_serial(server.addr, "example.com.").await;
+    assert!(good.is_ok(), "{good:?}");
+
+    // One NSEC3 record moved to an owner that is no hash ('z' is not base32hex).
+    let text = &zones.iter().find(|(o, _)| o == "example.com").unwrap().1;
+    let line = text
+        .lines()
+        .position(|l| l.split_whitespace().nth(3) == Some("NSEC3"))
+        .expect("an NSEC3 record");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let owner_end = lines[line].find('.').unwrap();
+    lines[line].replace_range(..owner_end, "zzz");
+    write_file(
+        server.dir.path(),
+        "zones/example.com.zone",
+        &lines.join("\n"),
+    );
+    let problems = load_problems(&server.config());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(&format!("example.com.zone:{}:", line + 1))
+                && p.contains("is not a base32hex hash")),
+        "{problems:?}"
+    );
+    // The config is fine: the reload succeeds, names the zone's problem, and keeps its last
+    // good version (as for any broken zone file).
+    let (code, body) = http(server.admin(), "POST", "/reload", "").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("is not a base32hex hash"), "{body}");
+    assert_eq!(zone_serial(server.addr, "example.com.").await, good);
+    let answer = dig(server.addr, &["+dnssec", "www.example.com", "A"]).await;
+    assert!(answer.contains("RRSIG"), "{answer}");
+    server.stop().await;
+}
