@@ -171,7 +171,7 @@ fn questions_from_zones(zones: &[(String, PathBuf)]) -> Vec<Question> {
         let origin = Name::from_ascii(format!("{origin}.")).unwrap();
         let parsed = dnslb::zone::parse_zone_file(file, &origin);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        for r in &parsed.records {
+        for r in parsed.records.iter() {
             let owner = r.record.name.clone();
             for t in [
                 r.record.record_type(),

@@ -83,7 +83,7 @@ proptest! {
         let origin = Name::from_ascii("octets.test.").unwrap();
         let parsed = dnslb::zone::parse_zone_file(&dir.path().join("zones/octets.test.zone"), &origin);
         prop_assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        let owner = &parsed.records.last().unwrap().record.name;
+        let owner = &parsed.records.iter().last().unwrap().record.name;
         prop_assert_eq!(name_wire(owner), wire(&labels));
     }
 }

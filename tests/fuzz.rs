@@ -265,7 +265,7 @@ fn a_million_zone_lines_never_panic_the_loader() {
         }
         std::fs::write(&path, &text).unwrap();
         let parsed = dnslb::zone::parse_zone_file(&path, &origin);
-        for r in &parsed.records {
+        for r in parsed.records.iter() {
             assert!(
                 origin.zone_of(&r.record.name),
                 "{} outside the zone",

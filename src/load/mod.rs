@@ -119,14 +119,6 @@ fn load_with(
     let last = previous.map(|p| p.snapshot);
     let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins, last);
     problems.extend(kept);
-    // The parsed records were for building; the packed ones stay. A large zone's take a while
-    // to free: off the way to the first answer.
-    let fresh: Vec<_> = sources
-        .zones
-        .iter_mut()
-        .filter_map(|s| s.fresh.take())
-        .collect();
-    free_aside(fresh);
     if zones.is_empty() && secondaries.is_empty() {
         return Err(nothing_to_serve(problems, &sources.zones_dir));
     }
@@ -166,18 +158,6 @@ fn load_with(
         sources,
         settings: config.settings,
     })
-}
-
-/// Frees a large zone's parsed records on a thread of their own, off the way to the first
-/// answer, and gives the memory back once they are freed (the purge after the install may have
-/// come first).
-fn free_aside<T: Send + 'static>(fresh: Vec<Vec<T>>) {
-    if fresh.iter().map(Vec::len).sum::<usize>() > 100_000 {
-        std::thread::spawn(move || {
-            drop(fresh);
-            crate::memory::release();
-        });
-    }
 }
 
 /// `[[zone]]` sections for zones that are served neither from a file nor as secondaries.

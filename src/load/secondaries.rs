@@ -14,7 +14,6 @@ use super::settings::Config;
 use crate::Problem;
 use crate::config::{RawSecondary, parse_duration};
 use crate::tsig::TsigKey;
-use crate::zone::PackedRecords;
 use crate::zone::secondary::{Held, Limits, SecondaryZone, Store};
 
 /// Every `[[secondary]]`, by lower-cased origin; problems go to `fatal`.
@@ -191,7 +190,7 @@ pub fn held(zone: &SecondaryZone, store: &Store, first: bool) -> Option<Held> {
         return None;
     }
     let held = Held {
-        records: Arc::new(PackedRecords::pack(&parsed.records)?),
+        records: Arc::new(parsed.records),
         file: Arc::from(path.as_path()),
         soa: soa.clone(),
     };

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::Problem;
 use crate::zone::secondary::{SecondaryZone, Store};
-use crate::zone::{self, PackedRecords, SourcedRecord};
+use crate::zone::{self, PackedRecords};
 
 /// Modification time and length of a file when read.
 type Stamp = (PathBuf, Option<SystemTime>, u64);
@@ -28,9 +28,6 @@ pub struct ZoneSource {
     stamps: Vec<Stamp>,
     /// The records that parsed, packed.
     pub records: Arc<PackedRecords>,
-    /// The same records as parsed, when this load parsed the file: the zone is built from
-    /// these (and they are dropped), sparing an unpack.
-    pub fresh: Option<Vec<SourcedRecord>>,
     /// Problems of the file; the zone is not served from it when there is one.
     pub errors: Vec<Problem>,
     /// The records of the last version that loaded cleanly, served while the file is broken.
@@ -189,24 +186,15 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSou
             path: path.to_path_buf(),
             stamps: old.stamps.clone(),
             records: old.records.clone(),
-            fresh: None,
             errors: old.errors.clone(),
             last_good,
             secondary: false,
         };
     }
-    let mut parsed = zone::parse_zone_file(path, &origin);
-    let packed = PackedRecords::pack(&parsed.records).unwrap_or_else(|| {
-        parsed.errors.push(Problem::file(
-            path,
-            "cannot keep the parsed records (too large)",
-        ));
-        PackedRecords::default()
-    });
+    let parsed = zone::parse_zone_file(path, &origin);
     ZoneSource {
         stamps: parsed.files.iter().map(|f| stamp_of(f)).collect(),
-        records: Arc::new(packed),
-        fresh: Some(parsed.records),
+        records: Arc::new(parsed.records),
         errors: parsed.errors,
         last_good,
         origin,
@@ -241,16 +229,15 @@ pub fn add_secondaries(
             continue;
         };
         let last_good = old.and_then(|o| o.last_good.clone());
-        let (fresh, errors) = match old {
-            Some(old) if Arc::ptr_eq(&old.records, &held.records) => (None, old.errors.clone()),
-            _ => (Some(held.records.unpack()), Vec::new()),
+        let errors = match old {
+            Some(old) if Arc::ptr_eq(&old.records, &held.records) => old.errors.clone(),
+            _ => Vec::new(),
         };
         sources.zones.push(ZoneSource {
             origin: origin.clone(),
             path: held.file.to_path_buf(),
             stamps: Vec::new(),
             records: held.records,
-            fresh,
             errors,
             last_good,
             secondary: true,

@@ -104,7 +104,7 @@ fn unchanged(
         .source
         .as_ref()
         .is_some_and(|s| Arc::ptr_eq(s, &src.records));
-    let clean = src.fresh.is_none() && src.errors.is_empty() && pools.is_empty();
+    let clean = src.errors.is_empty() && pools.is_empty();
     (same_records && clean && !old.has_pools()).then(|| old.clone())
 }
 
@@ -114,8 +114,7 @@ fn build_one(src: &mut ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Prob
     if src.records.is_empty() && !src.errors.is_empty() {
         return Err(src.errors.clone());
     }
-    let records = src.fresh.take().unwrap_or_else(|| src.records.unpack());
-    match Zone::build(&src.origin, &src.path, &records, pools) {
+    match Zone::build(&src.origin, &src.path, &src.records, pools) {
         Ok(_) if !src.errors.is_empty() => Err(src.errors.clone()),
         Ok(z) => Ok(z),
         Err(more) => Err(src.errors.iter().cloned().chain(more).collect()),
@@ -124,8 +123,8 @@ fn build_one(src: &mut ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Prob
 
 /// The last good records, rebuilt with today's pools, to keep serving a broken zone.
 fn last_good(src: &ZoneSource, pools: &[Arc<Pool>], problems: &mut Vec<Problem>) -> Option<Zone> {
-    let good = src.last_good.as_ref()?.unpack();
-    match Zone::build(&src.origin, &src.path, &good, pools) {
+    let good = src.last_good.as_ref()?;
+    match Zone::build(&src.origin, &src.path, good, pools) {
         Ok(z) => {
             warn!(zone = %src.origin, serial = z.serial, "zone failed to load; serving its last good version");
             Some(z)

@@ -510,6 +510,7 @@ impl Prepared {
             None => (Entry::None, Entry::None),
         };
         for (name, node) in zone.nodes() {
+            let name = &name;
             // A name that a deeper zone of ours answers is that zone's to prepare.
             if served.find_zone(name).map(|z| &z.origin) != Some(&zone.origin) {
                 continue;
@@ -578,6 +579,7 @@ impl Prepared {
     fn guard_shared_bodies(&mut self, served: &Served, zone: &Zone, soa_names: &[Name]) {
         let mut risky: Vec<Name> = soa_names.to_vec();
         for (name, node) in zone.nodes() {
+            let name = &name;
             if !node.cut || *name == zone.origin {
                 continue;
             }

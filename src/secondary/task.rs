@@ -384,14 +384,14 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         let parsed = crate::zone::parse_zone_file(&file, &origin);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        let packed = PackedRecords::pack(&parsed.records).unwrap();
-        let records: Vec<_> = parsed.records.into_iter().map(|s| s.record).collect();
+        let packed = parsed.records;
+        let records: Vec<_> = packed.iter().map(|s| s.record).collect();
         let cache = dir.path().join("cache.zone");
         let primary: SocketAddr = "127.0.0.1:53".parse().unwrap();
         write_atomically(&cache, &cache_text(&origin, 7, primary, &packed)).unwrap();
         let back = crate::zone::parse_zone_file(&cache, &origin);
         assert!(back.errors.is_empty(), "{:?}", back.errors);
-        let back: Vec<_> = back.records.into_iter().map(|s| s.record).collect();
+        let back: Vec<_> = back.records.iter().map(|s| s.record).collect();
         assert_eq!(back, records);
     }
 
@@ -414,7 +414,7 @@ mod tests {
             let file = path.file_name().unwrap().to_string_lossy().to_string();
             let origin = Name::from_ascii(file.trim_end_matches("zone")).unwrap();
             let parsed = crate::zone::parse_zone_file(&path, &origin);
-            out.extend(parsed.records.into_iter().map(|s| s.record));
+            out.extend(parsed.records.iter().map(|s| s.record));
         }
         out
     }
@@ -451,7 +451,7 @@ mod tests {
             let back = crate::zone::parse_zone_file(&cache, &origin);
             let text = std::fs::read_to_string(&cache).unwrap();
             proptest::prop_assert!(back.errors.is_empty(), "{:?}\n{}", back.errors, text);
-            let back: Vec<Record> = back.records.into_iter().map(|s| s.record).collect();
+            let back: Vec<Record> = back.records.iter().map(|s| s.record).collect();
             proptest::prop_assert_eq!(back.len(), records.len());
             for (a, b) in back.iter().zip(&records) {
                 proptest::prop_assert_eq!(a, b);

@@ -9,6 +9,7 @@
 mod entries;
 mod loc;
 pub mod merge;
+mod names;
 pub(crate) mod packed;
 pub mod parse;
 pub mod presentation;
@@ -28,6 +29,8 @@ use crate::pool::Pool;
 pub use packed::PackedRecords;
 pub use parse::{SourcedRecord, parse_zone_file};
 pub use signed::{Denial, Signed};
+
+use names::{MAX_WIRE, Names, Nodes};
 
 /// One RRset of a node, kept in wire form (about 30 octets a record where hickory's `Record`
 /// takes 272): the general path decodes it when it answers from it ([`RRset::records`]); the UDP
@@ -227,7 +230,7 @@ pub struct Zone {
     pub source: Option<Arc<PackedRecords>>,
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
-    nodes: FxHashMap<Name, Node>,
+    nodes: Nodes,
     /// Some pool stands at one of its names.
     has_pools: bool,
     /// What a signed zone holds beyond its names (`None`: not signed).
@@ -237,58 +240,56 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// Arranges a parsed zone file and the pools inside it for lookup, checking what only the
+    /// Arranges a zone's records and the pools inside it for lookup, checking what only the
     /// whole zone shows: one SOA at the apex, CNAME beside other data, pool conflicts.
     pub fn build(
         origin: &Name,
         file: &Path,
-        records: &[SourcedRecord],
+        records: &PackedRecords,
         pools: &[Arc<Pool>],
     ) -> Result<Zone, Vec<Problem>> {
         let origin = origin.to_lowercase();
+        let mut buf = [0; MAX_WIRE];
+        let apex = names::lower(&origin, &mut buf).to_vec();
         let mut errors = Vec::new();
-        let owners = Owners::group(&origin, records, &mut errors);
-        let Some(soa) = owners.soa else {
+        let owners = Owners::group(&apex, records, &mut errors);
+        let Some(soa) = owners.soa.and_then(|i| records.sourced(i)) else {
             errors.push(Problem::file(
                 file,
                 format!("the zone {origin} has no SOA record at its apex"),
             ));
             return Err(errors);
         };
-        let apex_ns = owners.by_name.get(&origin).is_some_and(|recs| {
-            recs.iter()
-                .any(|r| r.record.record_type() == RecordType::NS)
-        });
-        if !apex_ns {
+        if !owners.apex_ns(records) {
             // As Knot's mandatory semantic checks and NSD's zone checks: a zone without NS
             // records at its apex cannot be delegated to, and an IXFR that deletes them is wrong.
-            errors.push(Problem::line(
-                &soa.file,
-                soa.line,
-                format!("the zone {origin} has no NS record at its apex"),
-            ));
+            errors.push(soa.problem(format!("the zone {origin} has no NS record at its apex")));
         }
-        let (mut nodes, mut glue) = arrange(&origin, &owners, soa, &mut errors);
-        let is_signed = signed::is_signed(&origin, &nodes);
+        let (mut nodes, mut glue) = arrange(&apex, &owners, records, &soa, &mut errors);
+        let is_signed = signed::is_signed(nodes.get(&apex));
         for pool in pools {
             let placed = match is_signed {
                 true => Err(signed_pool(pool, &origin)),
-                false => place_pool(&origin, &owners.cuts, &mut nodes, pool),
+                false => place_pool(&apex, &owners.cuts, &mut nodes, pool),
             };
             if let Err(msg) = placed {
                 errors.push(Problem::line(&pool.config_file, pool.config_line, msg));
             }
         }
-        add_parents(&origin, &mut nodes);
+        add_parents(&apex, &mut nodes);
         let dnssec = match is_signed {
-            true => Some(Box::new(signed::find(
-                &origin,
-                &nodes,
-                &owners.nsec3,
-                &mut errors,
-            ))),
+            true => {
+                let nsec3: Vec<SourcedRecord> = owners
+                    .nsec3
+                    .iter()
+                    .filter_map(|&i| records.sourced(i))
+                    .collect();
+                let signed = signed::find(&origin, &nodes, &nsec3, &mut errors);
+                Some(Box::new(signed))
+            }
             false => None,
         };
+        drop(owners);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -347,13 +348,16 @@ impl Zone {
     }
 
     /// Every node: names that exist (empty non-terminals too), in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
-        self.nodes.iter()
+    pub fn nodes(&self) -> impl Iterator<Item = (Name, &Node)> {
+        self.nodes
+            .iter()
+            .map(|(wire, node)| (names::to_name(wire), node))
     }
 
     /// The node at exactly `name`, if it exists and is authoritative.
     pub fn node(&self, name: &Name) -> Option<&Node> {
-        self.nodes.get(name)
+        let mut buf = [0; MAX_WIRE];
+        self.nodes.get(names::lower(name, &mut buf))
     }
 
     /// Glue address records at `name` (at or below a cut).
@@ -363,7 +367,9 @@ impl Zone {
 
     /// Finds what `name` (inside this zone) is, following RFC 1034 §4.3.2 and RFC 4592.
     pub fn lookup(&self, name: &Name, qtype: RecordType) -> Lookup<'_> {
-        if let Some(node) = self.nodes.get(name) {
+        let mut buf = [0; MAX_WIRE];
+        let wire = names::lower(name, &mut buf);
+        if let Some(node) = self.nodes.get(wire) {
             // Authoritative nodes are never below a cut; at a cut only DS is answered here.
             if node.cut && qtype != RecordType::DS {
                 return Lookup::Referral(node, name.clone());
@@ -374,23 +380,21 @@ impl Zone {
             };
         }
         // The closest encloser: the nearest existing ancestor (empty non-terminals exist).
-        let mut ce = name.base_name();
-        loop {
-            if ce.num_labels() < self.origin.num_labels() {
-                return Lookup::NxDomain; // not inside this zone at all
-            }
-            if let Some(node) = self.nodes.get(&ce) {
+        let apex_len = self.origin.len() + usize::from(!self.origin.is_root());
+        let mut ce = names::parent(wire);
+        while let Some(at) = ce.filter(|w| w.len() >= apex_len) {
+            if let Some(node) = self.nodes.get(at) {
                 if node.cut {
-                    return Lookup::Referral(node, ce);
+                    return Lookup::Referral(node, names::to_name(at));
                 }
                 if node.rrset(RecordType::DNAME).is_some() {
-                    return Lookup::Dname(node, ce);
+                    return Lookup::Dname(node, names::to_name(at));
                 }
                 if node.wildcard_child {
-                    let wild = ce
-                        .prepend_label("*")
-                        .expect("`*` fits where a longer name did");
-                    if let Some(w) = self.nodes.get(&wild) {
+                    let mut star = [0; MAX_WIRE + 2];
+                    star[..2].copy_from_slice(&[1, b'*']);
+                    star[2..2 + at.len()].copy_from_slice(at);
+                    if let Some(w) = self.nodes.get(&star[..2 + at.len()]) {
                         return Lookup::Node {
                             node: w,
                             wildcard: true,
@@ -399,26 +403,35 @@ impl Zone {
                 }
                 return Lookup::NxDomain;
             }
-            ce = ce.base_name();
+            ce = names::parent(at);
         }
+        Lookup::NxDomain // not inside this zone at all
     }
 }
 
 /// Each owner's node (and its glue, at or below a cut), in file order; a CNAME at the apex is
 /// an error.
 fn arrange(
-    origin: &Name,
-    owners: &Owners<'_>,
+    apex: &[u8],
+    owners: &Owners,
+    records: &PackedRecords,
     soa: &SourcedRecord,
     errors: &mut Vec<Problem>,
-) -> (FxHashMap<Name, Node>, FxHashMap<Name, Vec<Record>>) {
-    let mut nodes: FxHashMap<Name, Node> =
-        FxHashMap::with_capacity_and_hasher(owners.order.len() + 1, Default::default());
+) -> (Nodes, FxHashMap<Name, Vec<Record>>) {
+    let mut nodes = Nodes::with_capacity(owners.names.len() + 1);
     let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
-    for owner in &owners.order {
-        let recs = &owners.by_name[owner];
-        let below_cut = below_a_cut(owner, origin, &owners.cuts);
+    let mut recs = Vec::new();
+    for g in 0..owners.names.len() {
+        let owner = owners.names.key(g);
+        let below_cut = below_a_cut(owner, apex, &owners.cuts);
         let at_cut = owners.cuts.contains(owner);
+        recs.clear();
+        recs.extend(
+            owners
+                .records(g)
+                .iter()
+                .filter_map(|&i| records.sourced(i as usize)),
+        );
         if below_cut || at_cut {
             let addresses: Vec<Record> = recs
                 .iter()
@@ -426,99 +439,141 @@ fn arrange(
                 .map(|r| r.record.clone())
                 .collect();
             if !addresses.is_empty() {
-                glue.insert(owner.clone(), addresses);
+                glue.insert(names::to_name(owner), addresses);
             }
         }
         if below_cut {
             continue;
         }
-        let node = build_node(owner, recs, at_cut, errors);
-        if owner == origin && node.rrset(RecordType::CNAME).is_some() {
-            errors.push(Problem::line(
-                &soa.file,
-                soa.line,
-                "a CNAME at the zone apex is not allowed",
-            ));
+        let node = build_node(owner, &recs, at_cut, errors);
+        if owner == apex && node.rrset(RecordType::CNAME).is_some() {
+            errors.push(soa.problem("a CNAME at the zone apex is not allowed"));
         }
-        nodes.insert(owner.clone(), node);
+        nodes.insert(owner, node);
     }
     (nodes, glue)
 }
 
-/// A zone's records grouped by owner (lower case), in file order, with the cuts and the SOA.
-struct Owners<'r> {
-    by_name: FxHashMap<Name, Vec<&'r SourcedRecord>>,
-    order: Vec<Name>,
-    cuts: FxHashSet<Name>,
-    soa: Option<&'r SourcedRecord>,
+/// A zone's records grouped by owner (lower case, in the order owners first appear), with the
+/// cuts and the SOA: record indexes only, the records stay packed.
+struct Owners {
+    /// Each owner once; its index is its group's.
+    names: Names<()>,
+    /// Record indexes, group by group, in file order inside each.
+    members: Vec<u32>,
+    /// Group `g`'s records: `members[starts[g]..starts[g + 1]]`.
+    starts: Vec<u32>,
+    cuts: FxHashSet<Box<[u8]>>,
+    soa: Option<usize>,
     /// NSEC3 records and their RRSIGs: a chain of their own, not names of the zone.
-    nsec3: Vec<&'r SourcedRecord>,
+    nsec3: Vec<usize>,
 }
 
-impl<'r> Owners<'r> {
+impl Owners {
     /// Groups `records`; a misplaced or second SOA is an error.
-    fn group(origin: &Name, records: &'r [SourcedRecord], errors: &mut Vec<Problem>) -> Self {
-        let mut owners = Owners {
-            by_name: FxHashMap::with_capacity_and_hasher(records.len(), Default::default()),
-            order: Vec::with_capacity(records.len()),
-            cuts: FxHashSet::default(),
-            soa: None,
-            nsec3: Vec::new(),
-        };
-        for r in records {
-            let rtype = r.record.record_type();
-            if rtype == RecordType::NSEC3
-                || (rtype == RecordType::RRSIG
-                    && signed::covered(&r.record) == Some(RecordType::NSEC3))
-            {
-                owners.nsec3.push(r);
+    fn group(apex: &[u8], records: &PackedRecords, errors: &mut Vec<Problem>) -> Self {
+        let mut names: Names<()> = Names::with_capacity(records.len());
+        let mut cuts = FxHashSet::default();
+        let (mut soa, mut nsec3) = (None, Vec::new());
+        // Each kept record's group, then a counting sort by group (stable: file order).
+        let mut group_of: Vec<(u32, u32)> = Vec::with_capacity(records.len());
+        let mut buf = [0; MAX_WIRE];
+        for i in 0..records.len() {
+            let Some((owner, rtype, rdata)) = records.parts(i) else {
+                continue;
+            };
+            let covered = signed::covered_wire(rtype, rdata);
+            if rtype == RecordType::NSEC3 || covered == Some(RecordType::NSEC3) {
+                nsec3.push(i);
                 continue;
             }
-            let owner = r.record.name.to_lowercase();
+            let owner = lower_wire(owner, &mut buf);
             match rtype {
-                RecordType::SOA if owner != *origin => {
-                    errors.push(r.problem(format!(
-                        "SOA at {owner}, which is not the zone's apex {origin}"
-                    )));
+                RecordType::SOA if owner != apex => {
+                    let (owner, apex) = (names::to_name(owner), names::to_name(apex));
+                    errors.push(records.problem(
+                        i,
+                        format!("SOA at {owner}, which is not the zone's apex {apex}"),
+                    ));
                     continue;
                 }
                 RecordType::SOA => {
-                    if let Some(first) = owners.soa {
-                        errors.push(
-                            r.problem(format!("a second SOA; the first is at line {}", first.line)),
-                        );
+                    if let Some(first) = soa.and_then(|f| records.sourced(f)) {
+                        let msg = format!("a second SOA; the first is at line {}", first.line);
+                        errors.push(records.problem(i, msg));
                         continue;
                     }
-                    owners.soa = Some(r);
+                    soa = Some(i);
                 }
-                RecordType::NS if owner != *origin => {
-                    owners.cuts.insert(owner.clone());
+                RecordType::NS if owner != apex => {
+                    cuts.insert(Box::from(owner));
                 }
                 _ => {}
             }
-            let order = &mut owners.order;
-            owners
-                .by_name
-                .entry(owner.clone())
-                .or_insert_with(|| {
-                    order.push(owner);
-                    Vec::new()
-                })
-                .push(r);
+            let g = names.index_or_insert(owner);
+            group_of.push((g as u32, i as u32));
         }
-        owners
+        let mut starts = vec![0u32; names.len() + 1];
+        for &(g, _) in &group_of {
+            starts[g as usize + 1] += 1;
+        }
+        for g in 0..names.len() {
+            starts[g + 1] += starts[g];
+        }
+        let mut next = starts.clone();
+        let mut members = vec![0u32; group_of.len()];
+        for (g, i) in group_of {
+            members[next[g as usize] as usize] = i;
+            next[g as usize] += 1;
+        }
+        Owners {
+            names,
+            members,
+            starts,
+            cuts,
+            soa,
+            nsec3,
+        }
     }
+
+    /// The indexes of group `g`'s records.
+    fn records(&self, g: usize) -> &[u32] {
+        &self.members[self.starts[g] as usize..self.starts[g + 1] as usize]
+    }
+
+    /// Whether the apex has NS records.
+    fn apex_ns(&self, records: &PackedRecords) -> bool {
+        let Some(apex) = self.soa.and_then(|i| records.parts(i)) else {
+            return false;
+        };
+        let mut buf = [0; MAX_WIRE];
+        let Some(g) = self.names.index(lower_wire(apex.0, &mut buf)) else {
+            return false;
+        };
+        let ns = |&i: &u32| records.parts(i as usize).map(|p| p.1) == Some(RecordType::NS);
+        self.records(g).iter().any(ns)
+    }
+}
+
+/// `wire` (a name in wire form) lower-cased into `buf`.
+fn lower_wire<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> &'b [u8] {
+    let out = &mut buf[..wire.len()];
+    for (o, b) in out.iter_mut().zip(wire) {
+        *o = b.to_ascii_lowercase();
+    }
+    out
 }
 
 /// The node of one owner: its RRsets by type (duplicates merged, one TTL per RRset), each with
 /// the RRSIGs that cover it; only NS, DS and NSEC (and their signatures) at a cut; a CNAME beside
 /// other data than its RRSIG and NSEC (RFC 4035 §2.5) is an error.
 fn build_node(
-    owner: &Name,
-    recs: &[&SourcedRecord],
+    owner_wire: &[u8],
+    recs: &[SourcedRecord],
     at_cut: bool,
     errors: &mut Vec<Problem>,
 ) -> Node {
+    let owner = || names::to_name(owner_wire);
     let mut node = Node {
         cut: at_cut,
         ..Node::default()
@@ -544,7 +599,7 @@ fn build_node(
                     continue; // RFC 2181 §5: duplicates are one record
                 }
                 if t == RecordType::CNAME {
-                    errors.push(r.problem(format!("{owner} has more than one CNAME")));
+                    errors.push(r.problem(format!("{} has more than one CNAME", owner())));
                     continue;
                 }
                 let mut rec = r.record.clone();
@@ -567,12 +622,14 @@ fn build_node(
             .find(|r| r.record.record_type() == RecordType::CNAME)
             .expect("has a CNAME");
         errors.push(cname.problem(format!(
-            "{owner} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)"
+            "{} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)",
+            owner()
         )));
     }
     // In a slice of its exact size (vectors grow by fours).
     let mut rrsets = Vec::with_capacity(sets.len());
-    let cannot = |t: RecordType| recs[0].problem(format!("{owner}: cannot keep its {t} records"));
+    let cannot =
+        |t: RecordType| recs[0].problem(format!("{}: cannot keep its {t} records", owner()));
     for (t, records) in &sets {
         match RRset::pack(*t, records) {
             Some(set) => rrsets.push(set),
@@ -625,18 +682,20 @@ fn signed_pool(pool: &Pool, origin: &Name) -> String {
 
 /// Puts a pool at its node; the message says why it cannot stand there.
 fn place_pool(
-    origin: &Name,
-    cuts: &FxHashSet<Name>,
-    nodes: &mut FxHashMap<Name, Node>,
+    apex: &[u8],
+    cuts: &FxHashSet<Box<[u8]>>,
+    nodes: &mut Nodes,
     pool: &Arc<Pool>,
 ) -> Result<(), String> {
     let name = pool.name.to_lowercase();
-    if below_a_cut(&name, origin, cuts) || cuts.contains(&name) {
+    let mut buf = [0; MAX_WIRE];
+    let wire = names::lower(&name, &mut buf);
+    if below_a_cut(wire, apex, cuts) || cuts.contains(wire) {
         return Err(format!(
             "pool {name} is at or below the delegation of a subzone"
         ));
     }
-    let node = nodes.entry(name.clone()).or_default();
+    let node = nodes.entry(wire);
     let conflict = if pool.rtype == RecordType::CNAME {
         (!node.rrsets.is_empty() || !node.pools.is_empty()).then(|| {
             format!("CNAME pool {name}: the name has other data; a CNAME must stand alone")
@@ -669,43 +728,43 @@ fn place_pool(
 /// Only names more than one label below the apex can lack a parent (the apex always exists),
 /// and a walk up stops at the first ancestor that exists: its own ancestors exist already, or
 /// will when its own walk comes (a zone of a million names one label deep walks nothing).
-fn add_parents(origin: &Name, nodes: &mut FxHashMap<Name, Node>) {
-    let depth = origin.num_labels() + 1;
-    let names: Vec<Name> = nodes
-        .keys()
-        .filter(|n| n.num_labels() > depth || n.is_wildcard())
-        .cloned()
+fn add_parents(apex: &[u8], nodes: &mut Nodes) {
+    let one_below = |w: &[u8]| names::parent(w).is_some_and(|p| p.len() == apex.len());
+    let walks: Vec<Box<[u8]>> = nodes
+        .iter()
+        .map(|(w, _)| w)
+        .filter(|w| w.len() > apex.len() && (!one_below(w) || names::is_wildcard(w)))
+        .map(Box::from)
         .collect();
-    for name in names {
-        let wildcard = name.is_wildcard().then(|| name.base_name());
-        let mut n = name;
-        while n.num_labels() > origin.num_labels() {
-            n = n.base_name();
-            if nodes.contains_key(&n) {
+    for wire in walks {
+        let mut at: &[u8] = &wire;
+        while let Some(parent) = names::parent(at).filter(|p| p.len() >= apex.len()) {
+            at = parent;
+            if nodes.contains(at) {
                 break;
             }
-            nodes.insert(n.clone(), Node::default());
+            nodes.insert(at, Node::default());
         }
         // After the walk: the wildcard's parent exists now, with its ancestors.
-        if let Some(parent) = wildcard
-            && let Some(node) = nodes.get_mut(&parent)
+        if names::is_wildcard(&wire)
+            && let Some(node) = names::parent(&wire).and_then(|p| nodes.get_mut(p))
         {
             node.wildcard_child = true;
         }
     }
 }
 
-/// Whether `name` lies strictly below one of `cuts` (between it and the apex).
-fn below_a_cut(name: &Name, origin: &Name, cuts: &FxHashSet<Name>) -> bool {
+/// Whether `wire` lies strictly below one of `cuts` (between it and the apex).
+fn below_a_cut(wire: &[u8], apex: &[u8], cuts: &FxHashSet<Box<[u8]>>) -> bool {
     if cuts.is_empty() {
         return false;
     }
-    let mut n = name.clone();
-    while n.num_labels() > origin.num_labels() + 1 {
-        n = n.base_name();
-        if cuts.contains(&n) {
+    let mut at = wire;
+    while let Some(parent) = names::parent(at).filter(|p| p.len() > apex.len()) {
+        if cuts.contains(parent) {
             return true;
         }
+        at = parent;
     }
     false
 }

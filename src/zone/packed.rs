@@ -14,6 +14,7 @@ use hickory_proto::serialize::binary::{
 };
 
 use super::SourcedRecord;
+use crate::Problem;
 
 /// Records packed; see the module's text.
 #[derive(Debug, Default)]
@@ -59,43 +60,105 @@ struct Packed {
 }
 
 impl PackedRecords {
+    /// Room for `records` records of `octets` octets together.
+    pub(super) fn with_capacity(records: usize, octets: usize) -> Self {
+        PackedRecords {
+            bytes: Vec::with_capacity(octets),
+            index: Vec::with_capacity(records),
+            files: Vec::new(),
+        }
+    }
+
     /// Packs `records`; `None` if one cannot be encoded (the parser made it, so it can).
     pub fn pack(records: &[SourcedRecord]) -> Option<Self> {
         let mut out = PackedRecords::default();
         let mut scratch = Vec::new();
         for r in records {
-            let file = match out.files.iter().position(|f| Arc::ptr_eq(f, &r.file)) {
-                Some(i) => i,
-                None => {
-                    out.files.push(r.file.clone());
-                    out.files.len() - 1
-                }
-            };
-            out.index.push(Packed {
-                at: u32::try_from(out.bytes.len()).ok()?,
-                line: u32::try_from(r.line).ok()?,
-                file: u32::try_from(file).ok()?,
-            });
-            push_record(&mut out.bytes, &mut scratch, &r.record)?;
+            out.push(&mut scratch, &r.record, &r.file, r.line)?;
         }
         out.bytes.shrink_to_fit();
         out.index.shrink_to_fit();
         Some(out)
     }
 
+    /// Appends `record`, written at `file`'s `line`; `None` if it cannot be encoded.
+    pub(super) fn push(
+        &mut self,
+        scratch: &mut Vec<u8>,
+        record: &Record,
+        file: &Arc<Path>,
+        line: usize,
+    ) -> Option<()> {
+        let file = match self.files.iter().rposition(|f| Arc::ptr_eq(f, file)) {
+            Some(i) => i,
+            None => {
+                self.files.push(file.clone());
+                self.files.len() - 1
+            }
+        };
+        let at = u32::try_from(self.bytes.len()).ok()?;
+        push_record(&mut self.bytes, scratch, record)?;
+        self.index.push(Packed {
+            at,
+            line: u32::try_from(line).ok()?,
+            file: u32::try_from(file).ok()?,
+        });
+        Some(())
+    }
+
+    /// Gives back the room held beyond the records.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.index.shrink_to_fit();
+    }
+
     /// The records, as they were packed.
     pub fn unpack(&self) -> Vec<SourcedRecord> {
-        self.index
-            .iter()
-            .filter_map(|p| {
-                let record = self.record(p.at as usize)?;
-                Some(SourcedRecord {
-                    record,
-                    file: self.files.get(p.file as usize)?.clone(),
-                    line: p.line as usize,
-                })
-            })
-            .collect()
+        self.iter().collect()
+    }
+
+    /// The records, decoded one by one, as they were packed.
+    pub fn iter(&self) -> impl Iterator<Item = SourcedRecord> + '_ {
+        (0..self.len()).filter_map(|i| self.sourced(i))
+    }
+
+    /// Record `i`, decoded, with its file and line.
+    pub fn sourced(&self, i: usize) -> Option<SourcedRecord> {
+        let p = self.index.get(i)?;
+        Some(SourcedRecord {
+            record: self.record(p.at as usize)?,
+            file: self.files.get(p.file as usize)?.clone(),
+            line: p.line as usize,
+        })
+    }
+
+    /// Record `i`'s owner as written (uncompressed wire form), its type and its RDATA, read in
+    /// place.
+    pub fn parts(&self, i: usize) -> Option<(&[u8], RecordType, &[u8])> {
+        let wire = self.nth_wire(i)?;
+        let mut at = 0;
+        while *wire.get(at)? != 0 {
+            at += 1 + usize::from(wire[at]);
+        }
+        let owner = &wire[..=at];
+        let fixed = wire.get(at + 1..at + 11)?;
+        let rtype = RecordType::from(u16::from_be_bytes([fixed[0], fixed[1]]));
+        Some((owner, rtype, &wire[at + 11..]))
+    }
+
+    /// A problem at the line record `i` was written on.
+    pub fn problem(&self, i: usize, message: impl Into<String>) -> Problem {
+        let p = self.index[i];
+        Problem::line(&self.files[p.file as usize], p.line as usize, message)
+    }
+
+    fn nth_wire(&self, i: usize) -> Option<&[u8]> {
+        let start = self.index.get(i)?.at as usize;
+        let end = self
+            .index
+            .get(i + 1)
+            .map_or(self.bytes.len(), |next| next.at as usize);
+        self.bytes.get(start..end)
     }
 
     /// How many records.
@@ -110,13 +173,7 @@ impl PackedRecords {
 
     /// Each record's octets (owner, type, class, TTL, RDATA length, RDATA), in order.
     pub(super) fn wire(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.index.iter().enumerate().map(|(i, p)| {
-            let end = self
-                .index
-                .get(i + 1)
-                .map_or(self.bytes.len(), |next| next.at as usize);
-            &self.bytes[p.at as usize..end]
-        })
+        (0..self.len()).filter_map(|i| self.nth_wire(i))
     }
 
     /// Records already in wire form, back to back in `bytes` (record `i` starts at `starts[i]`),
@@ -169,19 +226,25 @@ mod tests {
                 let path = entry.unwrap().path();
                 let file = path.file_name().unwrap().to_string_lossy().to_string();
                 let origin = Name::from_ascii(file.trim_end_matches("zone")).unwrap();
-                let parsed = super::super::parse_zone_file(&path, &origin);
-                let packed = PackedRecords::pack(&parsed.records).expect("packs");
-
-                let back = packed.unpack();
-                assert_eq!(back.len(), parsed.records.len(), "{}", path.display());
-                for (a, b) in back.iter().zip(&parsed.records) {
-                    assert_eq!(a.record, b.record, "{}:{}", b.file.display(), b.line);
-                    assert!(
-                        a.record.name.eq_case(&b.record.name),
-                        "case of {}",
-                        b.record.name
+                let parsed = super::super::parse_zone_file(&path, &origin).records;
+                // Unpacked and packed again, the same octets, files and lines.
+                let back = parsed.unpack();
+                assert_eq!(back.len(), parsed.len(), "{}", path.display());
+                let again = PackedRecords::pack(&back).expect("packs");
+                assert!(parsed.wire().eq(again.wire()), "{}", path.display());
+                for (i, r) in back.iter().enumerate() {
+                    let (owner, rtype, rdata) = parsed.parts(i).unwrap();
+                    assert_eq!(rtype, r.record.record_type());
+                    let mut scratch = Vec::new();
+                    let want = uncompressed(&mut scratch, |e| r.record.name.emit(e)).unwrap();
+                    assert_eq!(owner, want, "{}:{}", r.file.display(), r.line);
+                    let want = uncompressed(&mut scratch, |e| r.record.data.emit(e)).unwrap();
+                    assert_eq!(rdata, want, "{}:{}", r.file.display(), r.line);
+                    let problem = parsed.problem(i, "x");
+                    assert_eq!(
+                        (problem.file.as_path(), problem.line),
+                        (&*r.file, Some(r.line))
                     );
-                    assert_eq!((a.line, &a.file), (b.line, &b.file));
                 }
                 total += back.len();
             }

@@ -14,6 +14,7 @@ use domain::base::iana::Rtype;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use super::entries::{Entry, Token, split_entries};
+use super::packed::PackedRecords;
 use super::scan;
 use crate::Problem;
 
@@ -87,8 +88,9 @@ struct Cursor {
 
 /// What reading a zone file produced.
 pub struct Parsed {
-    /// Records in file order.
-    pub records: Vec<SourcedRecord>,
+    /// Records in file order, packed as they are read (a parsed record is never held whole:
+    /// hickory's `Record` is ten times its packed form).
+    pub records: PackedRecords,
     /// Every problem found; the zone is unusable when this is not empty.
     pub errors: Vec<Problem>,
     /// Every file read or tried (the zone file and its includes, missing ones too), so that a
@@ -99,13 +101,16 @@ pub struct Parsed {
 /// Reads the zone file at `path`, whose origin is `origin`.
 pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
     // Room for about one record per 24 octets of the file (a line of a plain A record is about
-    // that): a large zone's records are not copied again and again as the vector grows.
-    let guess = std::fs::metadata(path).map_or(0, |m| m.len() / 24);
+    // that, and packs into about 40): a large zone's records are not copied again and again as
+    // they grow.
+    let octets = std::fs::metadata(path).map_or(0, |m| m.len());
+    let guess = usize::try_from(octets / 24).unwrap_or(0).min(1 << 22);
     let mut reader = Reader {
         zone_origin: origin.clone(),
         default_ttl: None,
         last_ttl: None,
-        records: Vec::with_capacity(usize::try_from(guess).unwrap_or(0).min(1 << 22)),
+        records: PackedRecords::with_capacity(guess, guess * 40),
+        scratch: Vec::new(),
         errors: Vec::new(),
         stack: Vec::new(),
         files: Vec::new(),
@@ -118,6 +123,7 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
         last_owner: None,
     };
     reader.read_file(path, &mut cursor, None);
+    reader.records.shrink_to_fit();
     Parsed {
         records: reader.records,
         errors: reader.errors,
@@ -129,7 +135,8 @@ struct Reader {
     zone_origin: Name,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
-    records: Vec<SourcedRecord>,
+    records: PackedRecords,
+    scratch: Vec<u8>,
     errors: Vec<Problem>,
     /// Files being read (canonical paths), for include-cycle detection.
     stack: Vec<PathBuf>,
@@ -237,12 +244,9 @@ impl Reader {
         if rtype == RecordType::SOA && self.default_ttl.is_none() && self.last_ttl.is_none() {
             self.last_ttl = Some(ttl);
         }
-        self.records.push(SourcedRecord {
-            record,
-            file: file.clone(),
-            line: entry.line,
-        });
-        Ok(())
+        self.records
+            .push(&mut self.scratch, &record, file, entry.line)
+            .ok_or_else(|| format!("cannot keep the {} record: too long", type_name(rtype)))
     }
 
     /// The entry's owner as the scanner should read it: as written, or the previous owner
@@ -504,7 +508,7 @@ mod tests {
             std::fs::write(&path, lines.join("\n")).unwrap();
             let origin = Name::from_ascii("example.com.").unwrap();
             let parsed = parse_zone_file(&path, &origin);
-            for r in &parsed.records {
+            for r in parsed.records.iter() {
                 proptest::prop_assert!(origin.zone_of(&r.record.name));
             }
         }

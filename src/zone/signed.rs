@@ -15,6 +15,7 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
 
+use super::names::{MAX_WIRE, Nodes, lower, to_name};
 use super::packed::uncompressed;
 use super::{Node, RRset, SourcedRecord};
 use crate::Problem;
@@ -211,6 +212,14 @@ pub(super) fn covered(record: &Record) -> Option<RecordType> {
     ])))
 }
 
+/// The type an RRSIG covers, read from its RDATA in wire form.
+pub(super) fn covered_wire(rtype: RecordType, rdata: &[u8]) -> Option<RecordType> {
+    match (rtype, rdata) {
+        (RecordType::RRSIG, [a, b, ..]) => Some(RecordType::from(u16::from_be_bytes([*a, *b]))),
+        _ => None,
+    }
+}
+
 /// An RRSIG's expiration (RDATA octets 8..12).
 pub(super) fn expiration(rdata: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(rdata.get(8..12)?.try_into().ok()?))
@@ -274,8 +283,8 @@ pub(super) fn nsec3_chain(
 }
 
 /// Whether the zone at `origin` is signed: a DNSKEY RRset at its apex, and its SOA signed.
-pub(super) fn is_signed(origin: &Name, nodes: &FxHashMap<Name, Node>) -> bool {
-    nodes.get(origin).is_some_and(|apex| {
+pub(super) fn is_signed(apex: Option<&Node>) -> bool {
+    apex.is_some_and(|apex| {
         apex.rrset(RecordType::DNSKEY).is_some()
             && apex
                 .rrset(RecordType::SOA)
@@ -289,11 +298,12 @@ pub(super) fn is_signed(origin: &Name, nodes: &FxHashMap<Name, Node>) -> bool {
 /// records and their RRSIGs).
 pub(super) fn find(
     origin: &Name,
-    nodes: &FxHashMap<Name, Node>,
-    nsec3: &[&SourcedRecord],
+    nodes: &Nodes,
+    nsec3: &[SourcedRecord],
     errors: &mut Vec<Problem>,
 ) -> Signed {
-    let apex = nodes.get(origin);
+    let mut buf = [0; MAX_WIRE];
+    let apex = nodes.get(lower(origin, &mut buf));
     let mut algorithms = Vec::new();
     let keys = apex.and_then(|a| a.rrset(RecordType::DNSKEY));
     for key in keys.into_iter().flat_map(RRset::rdatas) {
@@ -304,7 +314,7 @@ pub(super) fn find(
         }
     }
     let mut earliest = Earliest::now();
-    for node in nodes.values() {
+    for (_, node) in nodes.iter() {
         for set in node.rrsets.iter() {
             earliest.consider(set);
         }
@@ -323,7 +333,7 @@ pub(super) fn find(
         let mut owners: Vec<Name> = nodes
             .iter()
             .filter(|(_, n)| n.rrset(RecordType::NSEC).is_some())
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| to_name(name))
             .collect();
         owners.sort_unstable();
         Denial::Nsec(owners.into_boxed_slice())
@@ -375,7 +385,7 @@ impl Earliest {
 /// The NSEC3 RRsets of `records` (NSEC3 and the RRSIGs covering them), by owner: each link's
 /// hash, its RRset with signatures, and its first record's RDATA.
 fn nsec3_links(
-    records: &[&SourcedRecord],
+    records: &[SourcedRecord],
     errors: &mut Vec<Problem>,
 ) -> Vec<(Box<[u8]>, RRset, Vec<u8>)> {
     let mut by_owner: FxHashMap<Name, (Vec<Record>, Vec<Record>)> = FxHashMap::default();
@@ -383,7 +393,7 @@ fn nsec3_links(
     for r in records {
         let owner = r.record.name.to_lowercase();
         let entry = by_owner.entry(owner.clone()).or_insert_with(|| {
-            order.push((owner, *r));
+            order.push((owner, r));
             Default::default()
         });
         match r.record.record_type() {
