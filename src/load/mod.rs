@@ -3,15 +3,18 @@
 //! so what `check` accepts, reload accepts.
 //!
 //! 1. [`settings`]: the config file, and the start-up [`Settings`] it gives.
-//! 2. [`sources`]: the zone files, parsed (unchanged files reuse the previous parse).
+//! 2. [`sources`]: the zone files, parsed (unchanged files reuse the previous parse), side by
+//!    side ([`parallel`]).
 //! 3. [`pools`]: every `[[pool]]` validated, its members' cells carried over ([`cells`]).
-//! 4. [`zones`]: each zone built with the pools that fall in it, or its last good version.
+//! 4. [`zones`]: each zone built with the pools that fall in it, or its last good version, side
+//!    by side.
 //!
 //! Problems that make the config unusable are returned all together; zone problems that leave
 //! other zones serving go into the snapshot.
 
 mod cells;
 mod geoip;
+mod parallel;
 mod pools;
 mod probes;
 mod secondaries;

@@ -130,13 +130,17 @@ pub fn read(
         }
     };
     paths.sort();
-    let mut zones = Vec::new();
+    let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         match origin_of(&path) {
-            Ok(origin) => zones.push(read_source(&path, origin, previous)),
+            Ok(origin) => files.push((path, origin)),
             Err(p) => fatal.push(p),
         }
     }
+    // Side by side: a large file takes one core while the others are read.
+    let zones = super::parallel::map(&files, |(path, origin)| {
+        read_source(path, origin.clone(), previous)
+    });
     Sources {
         zones,
         zones_dir: zones_dir.to_path_buf(),

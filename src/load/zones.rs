@@ -55,9 +55,8 @@ pub fn build(
 ) -> Built {
     let mut origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
     origins.extend(secondaries.iter().cloned());
-    let mut problems = Vec::new();
-    let mut zones = FxHashMap::default();
-    for src in &mut sources.zones {
+    // Side by side: a large zone takes one core while the others are built.
+    let outcomes = super::parallel::map(&sources.zones, |src| {
         // A pool belongs to the deepest zone that contains it.
         let mine: Vec<Arc<Pool>> = pools
             .iter()
@@ -71,26 +70,51 @@ pub fn build(
             .cloned()
             .collect();
         if let Some(z) = unchanged(previous, src, &mine) {
-            src.last_good = Some(src.records.clone());
-            zones.insert(src.origin.clone(), z);
-            continue;
+            return Outcome::Unchanged(z);
         }
         match build_one(src, &mine) {
-            Ok(mut z) => {
+            Ok(z) => Outcome::Built(z),
+            Err(errs) => {
+                let mut problems = Vec::new();
+                let good = last_good(src, &mine, &mut problems);
+                problems.extend(errs);
+                Outcome::Failed(good, problems)
+            }
+        }
+    });
+    let mut problems = Vec::new();
+    let mut zones = FxHashMap::default();
+    for (src, outcome) in sources.zones.iter_mut().zip(outcomes) {
+        match outcome {
+            Outcome::Unchanged(z) => {
+                src.last_good = Some(src.records.clone());
+                zones.insert(src.origin.clone(), z);
+            }
+            Outcome::Built(mut z) => {
                 src.last_good = Some(src.records.clone());
                 z.source = Some(src.records.clone());
                 zones.insert(src.origin.clone(), Arc::new(z));
             }
-            Err(errs) => {
-                if let Some(mut z) = last_good(src, &mine, &mut problems) {
+            Outcome::Failed(good, more) => {
+                if let Some(mut z) = good {
                     z.source = src.last_good.clone();
                     zones.insert(src.origin.clone(), Arc::new(z));
                 }
-                problems.extend(errs);
+                problems.extend(more);
             }
         }
     }
     (zones, problems)
+}
+
+/// What became of one zone's source.
+enum Outcome {
+    /// The previous generation's zone serves again.
+    Unchanged(Arc<Zone>),
+    /// Built from the source.
+    Built(Zone),
+    /// The source is broken: its problems, and the zone of its last good records if any.
+    Failed(Option<Zone>, Vec<Problem>),
 }
 
 /// The previous generation's zone of `src`, when it can serve again as it is.
@@ -110,7 +134,7 @@ fn unchanged(
 
 /// The zone from its current source. Built even when lines failed to parse, so that every
 /// problem is reported at once.
-fn build_one(src: &mut ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>> {
+fn build_one(src: &ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>> {
     if src.records.is_empty() && !src.errors.is_empty() {
         return Err(src.errors.clone());
     }

@@ -290,6 +290,16 @@ impl Prepared {
             dnssec,
             ..Prepared::default()
         };
+        // Room for every name at once: a large zone's table is not rehashed as it grows.
+        let names: usize = served
+            .zones()
+            .iter()
+            .filter(|z| !dnssec || z.dnssec.is_some())
+            .map(|z| z.node_count())
+            .sum();
+        let (table, keys, arena) = (&mut out.table, &out.names, &out.arena);
+        table.reserve(names, |&i| rehash(keys, arena, i));
+        out.names.reserve(names);
         for zone in served.zones() {
             if !dnssec || zone.dnssec.is_some() {
                 out.add_zone(served, zone);

@@ -449,7 +449,7 @@ fn arrange(
         if owner == apex && node.rrset(RecordType::CNAME).is_some() {
             errors.push(soa.problem("a CNAME at the zone apex is not allowed"));
         }
-        nodes.insert(owner, node);
+        nodes.push(owner, node); // each owner is one group
     }
     (nodes, glue)
 }

@@ -116,7 +116,8 @@ impl<T: Default> Names<T> {
         }
     }
 
-    fn push(&mut self, wire: &[u8], node: T) -> usize {
+    /// Adds `wire`, which the caller knows is not here yet (no lookup first); its index.
+    pub fn push(&mut self, wire: &[u8], node: T) -> usize {
         let i = self.nodes.len();
         let at = u32::try_from(self.arena.len()).expect("names of a zone fit in 4 GiB");
         self.starts.push(at);

@@ -111,6 +111,7 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
         last_ttl: None,
         records: PackedRecords::with_capacity(guess, guess * 40),
         scratch: Vec::new(),
+        scanner: scan::Scanner::default(),
         errors: Vec::new(),
         stack: Vec::new(),
         files: Vec::new(),
@@ -137,6 +138,7 @@ struct Reader {
     last_ttl: Option<u32>,
     records: PackedRecords,
     scratch: Vec<u8>,
+    scanner: scan::Scanner,
     errors: Vec<Problem>,
     /// Files being read (canonical paths), for include-cycle detection.
     stack: Vec<PathBuf>,
@@ -223,7 +225,8 @@ impl Reader {
         let (ttl, rtype) = self.ttl_class_type(&mut tokens)?;
         let rdata_tokens = &entry.tokens[entry.tokens.len() - tokens.count()..];
         check_generic(rtype, rdata_tokens)?;
-        let (owner, rdata) = scan::record(&owner_text, &cursor.origin, rtype, rdata_tokens)
+        let (owner, rdata) = (self.scanner)
+            .record(&owner_text, &cursor.origin, rtype, rdata_tokens)
             .map_err(|e| {
                 let written: Vec<String> = rdata_tokens.iter().map(Token::written).collect();
                 format!(

@@ -14,7 +14,7 @@
 use domain::base::iana::Class;
 use domain::zonefile::inplace::{Entry as ScannedEntry, Zonefile};
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, Restrict};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, Restrict};
 
 use super::entries::Token;
 use super::loc;
@@ -34,39 +34,85 @@ pub fn name(text: &str, origin: &Name) -> Result<Name, String> {
     from_wire_name(origin.as_slice())
 }
 
-/// Reads one record: `owner` as written (relative to `origin`, or `@`), its type, and its RDATA
-/// tokens as written. Returns the owner and the RDATA.
-pub fn record(
-    owner: &str,
-    origin: &Name,
-    rtype: RecordType,
-    rdata: &[Token],
-) -> Result<(Name, RData), String> {
-    let generic = rdata.first().is_some_and(|t| t.text() == "\\#");
-    let code = u16::from(rtype);
-    let empty = [Token::Quoted(String::new())];
-    let (scanned_type, data) = match code {
-        _ if generic => (code, rdata),
-        // SPF is TXT by another number; URI's target is one string (RFC 7553).
-        SPF | URI => (TXT, rdata),
-        // LOC: `domain` has no reader for it; the owner is read with an empty TXT in its place.
-        LOC => (TXT, &empty[..]),
-        _ => (code, rdata),
-    };
-    let text: Vec<String> = data.iter().map(Token::written).collect();
-    let chunk = format!(
-        "$ORIGIN {}\n{owner} 0 IN TYPE{scanned_type} {}\n",
-        presentation(origin),
-        text.join(" ")
-    );
-    let wire = scan_one(&chunk)?;
-    let (owner, rdata_wire) = split_wire(&wire)?;
-    let rdata = match code {
-        LOC if !generic => loc::encode(&rdata.iter().map(Token::text).collect::<Vec<_>>())?,
-        URI if !generic => uri_from_txt(&rdata_wire)?,
-        _ => rdata_wire,
-    };
-    Ok((owner, to_rdata(rtype, rdata)?))
+/// `domain`'s scanner, kept from one record to the next of a file: the origin is given to it
+/// once (as wire octets), not written into every record's text and scanned again; each record
+/// is then one line fed to it. After an error it is made anew (it cannot go on).
+#[derive(Default)]
+pub struct Scanner {
+    zone: Option<(Name, Zonefile)>,
+    /// Octets fed to `zone`, to tell that a line was read whole.
+    fed: usize,
+}
+
+impl Scanner {
+    /// Reads one record: `owner` as written (relative to `origin`, or `@`), its type, and its
+    /// RDATA tokens as written. Returns the owner and the RDATA.
+    pub fn record(
+        &mut self,
+        owner: &str,
+        origin: &Name,
+        rtype: RecordType,
+        rdata: &[Token],
+    ) -> Result<(Name, RData), String> {
+        let generic = rdata.first().is_some_and(|t| t.text() == "\\#");
+        let code = u16::from(rtype);
+        let empty = [Token::Quoted(String::new())];
+        let (scanned_type, data) = match code {
+            _ if generic => (code, rdata),
+            // SPF is TXT by another number; URI's target is one string (RFC 7553).
+            SPF | URI => (TXT, rdata),
+            // LOC: `domain` has no reader for it; the owner is read with an empty TXT in its place.
+            LOC => (TXT, &empty[..]),
+            _ => (code, rdata),
+        };
+        let mut line = format!("{owner} 0 IN TYPE{scanned_type}");
+        for token in data {
+            line.push(' ');
+            line.push_str(&token.written());
+        }
+        line.push('\n');
+        let wire = self.scan_one(origin, &line)?;
+        let (owner, rdata_wire) = split_wire(&wire)?;
+        let rdata = match code {
+            LOC if !generic => loc::encode(&rdata.iter().map(Token::text).collect::<Vec<_>>())?,
+            URI if !generic => uri_from_txt(&rdata_wire)?,
+            _ => rdata_wire,
+        };
+        Ok((owner, to_rdata(rtype, rdata)?))
+    }
+
+    /// Scans the one record of `line`, relative to `origin`, into wire form (uncompressed).
+    fn scan_one(&mut self, origin: &Name, line: &str) -> Result<Vec<u8>, String> {
+        let same = |(o, _): &(Name, Zonefile)| o.eq_case(origin);
+        if !self.zone.as_ref().is_some_and(same) {
+            let octets = bytes::Bytes::from(origin.to_bytes().map_err(|e| e.to_string())?);
+            let name = domain::base::Name::from_octets(octets).map_err(|e| e.to_string())?;
+            let mut zone = Zonefile::new();
+            zone.set_default_class(Class::IN);
+            zone.set_origin(name);
+            self.zone = Some((origin.clone(), zone));
+            self.fed = 0;
+        }
+        let (_, zone) = self.zone.as_mut().expect("made above");
+        zone.extend_from_slice(line.as_bytes());
+        self.fed += line.len();
+        let scanned = match zone.next_entry() {
+            Ok(Some(ScannedEntry::Record(r))) => {
+                let mut wire = Vec::new();
+                r.compose(&mut wire)
+                    .map_err(|_| "the record is too long".to_string())
+                    .map(|()| wire)
+            }
+            Ok(_) => Err("no record".into()),
+            Err(e) => Err(message(&e)),
+        };
+        // It cannot go on after an error, nor after half a line; and its buffer is let go now
+        // and then (what it read stays in it until then).
+        if scanned.is_err() || zone.current_offset() != self.fed || self.fed > 1 << 20 {
+            self.zone = None;
+        }
+        scanned
+    }
 }
 
 /// TXT's type code.
@@ -77,22 +123,6 @@ const LOC: u16 = 29;
 const SPF: u16 = 99;
 /// URI's type code (RFC 7553).
 const URI: u16 = 256;
-
-/// Scans the one record of `chunk` and composes it into wire form (uncompressed).
-fn scan_one(chunk: &str) -> Result<Vec<u8>, String> {
-    let mut zone = Zonefile::from(chunk);
-    zone.set_default_class(Class::IN);
-    match zone.next_entry() {
-        Ok(Some(ScannedEntry::Record(r))) => {
-            let mut wire = Vec::new();
-            r.compose(&mut wire)
-                .map_err(|_| "the record is too long".to_string())?;
-            Ok(wire)
-        }
-        Ok(_) => Err("no record".into()),
-        Err(e) => Err(message(&e)),
-    }
-}
 
 /// The scanner's message without its position in our one-line chunk.
 fn message(e: &impl std::fmt::Display) -> String {
@@ -214,7 +244,7 @@ mod tests {
                 },
             )
             .collect();
-        record(owner, &origin(), rtype, &tokens)
+        Scanner::default().record(owner, &origin(), rtype, &tokens)
     }
 
     #[test]
