@@ -32,9 +32,9 @@ dump() { # outdir
   echo "$total"
 }
 
-# Waits (at most 3 minutes) until the server is idle: after its first answer a large zone's
-# parsed records are still being freed on a thread of their own, work that would otherwise be
-# counted in the first load.
+# Waits (at most 3 minutes) until the server is idle: after its first answer the previous
+# generation and the loader's scratch work may still be being freed and purged, work that would
+# otherwise be counted in the first load.
 settle() { # pid
   local last=-1 now still=0
   for _ in $(seq 180); do
