@@ -519,8 +519,20 @@ impl Prepared {
             ),
             None => (Entry::None, Entry::None),
         };
-        for (name, node) in zone.nodes() {
-            let name = &name;
+        // Without DO, in a zone with no zone of ours below it, an owner of address records
+        // only is prepared from its octets alone (most names of a large zone).
+        let deeper = served
+            .zones()
+            .iter()
+            .any(|z| z.origin != zone.origin && zone.origin.zone_of(&z.origin));
+        let plain = !self.dnssec && zone.dnssec.is_none() && !deeper;
+        let soa_related = ancestors(&soa_names);
+        for (wire, node) in zone.nodes_wire() {
+            if plain && !soa_related.contains(wire) && self.add_plain(wire, node, nodata, nxdomain)
+            {
+                continue;
+            }
+            let name = &crate::zone::wire_name(wire);
             // A name that a deeper zone of ours answers is that zone's to prepare.
             if served.find_zone(name).map(|z| &z.origin) != Some(&zone.origin) {
                 continue;
@@ -560,9 +572,46 @@ impl Prepared {
                     self.add_types(served, name, [RecordType::DS], &mut entries);
                 }
             }
-            self.insert(&wire_lower(name), entries);
+            self.insert(wire, entries);
         }
         self.guard_shared_bodies(served, zone, &soa_names);
+    }
+
+    /// Prepares a name whose RRsets are all address RRsets and that is nothing else (no pool,
+    /// cut, wildcard below it, or SOA name at or below it): each RRset's answer from its
+    /// octets, NODATA for other types, NXDOMAIN below, ANY as the first RRset. What the general
+    /// path gives (the fast-path tests compare them), without decoding the name. `false`, with
+    /// nothing prepared, for any other name.
+    fn add_plain(&mut self, wire: &[u8], node: &Node, nodata: Entry, nxdomain: Entry) -> bool {
+        let address = |t: RecordType| matches!(t, RecordType::A | RecordType::AAAA);
+        let plain = !node.cut && node.pools.is_empty() && !node.wildcard_child;
+        if !plain || node.rrsets.is_empty() || !node.rrsets.iter().all(|s| address(s.rtype)) {
+            return false;
+        }
+        let mut entries = Entries {
+            other: nodata.into(),
+            below: nxdomain.into(),
+            ..Entries::default()
+        };
+        for set in node.rrsets.iter() {
+            let entry = match set.answer_at_question() {
+                Some((bytes, n)) => self.push_body(Draft {
+                    bytes: bytes.into_boxed_slice(),
+                    relocs: Box::new([]),
+                    question_len: u16::try_from(wire.len() + 4).unwrap_or(u16::MAX),
+                    authoritative: true,
+                    rcode: 0,
+                    counts: [n, 0, 0],
+                    case_free: true,
+                    authority_owner: None,
+                }),
+                None => Entry::None,
+            };
+            entries.types.push((u16::from(set.rtype), entry.into()));
+        }
+        push_any(node, nodata, &mut entries);
+        self.insert(wire, entries);
+        true
     }
 
     /// Marks the apex of every unsigned zone of ours below a signed one, so that a question
@@ -850,6 +899,22 @@ fn push_any(node: &Node, nodata: Entry, entries: &mut Entries) {
 /// its own (not ANY, not a meta type, not OPT, not 0).
 fn ordinary(qtype: u16) -> bool {
     !matches!(qtype, 0 | 41 | 128..=255)
+}
+
+/// `names` and every ancestor of each, lower-cased wire form.
+fn ancestors(names: &[Name]) -> rustc_hash::FxHashSet<Box<[u8]>> {
+    let mut out = rustc_hash::FxHashSet::default();
+    for name in names {
+        let mut at = name.clone();
+        loop {
+            out.insert(wire_lower(&at));
+            if at.is_root() {
+                break;
+            }
+            at = at.base_name();
+        }
+    }
+    out
 }
 
 /// Octets of `name` in wire form (its root octet included).

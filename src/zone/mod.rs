@@ -30,6 +30,7 @@ pub use packed::PackedRecords;
 pub use parse::{SourcedRecord, parse_zone_file};
 pub use signed::{Denial, Signed};
 
+pub use names::to_name as wire_name;
 use names::{MAX_WIRE, Names, Nodes};
 
 /// One RRset of a node, kept in wire form (about 30 octets a record where hickory's `Record`
@@ -57,6 +58,24 @@ impl RRset {
             packed.extend_from_slice(packed::uncompressed(&mut scratch, |e| r.name.emit(e))?);
             let rdata = packed::uncompressed(&mut scratch, |e| r.data.emit(e))?;
             packed.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+            packed.extend_from_slice(rdata);
+        }
+        Some(Self {
+            rtype,
+            packed: packed.into_boxed_slice(),
+            sigs: None,
+        })
+    }
+
+    /// Packs records `set` of `records` (one type; the class and TTL are the first record's),
+    /// straight from their wire form.
+    fn pack_wire(rtype: RecordType, records: &PackedRecords, set: &[usize]) -> Option<Self> {
+        let (_, class_ttl, _) = records.wire_parts(*set.first()?)?;
+        let mut packed = Vec::with_capacity(6 + set.len() * 32);
+        packed.extend_from_slice(class_ttl);
+        for &i in set {
+            let (owner, _, rdata) = records.wire_parts(i)?;
+            packed.extend_from_slice(owner);
             packed.extend_from_slice(rdata);
         }
         Some(Self {
@@ -354,6 +373,11 @@ impl Zone {
             .map(|(wire, node)| (names::to_name(wire), node))
     }
 
+    /// Every node, its name in lower-cased wire form ([`wire_name`] gives the `Name`).
+    pub fn nodes_wire(&self) -> impl Iterator<Item = (&[u8], &Node)> {
+        self.nodes.iter()
+    }
+
     /// The node at exactly `name`, if it exists and is authoritative.
     pub fn node(&self, name: &Name) -> Option<&Node> {
         let mut buf = [0; MAX_WIRE];
@@ -420,23 +444,21 @@ fn arrange(
 ) -> (Nodes, FxHashMap<Name, Vec<Record>>) {
     let mut nodes = Nodes::with_capacity(owners.names.len() + 1);
     let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
-    let mut recs = Vec::new();
     for g in 0..owners.names.len() {
         let owner = owners.names.key(g);
         let below_cut = below_a_cut(owner, apex, &owners.cuts);
         let at_cut = owners.cuts.contains(owner);
-        recs.clear();
-        recs.extend(
-            owners
-                .records(g)
-                .iter()
-                .filter_map(|&i| records.sourced(i as usize)),
-        );
+        let idx = owners.records(g);
         if below_cut || at_cut {
-            let addresses: Vec<Record> = recs
+            let address = |i: &&u32| {
+                let t = records.parts(**i as usize).map(|p| p.1);
+                matches!(t, Some(RecordType::A | RecordType::AAAA))
+            };
+            let addresses: Vec<Record> = idx
                 .iter()
-                .filter(|r| matches!(r.record.record_type(), RecordType::A | RecordType::AAAA))
-                .map(|r| r.record.clone())
+                .filter(address)
+                .filter_map(|&i| records.sourced(i as usize))
+                .map(|r| r.record)
                 .collect();
             if !addresses.is_empty() {
                 glue.insert(names::to_name(owner), addresses);
@@ -445,7 +467,7 @@ fn arrange(
         if below_cut {
             continue;
         }
-        let node = build_node(owner, &recs, at_cut, errors);
+        let node = build_node(owner, idx, records, at_cut, errors);
         if owner == apex && node.rrset(RecordType::CNAME).is_some() {
             errors.push(soa.problem("a CNAME at the zone apex is not allowed"));
         }
@@ -564,100 +586,126 @@ fn lower_wire<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> &'b [u8] {
     out
 }
 
-/// The node of one owner: its RRsets by type (duplicates merged, one TTL per RRset), each with
-/// the RRSIGs that cover it; only NS, DS and NSEC (and their signatures) at a cut; a CNAME beside
-/// other data than its RRSIG and NSEC (RFC 4035 §2.5) is an error.
+/// The node of one owner, from its records (`idx`, in file order): its RRsets by type
+/// (duplicates merged, one TTL per RRset: the first record's), each with the RRSIGs that cover
+/// it; only NS, DS and NSEC (and their signatures) at a cut; a CNAME beside other data than its
+/// RRSIG and NSEC (RFC 4035 §2.5) is an error. The records are read and packed in wire form,
+/// never decoded.
 fn build_node(
     owner_wire: &[u8],
-    recs: &[SourcedRecord],
+    idx: &[u32],
+    records: &PackedRecords,
     at_cut: bool,
     errors: &mut Vec<Problem>,
 ) -> Node {
     let owner = || names::to_name(owner_wire);
-    let mut node = Node {
-        cut: at_cut,
-        ..Node::default()
-    };
     let parent_side =
         |t: RecordType| matches!(t, RecordType::NS | RecordType::DS | RecordType::NSEC);
-    // RRsets in the order their first records stand, as records, then packed; RRSIGs by the
-    // type they cover.
-    let mut sets: Vec<(RecordType, Vec<Record>)> = Vec::new();
-    let mut sigs: Vec<(RecordType, Vec<Record>)> = Vec::new();
-    for r in recs {
-        let t = r.record.record_type();
-        let (key, group) = match signed::covered(&r.record) {
+    // RRsets in the order their first records stand, as record indexes; RRSIGs by the type
+    // they cover.
+    let mut sets: Vec<(RecordType, Vec<usize>)> = Vec::new();
+    let mut sigs: Vec<(RecordType, Vec<usize>)> = Vec::new();
+    let mut cname_at = None;
+    for i in idx.iter().map(|&i| i as usize) {
+        let Some((_, t, rdata)) = records.parts(i) else {
+            continue;
+        };
+        let (key, group) = match signed::covered_wire(t, rdata) {
             Some(covered) => (covered, &mut sigs),
             None => (t, &mut sets),
         };
         if at_cut && !parent_side(key) {
             continue; // occluded by the delegation; A/AAAA are kept as glue
         }
+        if t == RecordType::CNAME {
+            cname_at.get_or_insert(i);
+        }
         match group.iter_mut().find(|(st, _)| *st == key) {
             Some((_, set)) => {
-                if set.iter().any(|x| x.data == r.record.data) {
+                if set.iter().any(|&j| same_rdata(records, t, j, rdata)) {
                     continue; // RFC 2181 §5: duplicates are one record
                 }
                 if t == RecordType::CNAME {
-                    errors.push(r.problem(format!("{} has more than one CNAME", owner())));
+                    let msg = format!("{} has more than one CNAME", owner());
+                    errors.push(records.problem(i, msg));
                     continue;
                 }
-                let mut rec = r.record.clone();
-                if t != RecordType::RRSIG {
-                    rec.ttl = set[0].ttl; // RFC 2181 §5.2: one TTL per RRset
-                }
-                set.push(rec);
+                set.push(i);
             }
-            None => group.push((key, vec![r.record.clone()])),
+            None => group.push((key, vec![i])),
         }
     }
-    let has_cname = sets.iter().any(|(t, _)| *t == RecordType::CNAME);
     let beside = sets
         .iter()
         .filter(|(t, _)| !matches!(t, RecordType::CNAME | RecordType::NSEC))
         .count();
-    if has_cname && beside > 0 {
-        let cname = recs
-            .iter()
-            .find(|r| r.record.record_type() == RecordType::CNAME)
-            .expect("has a CNAME");
-        errors.push(cname.problem(format!(
-            "{} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)",
-            owner()
-        )));
+    if let Some(cname) = cname_at.filter(|_| beside > 0) {
+        errors.push(records.problem(
+            cname,
+            format!(
+                "{} has a CNAME and other data; a CNAME must stand alone (RFC 1034 §3.6.2)",
+                owner()
+            ),
+        ));
     }
     // In a slice of its exact size (vectors grow by fours).
     let mut rrsets = Vec::with_capacity(sets.len());
+    let first = idx.first().map_or(0, |&i| i as usize);
     let cannot =
-        |t: RecordType| recs[0].problem(format!("{}: cannot keep its {t} records", owner()));
-    for (t, records) in &sets {
-        match RRset::pack(*t, records) {
+        |t: RecordType| records.problem(first, format!("{}: cannot keep its {t} records", owner()));
+    for (t, set) in &sets {
+        match RRset::pack_wire(*t, records, set) {
             Some(set) => rrsets.push(set),
             None => errors.push(cannot(*t)),
         }
     }
-    if !attach_signatures(&mut rrsets, sigs) {
+    if !attach_signatures(&mut rrsets, records, sigs) {
         errors.push(cannot(RecordType::RRSIG));
     }
-    node.rrsets = rrsets.into_boxed_slice();
-    node
+    Node {
+        rrsets: rrsets.into_boxed_slice(),
+        cut: at_cut,
+        ..Node::default()
+    }
+}
+
+/// Whether record `j` of `records` has the RDATA `rdata` (of type `t`), as RFC 2181 §5 counts
+/// duplicates: octet for octet, but the names inside the RDATA of the types that hold them
+/// compared without case (as hickory compares them).
+fn same_rdata(records: &PackedRecords, t: RecordType, j: usize, rdata: &[u8]) -> bool {
+    let Some((_, _, other)) = records.parts(j) else {
+        return false;
+    };
+    if other == rdata {
+        return true;
+    }
+    use RecordType::*;
+    if !matches!(t, NS | CNAME | SOA | MX | SRV | PTR) || !other.eq_ignore_ascii_case(rdata) {
+        return false;
+    }
+    let read = |w: &[u8]| scan::to_rdata(t, w.to_vec()).ok();
+    read(other).is_some_and(|a| read(rdata) == Some(a))
 }
 
 /// Puts each type's signatures beside its RRset; those covering no RRset here stay an RRSIG
 /// RRset. `false` when some could not be kept.
-fn attach_signatures(rrsets: &mut Vec<RRset>, sigs: Vec<(RecordType, Vec<Record>)>) -> bool {
+fn attach_signatures(
+    rrsets: &mut Vec<RRset>,
+    records: &PackedRecords,
+    sigs: Vec<(RecordType, Vec<usize>)>,
+) -> bool {
     let mut kept = true;
     let mut orphans = Vec::new();
-    for (covered, records) in sigs {
+    for (covered, set) in sigs {
         match rrsets.iter_mut().find(|s| s.rtype == covered) {
-            Some(set) => match RRset::pack(RecordType::RRSIG, &records) {
-                Some(packed) => set.sigs = Some(Box::new(packed)),
+            Some(rrset) => match RRset::pack_wire(RecordType::RRSIG, records, &set) {
+                Some(packed) => rrset.sigs = Some(Box::new(packed)),
                 None => kept = false,
             },
-            None => orphans.extend(records),
+            None => orphans.extend(set),
         }
     }
-    if let Some(set) = RRset::pack(RecordType::RRSIG, &orphans) {
+    if let Some(set) = RRset::pack_wire(RecordType::RRSIG, records, &orphans) {
         rrsets.push(set);
     }
     kept

@@ -89,13 +89,7 @@ impl PackedRecords {
         file: &Arc<Path>,
         line: usize,
     ) -> Option<()> {
-        let file = match self.files.iter().rposition(|f| Arc::ptr_eq(f, file)) {
-            Some(i) => i,
-            None => {
-                self.files.push(file.clone());
-                self.files.len() - 1
-            }
-        };
+        let file = self.file_index(file);
         let at = u32::try_from(self.bytes.len()).ok()?;
         push_record(&mut self.bytes, scratch, record)?;
         self.index.push(Packed {
@@ -104,6 +98,47 @@ impl PackedRecords {
             file: u32::try_from(file).ok()?,
         });
         Some(())
+    }
+
+    /// Appends a record already in wire form (`owner` as written and `rdata`, names
+    /// uncompressed), written at `file`'s `line`; `None` if it is too long.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push_wire(
+        &mut self,
+        owner: &[u8],
+        rtype: RecordType,
+        ttl: u32,
+        rdata: &[u8],
+        file: &Arc<Path>,
+        line: usize,
+    ) -> Option<()> {
+        let file = self.file_index(file);
+        let at = u32::try_from(self.bytes.len()).ok()?;
+        let len = u16::try_from(rdata.len()).ok()?;
+        self.bytes.extend_from_slice(owner);
+        self.bytes
+            .extend_from_slice(&u16::from(rtype).to_be_bytes());
+        self.bytes
+            .extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+        self.bytes.extend_from_slice(&ttl.to_be_bytes());
+        self.bytes.extend_from_slice(&len.to_be_bytes());
+        self.bytes.extend_from_slice(rdata);
+        self.index.push(Packed {
+            at,
+            line: u32::try_from(line).ok()?,
+            file: u32::try_from(file).ok()?,
+        });
+        Some(())
+    }
+
+    fn file_index(&mut self, file: &Arc<Path>) -> usize {
+        match self.files.iter().rposition(|f| Arc::ptr_eq(f, file)) {
+            Some(i) => i,
+            None => {
+                self.files.push(file.clone());
+                self.files.len() - 1
+            }
+        }
     }
 
     /// Gives back the room held beyond the records.
@@ -144,6 +179,15 @@ impl PackedRecords {
         let fixed = wire.get(at + 1..at + 11)?;
         let rtype = RecordType::from(u16::from_be_bytes([fixed[0], fixed[1]]));
         Some((owner, rtype, &wire[at + 11..]))
+    }
+
+    /// Record `i`'s owner as written, its class and TTL (six octets), and its RDATA length and
+    /// RDATA: the parts an RRset packs.
+    pub(super) fn wire_parts(&self, i: usize) -> Option<(&[u8], &[u8], &[u8])> {
+        let (owner, _, _) = self.parts(i)?;
+        let wire = self.nth_wire(i)?;
+        let at = owner.len();
+        Some((owner, wire.get(at + 2..at + 8)?, wire.get(at + 8..)?))
     }
 
     /// A problem at the line record `i` was written on.

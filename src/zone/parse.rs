@@ -83,7 +83,8 @@ fn canonical(path: &Path) -> PathBuf {
 /// State of one file being read (the zone file, or an included one).
 struct Cursor {
     origin: Name,
-    last_owner: Option<Name>,
+    /// The last owner, in wire form as written.
+    last_owner: Option<Vec<u8>>,
 }
 
 /// What reading a zone file produced.
@@ -105,12 +106,13 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
     // they grow.
     let octets = std::fs::metadata(path).map_or(0, |m| m.len());
     let guess = usize::try_from(octets / 24).unwrap_or(0).min(1 << 22);
+    let mut buf = [0; super::names::MAX_WIRE];
     let mut reader = Reader {
         zone_origin: origin.clone(),
+        zone_origin_wire: super::names::lower(origin, &mut buf).to_vec(),
         default_ttl: None,
         last_ttl: None,
         records: PackedRecords::with_capacity(guess, guess * 40),
-        scratch: Vec::new(),
         scanner: scan::Scanner::default(),
         errors: Vec::new(),
         stack: Vec::new(),
@@ -134,10 +136,11 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Parsed {
 
 struct Reader {
     zone_origin: Name,
+    /// The same, lower-cased wire form.
+    zone_origin_wire: Vec<u8>,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
     records: PackedRecords,
-    scratch: Vec<u8>,
     scanner: scan::Scanner,
     errors: Vec<Problem>,
     /// Files being read (canonical paths), for include-cycle detection.
@@ -235,20 +238,21 @@ impl Reader {
                     written.join(" ")
                 )
             })?;
-        cursor.last_owner = Some(owner.clone());
-        if !self.zone_origin.zone_of(&owner) {
+        let inside = in_zone(&owner, &self.zone_origin_wire);
+        cursor.last_owner = Some(owner);
+        if !inside {
+            let owner = scan::presentation_wire(cursor.last_owner.as_deref().unwrap_or_default());
             return Err(format!(
                 "owner {owner} is outside the zone {}",
                 self.zone_origin
             ));
         }
-        let mut record = Record::from_rdata(owner, ttl, rdata);
-        record.dns_class = DNSClass::IN;
         if rtype == RecordType::SOA && self.default_ttl.is_none() && self.last_ttl.is_none() {
             self.last_ttl = Some(ttl);
         }
+        let owner = cursor.last_owner.as_deref().unwrap_or_default();
         self.records
-            .push(&mut self.scratch, &record, file, entry.line)
+            .push_wire(owner, rtype, ttl, &rdata, file, entry.line)
             .ok_or_else(|| format!("cannot keep the {} record: too long", type_name(rtype)))
     }
 
@@ -263,8 +267,8 @@ impl Reader {
         if entry.blank_owner {
             return cursor
                 .last_owner
-                .as_ref()
-                .map(scan::presentation)
+                .as_deref()
+                .map(scan::presentation_wire)
                 .ok_or_else(|| {
                     "the entry starts with white space but there is no previous owner".into()
                 });
@@ -369,6 +373,18 @@ impl Reader {
             _ => Err(format!("unknown directive {}", entry.tokens[0].text())),
         }
     }
+}
+
+/// Whether `owner` (wire form, any case) is `origin` (lower-cased wire form) or below it.
+fn in_zone(owner: &[u8], origin: &[u8]) -> bool {
+    let mut at = owner;
+    while at.len() > origin.len() {
+        match super::names::parent(at) {
+            Some(parent) => at = parent,
+            None => return false,
+        }
+    }
+    at.eq_ignore_ascii_case(origin)
 }
 
 fn parse_class(upper: &str) -> Option<DNSClass> {

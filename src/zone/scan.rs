@@ -46,14 +46,15 @@ pub struct Scanner {
 
 impl Scanner {
     /// Reads one record: `owner` as written (relative to `origin`, or `@`), its type, and its
-    /// RDATA tokens as written. Returns the owner and the RDATA.
+    /// RDATA tokens as written. Returns the owner and the RDATA in wire form (names
+    /// uncompressed), the RDATA checked as hickory will read it when it answers from it.
     pub fn record(
         &mut self,
         owner: &str,
         origin: &Name,
         rtype: RecordType,
         rdata: &[Token],
-    ) -> Result<(Name, RData), String> {
+    ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let generic = rdata.first().is_some_and(|t| t.text() == "\\#");
         let code = u16::from(rtype);
         let empty = [Token::Quoted(String::new())];
@@ -71,14 +72,16 @@ impl Scanner {
             line.push_str(&token.written());
         }
         line.push('\n');
-        let wire = self.scan_one(origin, &line)?;
-        let (owner, rdata_wire) = split_wire(&wire)?;
+        let mut wire = self.scan_one(origin, &line)?;
+        let (owner_len, rdata_at) = split_wire(&wire)?;
         let rdata = match code {
             LOC if !generic => loc::encode(&rdata.iter().map(Token::text).collect::<Vec<_>>())?,
-            URI if !generic => uri_from_txt(&rdata_wire)?,
-            _ => rdata_wire,
+            URI if !generic => uri_from_txt(&wire[rdata_at..])?,
+            _ => wire[rdata_at..].to_vec(),
         };
-        Ok((owner, to_rdata(rtype, rdata)?))
+        check_rdata(rtype, &rdata)?;
+        wire.truncate(owner_len);
+        Ok((wire, rdata))
     }
 
     /// Scans the one record of `line`, relative to `origin`, into wire form (uncompressed).
@@ -135,19 +138,39 @@ fn message(e: &impl std::fmt::Display) -> String {
         .to_string()
 }
 
-/// Splits a wire record into its owner and its RDATA.
-fn split_wire(wire: &[u8]) -> Result<(Name, Vec<u8>), String> {
-    let mut d = BinDecoder::new(wire);
-    let owner = Name::read(&mut d).map_err(|e| format!("bad owner: {e}"))?;
+/// Where a wire record's owner ends and its RDATA starts.
+fn split_wire(wire: &[u8]) -> Result<(usize, usize), String> {
+    let mut at = 0;
+    while let Some(&len) = wire.get(at).filter(|&&l| l != 0) {
+        at += 1 + usize::from(len);
+    }
+    let owner_len = at + 1;
     // type, class, TTL, RDATA length: 10 octets.
-    let rest = d.read_slice(10).map_err(|e| e.to_string())?.unverified();
-    let len = usize::from(u16::from_be_bytes([rest[8], rest[9]]));
-    let rdata = d.read_slice(len).map_err(|e| e.to_string())?.unverified();
-    Ok((owner, rdata.to_vec()))
+    let fixed = wire
+        .get(owner_len..owner_len + 10)
+        .ok_or("the record is cut short")?;
+    let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    if wire.len() != owner_len + 10 + len {
+        return Err("the record's length is wrong".into());
+    }
+    Ok((owner_len, owner_len + 10))
 }
 
 fn from_wire_name(wire: &[u8]) -> Result<Name, String> {
     Name::read(&mut BinDecoder::new(wire)).map_err(|e| format!("bad name: {e}"))
+}
+
+/// Whether hickory reads `rdata` as `rtype` (see [`to_rdata`]), without keeping what it read.
+fn check_rdata(rtype: RecordType, rdata: &[u8]) -> Result<(), String> {
+    use RecordType::*;
+    match rtype {
+        A if rdata.len() == 4 => Ok(()),
+        AAAA if rdata.len() == 16 => Ok(()),
+        A | AAAA | NS | CNAME | SOA | MX | SRV | PTR => to_rdata(rtype, rdata.to_vec()).map(drop),
+        _ => u16::try_from(rdata.len())
+            .map(drop)
+            .map_err(|_| "RDATA too long".to_string()),
+    }
 }
 
 /// hickory's RDATA for `rtype`: typed where the answering logic reads it, opaque otherwise.
@@ -205,8 +228,23 @@ fn uri_from_txt(txt: &[u8]) -> Result<Vec<u8>, String> {
 /// A name as the scanner reads it back: labels of letters, digits, `-` and `_` as they are,
 /// every other octet as `\DDD`.
 pub fn presentation(name: &Name) -> String {
+    presentation_of(name.iter())
+}
+
+/// [`presentation`] of a name in wire form.
+pub fn presentation_wire(wire: &[u8]) -> String {
+    let mut rest = wire;
+    presentation_of(std::iter::from_fn(|| {
+        let (&len, tail) = rest.split_first().filter(|(l, _)| **l != 0)?;
+        let (label, after) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = after;
+        Some(label)
+    }))
+}
+
+fn presentation_of<'l>(labels: impl Iterator<Item = &'l [u8]>) -> String {
     let mut out = String::new();
-    for label in name.iter() {
+    for label in labels {
         for &b in label {
             if b.is_ascii_alphanumeric()
                 || b == b'-'
@@ -244,7 +282,12 @@ mod tests {
                 },
             )
             .collect();
-        Scanner::default().record(owner, &origin(), rtype, &tokens)
+        let (owner, rdata) = Scanner::default().record(owner, &origin(), rtype, &tokens)?;
+        assert_eq!(
+            presentation_wire(&owner),
+            presentation(&from_wire_name(&owner)?)
+        );
+        Ok((from_wire_name(&owner)?, to_rdata(rtype, rdata)?))
     }
 
     #[test]

@@ -200,18 +200,6 @@ pub(super) fn rdata_wire(record: &Record) -> Vec<u8> {
     uncompressed(&mut buf, |e| record.data.emit(e)).map_or_else(Vec::new, <[u8]>::to_vec)
 }
 
-/// The type an RRSIG covers (its RDATA's first two octets).
-pub(super) fn covered(record: &Record) -> Option<RecordType> {
-    if record.record_type() != RecordType::RRSIG {
-        return None;
-    }
-    let w = rdata_wire(record);
-    Some(RecordType::from(u16::from_be_bytes([
-        *w.first()?,
-        *w.get(1)?,
-    ])))
-}
-
 /// The type an RRSIG covers, read from its RDATA in wire form.
 pub(super) fn covered_wire(rtype: RecordType, rdata: &[u8]) -> Option<RecordType> {
     match (rtype, rdata) {
