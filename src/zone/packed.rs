@@ -131,6 +131,25 @@ impl PackedRecords {
         Some(())
     }
 
+    /// Appends `other`'s records after these; `None` (and nothing appended) if they do not fit
+    /// the 4 GiB the index can address.
+    pub(super) fn append(&mut self, other: PackedRecords) -> Option<()> {
+        let base = u32::try_from(self.bytes.len()).ok()?;
+        u32::try_from(self.bytes.len() + other.bytes.len()).ok()?;
+        let files: Vec<u32> = other
+            .files
+            .iter()
+            .map(|f| self.file_index(f) as u32)
+            .collect();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.index.extend(other.index.iter().map(|p| Packed {
+            at: p.at + base,
+            line: p.line,
+            file: files[p.file as usize],
+        }));
+        Some(())
+    }
+
     fn file_index(&mut self, file: &Arc<Path>) -> usize {
         match self.files.iter().rposition(|f| Arc::ptr_eq(f, file)) {
             Some(i) => i,
