@@ -8,33 +8,42 @@
 
 /// One logical entry: the tokens of one line, or of several lines joined by parentheses.
 #[derive(Debug)]
-pub struct Entry {
+pub struct Entry<'t> {
     /// 1-based line where the entry starts.
     pub line: usize,
     /// The entry's line began with white space: the owner is the previous one.
     pub blank_owner: bool,
     /// Its tokens, escapes as written.
-    pub tokens: Vec<Token>,
+    pub tokens: Vec<Token<'t>>,
 }
 
-#[derive(Debug, Clone)]
-pub enum Token {
+/// A token: a slice of the file's text (nothing is copied; a file of a million lines is split
+/// without an allocation per token).
+#[derive(Debug, Clone, Copy)]
+pub enum Token<'t> {
     /// An unquoted word, escapes kept as written.
-    Word(String),
+    Word(&'t str),
     /// The content of a quoted string, escapes kept as written.
-    Quoted(String),
+    Quoted(&'t str),
 }
 
-impl Token {
+impl<'t> Token<'t> {
     /// The token as it stood in the file: quoted again if it was. Inside quotes every octet
     /// but `"` and `\\` stands for itself (RFC 1035 §5.1), tabs and other control octets
     /// included, as NSD and Knot read them (`ldns-signzone` writes a TXT's `\\009` as a raw
     /// tab); such octets are given as `\\DDD`, which is how the scanner reads them.
     pub fn written(&self) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out);
+        out
+    }
+
+    /// [`Token::written`], appended to `out`.
+    pub fn write_to(&self, out: &mut String) {
         match self {
-            Token::Word(w) => w.clone(),
+            Token::Word(w) => out.push_str(w),
             Token::Quoted(q) => {
-                let mut out = String::with_capacity(q.len() + 2);
+                out.reserve(q.len() + 2);
                 out.push('"');
                 let mut escaped = false;
                 for c in q.chars() {
@@ -61,13 +70,12 @@ impl Token {
                     }
                 }
                 out.push('"');
-                out
             }
         }
     }
 
     /// The token's text (without quotes), escapes as written.
-    pub fn text(&self) -> &str {
+    pub fn text(&self) -> &'t str {
         match self {
             Token::Word(s) | Token::Quoted(s) => s,
         }
@@ -75,39 +83,41 @@ impl Token {
 }
 
 /// Splits zone-file text into entries. Errors: unbalanced parentheses or quotes.
-pub fn split_entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
-    let mut t = Tokenizer::default();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if t.at_line_start && t.depth == 0 && !t.in_quote {
+pub fn split_entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, String)> {
+    let mut t = Tokenizer::new(text);
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if t.at_line_start && t.depth == 0 && t.quote.is_none() {
             t.entry_line = t.line;
             t.blank_owner = c == ' ' || c == '\t';
             t.at_line_start = false;
         }
-        if t.in_quote {
-            t.quoted(c, &mut chars);
+        if t.quote.is_some() {
+            t.quoted(at, c, &mut chars);
         } else {
-            t.plain(c, &mut chars)?;
+            t.plain(at, c, &mut chars)?;
         }
     }
-    if t.in_quote {
+    if t.quote.is_some() {
         return Err((t.quote_line, "unterminated quoted string".into()));
     }
     if t.depth > 0 {
         return Err((t.paren_line, "`(` without a matching `)`".into()));
     }
-    t.flush_word();
+    t.flush_word(text.len());
     t.end_entry();
     Ok(t.entries)
 }
 
 /// The state of [`split_entries`]: where it is in the text and what it has collected.
-struct Tokenizer {
-    entries: Vec<Entry>,
-    tokens: Vec<Token>,
-    word: String,
-    in_word: bool,
-    in_quote: bool,
+struct Tokenizer<'t> {
+    text: &'t str,
+    entries: Vec<Entry<'t>>,
+    tokens: Vec<Token<'t>>,
+    /// Where the word being read starts.
+    word: Option<usize>,
+    /// Where the quoted string being read starts (after its `"`).
+    quote: Option<usize>,
     quote_line: usize,
     depth: usize,
     paren_line: usize,
@@ -117,14 +127,16 @@ struct Tokenizer {
     at_line_start: bool,
 }
 
-impl Default for Tokenizer {
-    fn default() -> Self {
+type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
+
+impl<'t> Tokenizer<'t> {
+    fn new(text: &'t str) -> Self {
         Self {
+            text,
             entries: Vec::new(),
             tokens: Vec::new(),
-            word: String::new(),
-            in_word: false,
-            in_quote: false,
+            word: None,
+            quote: None,
             quote_line: 0,
             depth: 0,
             paren_line: 0,
@@ -134,16 +146,11 @@ impl Default for Tokenizer {
             at_line_start: true,
         }
     }
-}
 
-type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
-
-impl Tokenizer {
-    fn flush_word(&mut self) {
-        if self.in_word {
-            self.tokens
-                .push(Token::Word(std::mem::take(&mut self.word)));
-            self.in_word = false;
+    /// Ends the word being read (if any) at `end`.
+    fn flush_word(&mut self, end: usize) {
+        if let Some(start) = self.word.take() {
+            self.tokens.push(Token::Word(&self.text[start..end]));
         }
     }
 
@@ -157,76 +164,64 @@ impl Tokenizer {
         }
     }
 
-    /// A character inside a quoted string; escapes are kept as written.
-    fn quoted(&mut self, c: char, chars: &mut Chars<'_>) {
+    /// A character inside a quoted string, at `at`; escapes are kept as written.
+    fn quoted(&mut self, at: usize, c: char, chars: &mut Chars<'_>) {
         match c {
             '\\' => {
-                self.word.push(c);
-                if let Some(n) = chars.next() {
-                    if n == '\n' {
-                        self.line += 1;
-                    }
-                    self.word.push(n);
+                if let Some((_, '\n')) = chars.next() {
+                    self.line += 1;
                 }
             }
             '"' => {
-                self.tokens
-                    .push(Token::Quoted(std::mem::take(&mut self.word)));
-                self.in_quote = false;
+                let start = self.quote.take().unwrap_or(at);
+                self.tokens.push(Token::Quoted(&self.text[start..at]));
             }
-            '\n' => {
-                self.line += 1;
-                self.word.push(c);
-            }
-            _ => self.word.push(c),
+            '\n' => self.line += 1,
+            _ => {}
         }
     }
 
-    /// A character outside quotes.
-    fn plain(&mut self, c: char, chars: &mut Chars<'_>) -> Result<(), (usize, String)> {
+    /// A character outside quotes, at `at`.
+    fn plain(&mut self, at: usize, c: char, chars: &mut Chars<'_>) -> Result<(), (usize, String)> {
         match c {
             '\\' => {
-                self.in_word = true;
-                self.word.push(c);
-                if let Some(n) = chars.next() {
-                    self.word.push(n);
-                }
+                self.word.get_or_insert(at);
+                chars.next();
             }
             '"' => {
-                self.flush_word();
-                self.in_quote = true;
+                self.flush_word(at);
+                self.quote = Some(at + 1);
                 self.quote_line = self.line;
             }
             ';' => {
-                self.flush_word();
-                while chars.next_if(|&n| n != '\n').is_some() {}
+                self.flush_word(at);
+                while chars.next_if(|&(_, n)| n != '\n').is_some() {}
             }
             '(' => {
-                self.flush_word();
+                self.flush_word(at);
                 if self.depth == 0 {
                     self.paren_line = self.line;
                 }
                 self.depth += 1;
             }
             ')' => {
-                self.flush_word();
+                self.flush_word(at);
                 if self.depth == 0 {
                     return Err((self.line, "`)` without a matching `(`".into()));
                 }
                 self.depth -= 1;
             }
             '\n' => {
-                self.flush_word();
+                self.flush_word(at);
                 self.line += 1;
                 if self.depth == 0 {
                     self.end_entry();
                     self.at_line_start = true;
                 }
             }
-            c if c.is_whitespace() => self.flush_word(),
-            c => {
-                self.in_word = true;
-                self.word.push(c);
+            c if c.is_whitespace() => self.flush_word(at),
+            _ => {
+                self.word.get_or_insert(at);
             }
         }
         Ok(())

@@ -231,14 +231,14 @@ impl Reader {
         file: &Arc<Path>,
         entries: &[Entry],
         at: usize,
-        (mut cursor2, default_ttl): (Cursor, u32),
+        (mut cursor2, default_ttl): (Cursor, Option<u32>),
         cursor: &mut Cursor,
     ) {
         let (first, second) = entries.split_at(at);
         let mut other = Reader {
             zone_origin: self.zone_origin.clone(),
             zone_origin_wire: self.zone_origin_wire.clone(),
-            default_ttl: Some(default_ttl),
+            default_ttl,
             last_ttl: None,
             records: PackedRecords::with_capacity(second.len(), second.len() * 40),
             scanner: scan::Scanner::default(),
@@ -429,16 +429,26 @@ const HALVES_FROM: usize = 50_000;
 
 /// Where a large file can be cut in two halves read side by side, and the state the second
 /// half starts from: the origin, and the `$TTL` then in force. Only where that state is known
-/// without reading the first half's records: the cut is at an entry with an owner of its own
-/// (not the previous one), a `$TTL` is in force there (so no record's TTL carries over from the
-/// one before), and the file has no `$INCLUDE` (whose budget is the whole zone's) and no
-/// directive that does not read. Otherwise `None`: the file is read in one go, as always.
-fn halfway(entries: &[Entry], cursor: &Cursor, ttl: Option<u32>) -> Option<(usize, (Cursor, u32))> {
+/// without reading the first half's records: the cut is at a record with an owner of its own
+/// (not the previous one) and either a TTL of its own or a `$TTL` in force (so that no record's
+/// TTL carries over from the first half), and the file has no `$INCLUDE` (whose budget is the
+/// whole zone's) and no directive that does not read. Otherwise `None`: the file is read in one
+/// go, as always.
+fn halfway(
+    entries: &[Entry],
+    cursor: &Cursor,
+    ttl: Option<u32>,
+) -> Option<(usize, (Cursor, Option<u32>))> {
     if entries.len() < HALVES_FROM {
         return None;
     }
-    let at = (entries.len() / 2..entries.len()).find(|&i| !entries[i].blank_owner)?;
-    let directive = |e: &&Entry| !e.blank_owner && e.tokens[0].text().starts_with('$');
+    let directive = |e: &Entry| !e.blank_owner && e.tokens[0].text().starts_with('$');
+    let record = |i: &usize| !entries[*i].blank_owner && !directive(&entries[*i]);
+    let own_ttl = |i: &usize| record(i) && explicit_ttl(&entries[*i]);
+    let middle = entries.len() / 2;
+    let at = (middle..entries.len().min(middle + 1000))
+        .find(own_ttl)
+        .or_else(|| (middle..entries.len()).find(record))?;
     let (mut origin, mut ttl) = (cursor.origin.clone(), ttl);
     for (i, entry) in entries.iter().enumerate().filter(|(_, e)| directive(e)) {
         let name = entry.tokens[0].text().to_ascii_uppercase();
@@ -453,11 +463,28 @@ fn halfway(entries: &[Entry], cursor: &Cursor, ttl: Option<u32>) -> Option<(usiz
             return None;
         }
     }
+    if ttl.is_none() && !own_ttl(&at) {
+        return None;
+    }
     let second = Cursor {
         origin,
         last_owner: None,
     };
-    Some((at, (second, ttl?)))
+    Some((at, (second, ttl)))
+}
+
+/// Whether a record's entry gives its TTL (before its type, beside an optional class).
+fn explicit_ttl(entry: &Entry) -> bool {
+    for token in entry.tokens.iter().skip(1).take(2) {
+        let text = token.text();
+        if text.starts_with(|c: char| c.is_ascii_digit()) {
+            return parse_ttl(text).is_some();
+        }
+        if parse_class(&text.to_ascii_uppercase()).is_none() {
+            return false;
+        }
+    }
+    false
 }
 
 /// Whether `owner` (wire form, any case) is `origin` (lower-cased wire form) or below it.
@@ -646,6 +673,42 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn a_file_without_ttl_is_cut_only_at_a_record_with_its_own() {
+        // As a signer writes it: no $TTL, a TTL on every record; then the same with none on the
+        // records of the second half but one, whose TTL the later records carry.
+        let mut text = String::from("$ORIGIN t.test.\n@ 300 SOA ns h 1 2 3 4 5\n@ 300 NS ns\n");
+        for i in 0..60_000 {
+            let ttl = if i < 20_000 || i == 30_500 { " 60" } else { "" };
+            text.push_str(&format!("h{i}{ttl} A 10.0.{}.{}\n", i / 256 % 256, i % 256));
+        }
+        let entries = split_entries(&text).unwrap();
+        let origin = Name::from_ascii("t.test.").unwrap();
+        let start = Cursor {
+            origin: origin.clone(),
+            last_owner: None,
+        };
+        let (at, (_, ttl)) = halfway(&entries, &start, None).expect("cut");
+        assert_eq!((entries[at].tokens[0].text(), ttl), ("h30500", None));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.test.zone");
+        std::fs::write(&file, &text).unwrap();
+        let parsed = parse_zone_file(&file, &origin);
+        assert!(parsed.errors.is_empty(), "{:?}", &parsed.errors[..1]);
+        assert!(
+            parsed
+                .records
+                .iter()
+                .all(|r| r.record.ttl == 60 || r.record.ttl == 300)
+        );
+        assert_eq!(parsed.records.len(), 60_002);
+
+        // Without any TTL in the second half to start from, and no $TTL: read in one go.
+        let plain = text.replace("h30500 60 A", "h30500 A");
+        let entries = split_entries(&plain).unwrap();
+        assert!(halfway(&entries, &start, None).is_none());
     }
 
     use proptest::strategy::Strategy;

@@ -57,7 +57,7 @@ impl Scanner {
     ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let generic = rdata.first().is_some_and(|t| t.text() == "\\#");
         let code = u16::from(rtype);
-        let empty = [Token::Quoted(String::new())];
+        let empty = [Token::Quoted("")];
         let (scanned_type, data) = match code {
             _ if generic => (code, rdata),
             // SPF is TXT by another number; URI's target is one string (RFC 7553).
@@ -69,7 +69,7 @@ impl Scanner {
         let mut line = format!("{owner} 0 IN TYPE{scanned_type}");
         for token in data {
             line.push(' ');
-            line.push_str(&token.written());
+            token.write_to(&mut line);
         }
         line.push('\n');
         let mut wire = self.scan_one(origin, &line)?;
@@ -277,8 +277,8 @@ mod tests {
             .iter()
             .map(
                 |t| match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-                    Some(q) => Token::Quoted(q.to_string()),
-                    None => Token::Word(t.to_string()),
+                    Some(q) => Token::Quoted(q),
+                    None => Token::Word(t),
                 },
             )
             .collect();
