@@ -23,6 +23,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 
 use crate::Problem;
 use crate::pool::Pool;
@@ -442,7 +443,7 @@ fn arrange(
     soa: &SourcedRecord,
     errors: &mut Vec<Problem>,
 ) -> (Nodes, FxHashMap<Name, Vec<Record>>) {
-    let mut nodes = Nodes::with_capacity(owners.names.len() + 1);
+    let mut nodes = Nodes::with_capacity(owners.names.len() + 1, owners.names.octets());
     let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
     for g in 0..owners.names.len() {
         let owner = owners.names.key(g);
@@ -494,7 +495,8 @@ struct Owners {
 impl Owners {
     /// Groups `records`; a misplaced or second SOA is an error.
     fn group(apex: &[u8], records: &PackedRecords, errors: &mut Vec<Problem>) -> Self {
-        let mut names: Names<()> = Names::with_capacity(records.len());
+        // At most one name a record, none longer than its record.
+        let mut names: Names<()> = Names::with_capacity(records.len(), records.octets());
         let mut cuts = FxHashSet::default();
         let (mut soa, mut nsec3) = (None, Vec::new());
         // Each kept record's group, then a counting sort by group (stable: file order).
@@ -603,8 +605,8 @@ fn build_node(
         |t: RecordType| matches!(t, RecordType::NS | RecordType::DS | RecordType::NSEC);
     // RRsets in the order their first records stand, as record indexes; RRSIGs by the type
     // they cover.
-    let mut sets: Vec<(RecordType, Vec<usize>)> = Vec::new();
-    let mut sigs: Vec<(RecordType, Vec<usize>)> = Vec::new();
+    let mut sets: Sets = SmallVec::new();
+    let mut sigs: Sets = SmallVec::new();
     let mut cname_at = None;
     for i in idx.iter().map(|&i| i as usize) {
         let Some((_, t, rdata)) = records.parts(i) else {
@@ -632,7 +634,7 @@ fn build_node(
                 }
                 set.push(i);
             }
-            None => group.push((key, vec![i])),
+            None => group.push((key, smallvec::smallvec![i])),
         }
     }
     let beside = sets
@@ -669,6 +671,9 @@ fn build_node(
     }
 }
 
+/// A node's records by type, as indexes into the packed records (on the stack for most names).
+type Sets = SmallVec<[(RecordType, SmallVec<[usize; 2]>); 2]>;
+
 /// Whether record `j` of `records` has the RDATA `rdata` (of type `t`), as RFC 2181 §5 counts
 /// duplicates: octet for octet, but the names inside the RDATA of the types that hold them
 /// compared without case (as hickory compares them).
@@ -689,11 +694,7 @@ fn same_rdata(records: &PackedRecords, t: RecordType, j: usize, rdata: &[u8]) ->
 
 /// Puts each type's signatures beside its RRset; those covering no RRset here stay an RRSIG
 /// RRset. `false` when some could not be kept.
-fn attach_signatures(
-    rrsets: &mut Vec<RRset>,
-    records: &PackedRecords,
-    sigs: Vec<(RecordType, Vec<usize>)>,
-) -> bool {
+fn attach_signatures(rrsets: &mut Vec<RRset>, records: &PackedRecords, sigs: Sets) -> bool {
     let mut kept = true;
     let mut orphans = Vec::new();
     for (covered, set) in sigs {

@@ -44,10 +44,11 @@ impl<T> Default for Names<T> {
 }
 
 impl<T: Default> Names<T> {
-    /// Room for `n` names.
-    pub fn with_capacity(n: usize) -> Self {
+    /// Room for `n` names of `octets` octets together (what is not used of it is never
+    /// touched, and costs no memory).
+    pub fn with_capacity(n: usize, octets: usize) -> Self {
         Names {
-            arena: Vec::with_capacity(n * 16),
+            arena: Vec::with_capacity(octets),
             starts: Vec::with_capacity(n),
             nodes: Vec::with_capacity(n),
             table: HashTable::with_capacity(n),
@@ -66,6 +67,11 @@ impl<T: Default> Names<T> {
             .get(i + 1)
             .map_or(self.arena.len(), |&e| e as usize);
         &self.arena[self.starts[i] as usize..end]
+    }
+
+    /// Octets of all the names together.
+    pub fn octets(&self) -> usize {
+        self.arena.len()
     }
 
     /// Where `wire` stands in the order the names came.
@@ -196,7 +202,7 @@ mod tests {
 
     #[test]
     fn names_are_found_by_their_lower_cased_wire_form() {
-        let mut nodes = Nodes::default();
+        let mut nodes = Nodes::with_capacity(10, 100);
         let mut buf = [0; MAX_WIRE];
         for i in 0..1000 {
             let name = Name::from_ascii(format!("Host{i}.Example.")).unwrap();

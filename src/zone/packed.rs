@@ -229,6 +229,11 @@ impl PackedRecords {
         self.index.len()
     }
 
+    /// Octets of all the records together.
+    pub fn octets(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
