@@ -251,6 +251,8 @@ pub struct Zone {
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
     nodes: Nodes,
+    /// The origin's length in wire form: every name of the zone is at least this long.
+    apex_len: usize,
     /// Some pool stands at one of its names.
     has_pools: bool,
     /// What a signed zone holds beyond its names (`None`: not signed).
@@ -330,6 +332,7 @@ impl Zone {
             origin,
             file: file.to_path_buf(),
             nodes,
+            apex_len: apex.len(),
             has_pools: !pools.is_empty(),
             dnssec,
             glue,
@@ -405,9 +408,8 @@ impl Zone {
             };
         }
         // The closest encloser: the nearest existing ancestor (empty non-terminals exist).
-        let apex_len = self.origin.len() + usize::from(!self.origin.is_root());
         let mut ce = names::parent(wire);
-        while let Some(at) = ce.filter(|w| w.len() >= apex_len) {
+        while let Some(at) = ce.filter(|w| w.len() >= self.apex_len) {
             if let Some(node) = self.nodes.get(at) {
                 if node.cut {
                     return Lookup::Referral(node, names::to_name(at));
