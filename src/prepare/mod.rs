@@ -38,7 +38,7 @@ use smallvec::SmallVec;
 use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
-use crate::zone::{Node, Zone};
+use crate::zone::{Node, RRset, Zone};
 pub use denial::{Nsec3Nx, Nsec3Ref};
 
 /// A type the zone never holds, asked to learn a node's answer for types it lacks.
@@ -577,6 +577,22 @@ impl Prepared {
         self.guard_shared_bodies(served, zone, &soa_names);
     }
 
+    /// The answer of an address RRset at its own name, from its stored octets (see the
+    /// module's text), for a name of `name_len` octets in wire form; `None` for other types.
+    fn address_answer(&mut self, set: &RRset, name_len: usize) -> Option<Entry> {
+        let (bytes, n) = set.answer_at_question()?;
+        Some(self.push_body(Draft {
+            bytes: bytes.into_boxed_slice(),
+            relocs: Box::new([]),
+            question_len: u16::try_from(name_len + 4).unwrap_or(u16::MAX),
+            authoritative: true,
+            rcode: 0,
+            counts: [n, 0, 0],
+            case_free: true,
+            authority_owner: None,
+        }))
+    }
+
     /// Prepares a name whose RRsets are all address RRsets and that is nothing else (no pool,
     /// cut, wildcard below it, or SOA name at or below it): each RRset's answer from its
     /// octets, NODATA for other types, NXDOMAIN below, ANY as the first RRset. What the general
@@ -594,19 +610,7 @@ impl Prepared {
             ..Entries::default()
         };
         for set in node.rrsets.iter() {
-            let entry = match set.answer_at_question() {
-                Some((bytes, n)) => self.push_body(Draft {
-                    bytes: bytes.into_boxed_slice(),
-                    relocs: Box::new([]),
-                    question_len: u16::try_from(wire.len() + 4).unwrap_or(u16::MAX),
-                    authoritative: true,
-                    rcode: 0,
-                    counts: [n, 0, 0],
-                    case_free: true,
-                    authority_owner: None,
-                }),
-                None => Entry::None,
-            };
+            let entry = self.address_answer(set, wire.len()).unwrap_or(Entry::None);
             entries.types.push((u16::from(set.rtype), entry.into()));
         }
         push_any(node, nodata, &mut entries);
@@ -704,17 +708,7 @@ impl Prepared {
         // with DO, whose answers carry the RRSIGs too.
         let dnssec = self.dnssec;
         for set in node.rrsets.iter().filter(|_| !dnssec) {
-            if let Some((bytes, n)) = set.answer_at_question() {
-                let entry = self.push_body(Draft {
-                    bytes: bytes.into_boxed_slice(),
-                    relocs: Box::new([]),
-                    question_len: u16::try_from(wire_len(name) + 4).unwrap_or(u16::MAX),
-                    authoritative: true,
-                    rcode: 0,
-                    counts: [n, 0, 0],
-                    case_free: true,
-                    authority_owner: None,
-                });
+            if let Some(entry) = self.address_answer(set, wire_len(name)) {
                 entries.types.push((u16::from(set.rtype), entry.into()));
             }
         }
