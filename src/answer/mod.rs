@@ -218,7 +218,7 @@ fn negative<'a>(zone: &'a Zone, signed: Option<&Signed>, ans: &mut Answer<'a>) {
 /// Where [`node_answer`] answers: an existing node (or the wildcard synthesising `name`).
 struct At<'a, 'n> {
     zone: &'a Zone,
-    node: &'a Node,
+    node: Node<'a>,
     /// The name asked at this link of the chain.
     name: &'n Name,
     /// When given, replaces the records' owner where it differs (a wildcard's, or the
@@ -278,7 +278,7 @@ fn node_answer<'a>(
         }
     } else if qtype == RecordType::ANY {
         // RFC 8482: one RRset is a complete answer; pools first, as the name's purpose.
-        if let Some(pool) = node.pools.first() {
+        if let Some(pool) = node.pools().first() {
             ans.drawn = true;
             scope = draw.pool(pool, &mut picked);
         } else {
@@ -322,8 +322,8 @@ fn node_answer<'a>(
 }
 
 /// Every signature at `node`, as NSD answers a question for RRSIG.
-fn every_signature<'a>(node: &Node, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
-    for set in node.rrsets.iter() {
+fn every_signature<'a>(node: Node<'_>, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
+    for set in node.rrsets() {
         let sigs = match set.rtype {
             RecordType::RRSIG => Some(set),
             _ => set.signatures(),
@@ -333,7 +333,7 @@ fn every_signature<'a>(node: &Node, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
 }
 
 /// Picks the records of `set` (none when absent), and their RRSIGs when `signed`.
-fn pick<'a>(set: Option<&RRset>, signed: bool, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
+fn pick<'a>(set: Option<RRset<'_>>, signed: bool, out: &mut SmallVec<[Cow<'a, Record>; 8]>) {
     let Some(set) = set else { return };
     out.extend(set.records().into_iter().map(Cow::Owned));
     if signed {
@@ -345,7 +345,7 @@ fn pick<'a>(set: Option<&RRset>, signed: bool, out: &mut SmallVec<[Cow<'a, Recor
 /// substituted name with the DNAME's TTL. Returns the name to follow; `None` (and YXDOMAIN) when
 /// the substituted name would be too long.
 fn dname<'a>(
-    node: &'a Node,
+    node: Node<'a>,
     owner: &Name,
     name: &Name,
     signed: bool,
@@ -386,7 +386,7 @@ fn name_from_wire(bytes: &[u8]) -> Option<Name> {
 }
 
 /// Adds a referral: the cut's NS in authority, glue and in-zone addresses in additional.
-fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
+fn referral<'a>(zone: &'a Zone, cut: Node<'a>, ans: &mut Answer<'a>) {
     let Some(ns) = cut.rrset(RecordType::NS) else {
         return;
     };
@@ -427,7 +427,7 @@ fn push_addresses<'a>(
         return;
     }
     match zone.node(name) {
-        Some(node) if !node.cut => {
+        Some(node) if !node.cut() => {
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.rrset(t) {
                     out.extend(set.records().into_iter().map(Cow::Owned));

@@ -16,7 +16,7 @@ pub(super) type Section<'a> = SmallVec<[Cow<'a, Record>; 4]>;
 
 /// Pushes `set` and its signatures into `out`, unless an RRset of its owner and type is
 /// there already.
-pub(super) fn push_signed<'a>(set: &RRset, out: &mut Section<'a>) {
+pub(super) fn push_signed<'a>(set: RRset<'_>, out: &mut Section<'a>) {
     let records = set.records();
     let Some(first) = records.first() else { return };
     let there = out
@@ -32,7 +32,7 @@ pub(super) fn push_signed<'a>(set: &RRset, out: &mut Section<'a>) {
 }
 
 /// The RRSIGs of `set` (none when it is unsigned).
-pub(super) fn signatures(set: &RRset) -> Vec<Record> {
+pub(super) fn signatures(set: RRset<'_>) -> Vec<Record> {
     set.signatures().map(RRset::records).unwrap_or_default()
 }
 
@@ -53,7 +53,7 @@ fn closest_encloser(zone: &Zone, name: &Name) -> Name {
 }
 
 /// The NSEC RRset at `owner`, if any.
-fn nsec_at<'z>(zone: &'z Zone, owner: &Name) -> Option<&'z RRset> {
+fn nsec_at<'z>(zone: &'z Zone, owner: &Name) -> Option<RRset<'z>> {
     zone.node(owner)?.rrset(RecordType::NSEC)
 }
 
@@ -69,7 +69,7 @@ fn push_nsec_covering(zone: &Zone, owners: &[Name], name: &Name, out: &mut Secti
 /// Pushes the NSEC3 that covers the hash of `name`.
 fn push_nsec3_covering(chain: &Nsec3Chain, name: &Name, out: &mut Section<'_>) {
     if let Some(link) = chain.hash(name).and_then(|h| chain.covering(&h)) {
-        push_signed(&link.set, out);
+        push_signed(link.set(), out);
     }
 }
 
@@ -77,7 +77,7 @@ fn push_nsec3_covering(chain: &Nsec3Chain, name: &Name, out: &mut Section<'_>) {
 fn push_nsec3_matching(chain: &Nsec3Chain, name: &Name, out: &mut Section<'_>) -> bool {
     match chain.hash(name).and_then(|h| chain.matching(&h)) {
         Some(link) => {
-            push_signed(&link.set, out);
+            push_signed(link.set(), out);
             true
         }
         None => false,
@@ -134,7 +134,7 @@ pub(super) fn nxdomain(zone: &Zone, signed: &Signed, name: &Name, out: &mut Sect
 pub(super) fn nodata(
     zone: &Zone,
     signed: &Signed,
-    node: &Node,
+    node: Node<'_>,
     name: &Name,
     wildcard: bool,
     out: &mut Section<'_>,
@@ -190,7 +190,7 @@ pub(super) fn wildcard_answer(zone: &Zone, signed: &Signed, name: &Name, out: &m
 pub(super) fn referral(
     zone: &Zone,
     signed: &Signed,
-    cut: &Node,
+    cut: Node<'_>,
     cut_name: &Name,
     out: &mut Section<'_>,
 ) {

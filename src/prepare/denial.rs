@@ -182,7 +182,7 @@ impl Nsec3Nx<'_> {
             // A wildcard's answer: the apex is written nowhere before (the encoder knows the
             // question's whole name only), so the owner is written whole.
             let link = covering(self.next_closer_at?)?;
-            let set = &self.chain.link(link)?.set;
+            let set = self.chain.link(link)?.set();
             return write_link(set, None, out, at, end);
         };
         let links: &[u32] = match self.next_closer_at {
@@ -202,7 +202,7 @@ impl Nsec3Nx<'_> {
             if links[..i].contains(&link) {
                 continue; // each RRset once
             }
-            let set = &self.chain.link(link)?.set;
+            let set = self.chain.link(link)?.set();
             let (next, n) = write_link(set, apex, out, at, end)?;
             at = next;
             count += n;
@@ -213,30 +213,28 @@ impl Nsec3Nx<'_> {
 
 /// Writes an NSEC3 RRset and its RRSIGs as the encoder writes them at `at`: the first owner
 /// its hash label and a pointer to the apex (`apex`; whole when `None`), every other owner a
-/// pointer to the first. The records are copied from the packed RRsets, whose owners are all
-/// one name.
+/// pointer to the first. The records are copied from the packed RRsets.
 fn write_link(
-    set: &crate::zone::RRset,
+    set: crate::zone::RRset<'_>,
     apex: Option<u16>,
     out: &mut [u8],
     mut at: usize,
     end: usize,
 ) -> Option<(usize, u16)> {
     let start = u16::try_from(at).ok().filter(|s| *s < 0x4000)?;
-    let (_, records) = set.packed_parts();
-    let owner_len = wire_name_len(records)?;
+    let owner = set.owner();
     let first_owner = match apex {
-        Some(_) => records.get(..1 + usize::from(*records.first()?))?,
-        None => records.get(..owner_len)?,
+        Some(_) => owner.get(..1 + usize::from(*owner.first()?))?,
+        None => owner.get(..wire_name_len(owner)?)?,
     };
     let mut count = 0u16;
     for (rrset, rtype) in [(Some(set), 50u16), (set.signatures(), 46)] {
         let Some(rrset) = rrset else { continue };
         let (class_ttl, mut rest) = rrset.packed_parts();
         while !rest.is_empty() {
-            let rdlen = rest.get(owner_len..owner_len + 2)?;
+            let rdlen = rest.get(..2)?;
             let len = usize::from(u16::from_be_bytes([rdlen[0], rdlen[1]]));
-            let tail = rest.get(owner_len..owner_len + 2 + len)?; // RDLENGTH and RDATA
+            let tail = rest.get(..2 + len)?; // RDLENGTH and RDATA
             let (owner, pointer): (&[u8], Option<u16>) = match count {
                 0 => (first_owner, apex.map(|a| 0xc000 | a)),
                 _ => (&[], Some(0xc000 | start)),
@@ -254,7 +252,7 @@ fn write_link(
             d[p + 8..].copy_from_slice(tail);
             at += n;
             count += 1;
-            rest = &rest[owner_len + 2 + len..];
+            rest = &rest[2 + len..];
         }
     }
     Some((at, count))

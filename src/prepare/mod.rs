@@ -538,7 +538,7 @@ impl Prepared {
                 continue;
             }
             let mut entries = Entries::default();
-            if node.cut && *name != zone.origin {
+            if node.cut() && *name != zone.origin {
                 // At the cut itself the referral's NS owner is the question name: compressed
                 // against it, so the shared body (made for names below) does not serve it.
                 entries.other = self.exact_entry(served, name).into();
@@ -559,7 +559,7 @@ impl Prepared {
                 let signed = zone.dnssec.is_some();
                 self.node_entries(served, (name, node, signed), nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
-                if !dname && !node.wildcard_child {
+                if !dname && !node.wildcard_child() {
                     entries.below = match (nsec3, proof) {
                         (Some(_), Some(p)) => Entry::Denial(p).into(),
                         (Some(_), None) => Entry::None.into(),
@@ -579,7 +579,7 @@ impl Prepared {
 
     /// The answer of an address RRset at its own name, from its stored octets (see the
     /// module's text), for a name of `name_len` octets in wire form; `None` for other types.
-    fn address_answer(&mut self, set: &RRset, name_len: usize) -> Option<Entry> {
+    fn address_answer(&mut self, set: RRset<'_>, name_len: usize) -> Option<Entry> {
         let (bytes, n) = set.answer_at_question()?;
         Some(self.push_body(Draft {
             bytes: bytes.into_boxed_slice(),
@@ -598,10 +598,10 @@ impl Prepared {
     /// octets, NODATA for other types, NXDOMAIN below, ANY as the first RRset. What the general
     /// path gives (the fast-path tests compare them), without decoding the name. `false`, with
     /// nothing prepared, for any other name.
-    fn add_plain(&mut self, wire: &[u8], node: &Node, nodata: Entry, nxdomain: Entry) -> bool {
+    fn add_plain(&mut self, wire: &[u8], node: Node<'_>, nodata: Entry, nxdomain: Entry) -> bool {
         let address = |t: RecordType| matches!(t, RecordType::A | RecordType::AAAA);
-        let plain = !node.cut && node.pools.is_empty() && !node.wildcard_child;
-        if !plain || node.rrsets.is_empty() || !node.rrsets.iter().all(|s| address(s.rtype)) {
+        let plain = !node.cut() && node.pools().is_empty() && !node.wildcard_child();
+        if !plain || !node.has_rrsets() || !node.rrsets().all(|s| address(s.rtype)) {
             return false;
         }
         let mut entries = Entries {
@@ -609,7 +609,7 @@ impl Prepared {
             below: nxdomain.into(),
             ..Entries::default()
         };
-        for set in node.rrsets.iter() {
+        for set in node.rrsets() {
             let entry = self.address_answer(set, wire.len()).unwrap_or(Entry::None);
             entries.types.push((u16::from(set.rtype), entry.into()));
         }
@@ -643,7 +643,7 @@ impl Prepared {
         let mut risky: Vec<Name> = soa_names.to_vec();
         for (name, node) in zone.nodes() {
             let name = &name;
-            if !node.cut || *name == zone.origin {
+            if !node.cut() || *name == zone.origin {
                 continue;
             }
             if let Some(ns) = node.rrset(RecordType::NS) {
@@ -684,7 +684,7 @@ impl Prepared {
     fn node_entries(
         &mut self,
         served: &Served,
-        (name, node, signed): (&Name, &Node, bool),
+        (name, node, signed): (&Name, Node<'_>, bool),
         nodata: Entry,
         entries: &mut Entries,
     ) {
@@ -707,12 +707,12 @@ impl Prepared {
         // octets, which the fast-path tests compare), a large zone's most common answer. Not
         // with DO, whose answers carry the RRSIGs too.
         let dnssec = self.dnssec;
-        for set in node.rrsets.iter().filter(|_| !dnssec) {
+        for set in node.rrsets().filter(|_| !dnssec) {
             if let Some(entry) = self.address_answer(set, wire_len(name)) {
                 entries.types.push((u16::from(set.rtype), entry.into()));
             }
         }
-        let types: SmallVec<[RecordType; 4]> = node.rrsets.iter().map(|s| s.rtype).collect();
+        let types: SmallVec<[RecordType; 4]> = node.rrsets().map(|s| s.rtype).collect();
         self.add_types(served, name, types, entries);
         if signed && !entries.types.iter().any(|(t, _)| *t == 46) {
             // A question for RRSIG is answered with every signature at the name, not `other`:
@@ -768,7 +768,7 @@ impl Prepared {
         let Some(node) = zone.node(&star) else {
             return Entry::None;
         };
-        if node.has_cname() || node.cut {
+        if node.has_cname() || node.cut() {
             return Entry::None;
         }
         // With DO a wildcard's NODATA is the general path's (its proof names the name asked);
@@ -785,7 +785,7 @@ impl Prepared {
                 .push((u16::from(RecordType::RRSIG), Entry::None.into()));
         }
         self.add_pools(node, nodata, &mut entries);
-        for set in &node.rrsets {
+        for set in node.rrsets() {
             let t = set.rtype;
             if entries.types.iter().any(|(c, _)| *c == u16::from(t)) {
                 continue;
@@ -824,11 +824,11 @@ impl Prepared {
     }
 
     /// Pool entries for the A and AAAA pools of `node`.
-    fn add_pools(&mut self, node: &Node, nodata: Entry, entries: &mut Entries) {
+    fn add_pools(&mut self, node: Node<'_>, nodata: Entry, entries: &mut Entries) {
         let Entry::Body(nodata) = nodata else {
             return;
         };
-        for pool in &node.pools {
+        for pool in node.pools() {
             if let Some(records) = pool_records(pool) {
                 self.pools.push(PoolBody {
                     pool: pool.clone(),
@@ -871,8 +871,8 @@ impl Prepared {
 /// Minimal ANY (RFC 8482) at `node`: the entry of its first pool, else of the RRset
 /// [`Node::any_rrset`] picks, else `nodata` (an empty non-terminal). None when that type is not
 /// prepared: ANY is not `other`.
-fn push_any(node: &Node, nodata: Entry, entries: &mut Entries) {
-    let first = match node.pools.first() {
+fn push_any(node: Node<'_>, nodata: Entry, entries: &mut Entries) {
+    let first = match node.pools().first() {
         Some(pool) => Some(pool.rtype),
         None => node.any_rrset().map(|s| s.rtype),
     };

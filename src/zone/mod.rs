@@ -1,10 +1,12 @@
 //! Zones: the records of one zone file (plus the pools inside it) arranged for lookup.
 //!
-//! Every name that exists in the zone is a [`Node`] in a hash map keyed by name (case-insensitive),
-//! including the empty non-terminals between owners and the apex. Data below a zone cut is not a
-//! node: it is glue, kept aside for referrals. So an exact match costs one hash lookup, and the
-//! closest encloser of a missing name is found by stripping labels, one lookup per label: the cost
-//! of every kind of answer depends on the name's length, never on the zone's size.
+//! Every name that exists in the zone is a [`Node`] found by its lower-cased wire form in one
+//! table ([`store`]), including the empty non-terminals between owners and the apex; its RRsets'
+//! octets sit in one arena. Data below a zone cut is not a node: it is glue, kept aside for
+//! referrals. So an exact match costs one
+//! hash lookup, and the closest encloser of a missing name is found by stripping labels, one
+//! lookup per label: the cost of every kind of answer depends on the name's length, never on
+//! the zone's size.
 
 mod entries;
 mod loc;
@@ -16,12 +18,12 @@ pub mod presentation;
 mod scan;
 pub mod secondary;
 pub mod signed;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
@@ -32,192 +34,9 @@ pub use parse::{SourcedRecord, parse_zone_file};
 pub use signed::{Denial, Signed};
 
 pub use names::to_name as wire_name;
-use names::{MAX_WIRE, Names, Nodes};
-
-/// One RRset of a node, kept in wire form (about 30 octets a record where hickory's `Record`
-/// takes 272): the general path decodes it when it answers from it ([`RRset::records`]); the UDP
-/// fast path answers from prepared bytes and never does.
-#[derive(Debug)]
-pub struct RRset {
-    /// The type.
-    pub rtype: RecordType,
-    /// Class and TTL (one per RRset), then each record's owner (as written) and RDATA.
-    packed: Box<[u8]>,
-    /// The RRSIGs that cover it, in a signed zone.
-    sigs: Option<Box<RRset>>,
-}
-
-impl RRset {
-    /// Packs `records` (one type, one class, one TTL: the first record's).
-    fn pack(rtype: RecordType, records: &[Record]) -> Option<Self> {
-        let first = records.first()?;
-        let mut packed = Vec::with_capacity(6 + records.len() * 32);
-        packed.extend_from_slice(&u16::from(first.dns_class).to_be_bytes());
-        packed.extend_from_slice(&first.ttl.to_be_bytes());
-        let mut scratch = Vec::new();
-        for r in records {
-            packed.extend_from_slice(packed::uncompressed(&mut scratch, |e| r.name.emit(e))?);
-            let rdata = packed::uncompressed(&mut scratch, |e| r.data.emit(e))?;
-            packed.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
-            packed.extend_from_slice(rdata);
-        }
-        Some(Self {
-            rtype,
-            packed: packed.into_boxed_slice(),
-            sigs: None,
-        })
-    }
-
-    /// Packs records `set` of `records` (one type; the class and TTL are the first record's),
-    /// straight from their wire form.
-    fn pack_wire(rtype: RecordType, records: &PackedRecords, set: &[usize]) -> Option<Self> {
-        let (_, class_ttl, _) = records.wire_parts(*set.first()?)?;
-        let mut packed = Vec::with_capacity(6 + set.len() * 32);
-        packed.extend_from_slice(class_ttl);
-        for &i in set {
-            let (owner, _, rdata) = records.wire_parts(i)?;
-            packed.extend_from_slice(owner);
-            packed.extend_from_slice(rdata);
-        }
-        Some(Self {
-            rtype,
-            packed: packed.into_boxed_slice(),
-            sigs: None,
-        })
-    }
-
-    /// The RRSIGs covering this RRset, if the zone signs it.
-    pub fn signatures(&self) -> Option<&RRset> {
-        self.sigs.as_deref()
-    }
-
-    /// Each record's RDATA, in wire form (names uncompressed), in file order.
-    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
-        self.wire_records().map(|(_, rdata)| rdata)
-    }
-
-    /// Each record's owner (as written, uncompressed wire form) and RDATA, in file order.
-    pub fn wire_records(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut rest = self.packed.get(6..).unwrap_or_default();
-        std::iter::from_fn(move || {
-            let mut at = 0;
-            while *rest.get(at)? != 0 {
-                at += 1 + usize::from(rest[at]);
-            }
-            at += 1;
-            let len = usize::from(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]));
-            let owner = &rest[..at];
-            let rdata = rest.get(at + 2..at + 2 + len)?;
-            rest = &rest[at + 2 + len..];
-            Some((owner, rdata))
-        })
-    }
-
-    /// The class and TTL of every record in wire form (six octets), and the records: each its
-    /// owner as written (uncompressed), RDATA length and RDATA.
-    pub fn packed_parts(&self) -> (&[u8], &[u8]) {
-        self.packed.split_at(self.packed.len().min(6))
-    }
-
-    /// The answer section for a question of this RRset's owner and type, encoded as the general
-    /// path encodes it: each record's owner a pointer to the question (`c00c`), then type,
-    /// class, TTL, RDLENGTH and RDATA as stored; and the record count. Only for types whose
-    /// RDATA holds no name (A, AAAA), which nothing is compressed in: `None` for others.
-    pub fn answer_at_question(&self) -> Option<(Vec<u8>, u16)> {
-        if !matches!(self.rtype, RecordType::A | RecordType::AAAA) {
-            return None;
-        }
-        let (class_ttl, records) = self.packed_parts();
-        let mut out = Vec::with_capacity(records.len());
-        let mut count = 0u16;
-        for (_, rdata) in self.wire_records() {
-            let len = u16::try_from(rdata.len()).ok()?;
-            out.extend_from_slice(&[0xc0, 0x0c]);
-            out.extend_from_slice(&u16::from(self.rtype).to_be_bytes());
-            out.extend_from_slice(class_ttl);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(rdata);
-            count = count.checked_add(1)?;
-        }
-        Some((out, count))
-    }
-
-    /// The records, decoded, in file order.
-    pub fn records(&self) -> Vec<Record> {
-        let p = &self.packed;
-        let class = DNSClass::from(u16::from_be_bytes([p[0], p[1]]));
-        let ttl = u32::from_be_bytes([p[2], p[3], p[4], p[5]]);
-        let mut out = Vec::with_capacity(1);
-        let mut d = BinDecoder::new(&p[6..]);
-        while !d.is_empty() {
-            let Ok(owner) = Name::read(&mut d) else { break };
-            let Ok(len) = d.read_u16() else { break };
-            let len = usize::from(len.unverified());
-            let Ok(rdata) = d.read_slice(len) else { break };
-            let Ok(data) = scan::to_rdata(self.rtype, rdata.unverified().to_vec()) else {
-                break;
-            };
-            let mut r = Record::from_rdata(owner, ttl, data);
-            r.dns_class = class;
-            out.push(r);
-        }
-        out
-    }
-}
-
-/// A name that exists in the zone.
-#[derive(Debug, Default)]
-pub struct Node {
-    /// RRsets in the order their first records stand in the file (empty for an empty
-    /// non-terminal); a minimal ANY answers the first, as NSD does.
-    pub rrsets: Box<[RRset]>,
-    /// Pools at this name (an A and an AAAA pool, or one CNAME pool).
-    pub pools: Box<[Arc<Pool>]>,
-    /// A delegation point (NS at a name other than the apex).
-    pub cut: bool,
-    /// `*.<this name>` exists.
-    pub wildcard_child: bool,
-}
-
-impl Node {
-    /// The RRset of `rtype`, if any.
-    pub fn rrset(&self, rtype: RecordType) -> Option<&RRset> {
-        self.rrsets.iter().find(|s| s.rtype == rtype)
-    }
-
-    /// The pool answering `rtype`, if any.
-    pub fn pool(&self, rtype: RecordType) -> Option<&Arc<Pool>> {
-        self.pools.iter().find(|p| p.rtype == rtype)
-    }
-
-    /// The one RRset a minimal ANY answers (RFC 8482 §4.1), by NSD's rule: the first of A,
-    /// AAAA, SOA, MX and PTR in file order (popular and small); else the last other RRset in
-    /// file order; else a DNSSEC one (DNSKEY, RRSIG, NSEC). Knot answers the RRset of the
-    /// lowest type code instead: the two agree unless a name holds two of the preferred types
-    /// (at an apex, NSD answers SOA and Knot NS); we follow NSD, which the differential test
-    /// compares with.
-    pub fn any_rrset(&self) -> Option<&RRset> {
-        let mut normal = None;
-        let mut dnssec = None;
-        for set in self.rrsets.iter() {
-            match set.rtype {
-                RecordType::A
-                | RecordType::AAAA
-                | RecordType::SOA
-                | RecordType::MX
-                | RecordType::PTR => return Some(set),
-                RecordType::DNSKEY | RecordType::RRSIG | RecordType::NSEC => dnssec = Some(set),
-                _ => normal = Some(set),
-            }
-        }
-        normal.or(dnssec)
-    }
-
-    /// The name's CNAME: a static record or a pool.
-    pub fn has_cname(&self) -> bool {
-        self.rrset(RecordType::CNAME).is_some() || self.pool(RecordType::CNAME).is_some()
-    }
-}
+use names::{MAX_WIRE, Names};
+use store::Store;
+pub use store::{Node, OwnedRRset, RRset};
 
 /// What a name is, inside one zone.
 #[derive(Debug)]
@@ -225,14 +44,14 @@ pub enum Lookup<'z> {
     /// The name exists (or a wildcard synthesises it: `wildcard` is true).
     Node {
         /// Its data.
-        node: &'z Node,
+        node: Node<'z>,
         /// Synthesised from `*.<closest encloser>`; owners must be rewritten to the query name.
         wildcard: bool,
     },
     /// The name is at or below a zone cut: the cut's node and name.
-    Referral(&'z Node, Name),
+    Referral(Node<'z>, Name),
     /// The name lies below a DNAME (RFC 6672): the node holding it, and its owner.
-    Dname(&'z Node, Name),
+    Dname(Node<'z>, Name),
     /// The name does not exist.
     NxDomain,
 }
@@ -250,7 +69,7 @@ pub struct Zone {
     pub source: Option<Arc<PackedRecords>>,
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
-    nodes: Nodes,
+    nodes: Store,
     /// The origin's length in wire form: every name of the zone is at least this long.
     apex_len: usize,
     /// Some pool stands at one of its names.
@@ -367,23 +186,23 @@ impl Zone {
 
     /// How many names (incl. empty non-terminals) the zone has.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.nodes.nodes.len()
     }
 
     /// Every node: names that exist (empty non-terminals too), in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = (Name, &Node)> {
+    pub fn nodes(&self) -> impl Iterator<Item = (Name, Node<'_>)> {
         self.nodes
             .iter()
             .map(|(wire, node)| (names::to_name(wire), node))
     }
 
     /// Every node, its name in lower-cased wire form ([`wire_name`] gives the `Name`).
-    pub fn nodes_wire(&self) -> impl Iterator<Item = (&[u8], &Node)> {
+    pub fn nodes_wire(&self) -> impl Iterator<Item = (&[u8], Node<'_>)> {
         self.nodes.iter()
     }
 
     /// The node at exactly `name`, if it exists and is authoritative.
-    pub fn node(&self, name: &Name) -> Option<&Node> {
+    pub fn node(&self, name: &Name) -> Option<Node<'_>> {
         let mut buf = [0; MAX_WIRE];
         self.nodes.get(names::lower(name, &mut buf))
     }
@@ -399,7 +218,7 @@ impl Zone {
         let wire = names::lower(name, &mut buf);
         if let Some(node) = self.nodes.get(wire) {
             // Authoritative nodes are never below a cut; at a cut only DS is answered here.
-            if node.cut && qtype != RecordType::DS {
+            if node.cut() && qtype != RecordType::DS {
                 return Lookup::Referral(node, name.clone());
             }
             return Lookup::Node {
@@ -411,13 +230,13 @@ impl Zone {
         let mut ce = names::parent(wire);
         while let Some(at) = ce.filter(|w| w.len() >= self.apex_len) {
             if let Some(node) = self.nodes.get(at) {
-                if node.cut {
+                if node.cut() {
                     return Lookup::Referral(node, names::to_name(at));
                 }
                 if node.rrset(RecordType::DNAME).is_some() {
                     return Lookup::Dname(node, names::to_name(at));
                 }
-                if node.wildcard_child {
+                if node.wildcard_child() {
                     let mut star = [0; MAX_WIRE + 2];
                     star[..2].copy_from_slice(&[1, b'*']);
                     star[2..2 + at.len()].copy_from_slice(at);
@@ -444,8 +263,13 @@ fn arrange(
     records: &PackedRecords,
     soa: &SourcedRecord,
     errors: &mut Vec<Problem>,
-) -> (Nodes, FxHashMap<Name, Vec<Record>>) {
-    let mut nodes = Nodes::with_capacity(owners.names.len() + 1, owners.names.octets());
+) -> (Store, FxHashMap<Name, Vec<Record>>) {
+    let mut nodes = Store::with_capacity(
+        owners.names.len() + 1,
+        owners.names.octets(),
+        records.len(),
+        records.octets(),
+    );
     let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
     for g in 0..owners.names.len() {
         let owner = owners.names.key(g);
@@ -470,11 +294,13 @@ fn arrange(
         if below_cut {
             continue;
         }
-        let node = build_node(owner, idx, records, at_cut, errors);
-        if owner == apex && node.rrset(RecordType::CNAME).is_some() {
-            errors.push(soa.problem("a CNAME at the zone apex is not allowed"));
-        }
-        nodes.push(owner, node); // each owner is one group
+        build_node(&mut nodes, owner, idx, records, at_cut, errors); // each owner is one group
+    }
+    if nodes
+        .get(apex)
+        .is_some_and(|n| n.rrset(RecordType::CNAME).is_some())
+    {
+        errors.push(soa.problem("a CNAME at the zone apex is not allowed"));
     }
     (nodes, glue)
 }
@@ -594,14 +420,15 @@ fn lower_wire<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> &'b [u8] {
 /// (duplicates merged, one TTL per RRset: the first record's), each with the RRSIGs that cover
 /// it; only NS, DS and NSEC (and their signatures) at a cut; a CNAME beside other data than its
 /// RRSIG and NSEC (RFC 4035 §2.5) is an error. The records are read and packed in wire form,
-/// never decoded.
+/// never decoded. The node joins `store`.
 fn build_node(
+    store: &mut Store,
     owner_wire: &[u8],
     idx: &[u32],
     records: &PackedRecords,
     at_cut: bool,
     errors: &mut Vec<Problem>,
-) -> Node {
+) {
     let owner = || names::to_name(owner_wire);
     let parent_side =
         |t: RecordType| matches!(t, RecordType::NS | RecordType::DS | RecordType::NSEC);
@@ -652,25 +479,22 @@ fn build_node(
             ),
         ));
     }
-    // In a slice of its exact size (vectors grow by fours).
-    let mut rrsets = Vec::with_capacity(sets.len());
-    let first = idx.first().map_or(0, |&i| i as usize);
-    let cannot =
-        |t: RecordType| records.problem(first, format!("{}: cannot keep its {t} records", owner()));
+    let first_record = idx.first().map_or(0, |&i| i as usize);
+    let cannot = |t: RecordType| {
+        let msg = format!("{}: cannot keep its {t} records", owner());
+        records.problem(first_record, msg)
+    };
+    let first = store.next_set();
     for (t, set) in &sets {
-        match RRset::pack_wire(*t, records, set) {
-            Some(set) => rrsets.push(set),
-            None => errors.push(cannot(*t)),
+        if !store.pack_set(*t, records, set) {
+            errors.push(cannot(*t));
         }
     }
-    if !attach_signatures(&mut rrsets, records, sigs) {
+    if !attach_signatures(store, first, records, sigs) {
         errors.push(cannot(RecordType::RRSIG));
     }
-    Node {
-        rrsets: rrsets.into_boxed_slice(),
-        cut: at_cut,
-        ..Node::default()
-    }
+    let spelled = records.parts(first_record).map_or(owner_wire, |p| p.0);
+    store.push_node(owner_wire, spelled, first, at_cut);
 }
 
 /// A node's records by type, as indexes into the packed records (on the stack for most names).
@@ -694,22 +518,20 @@ fn same_rdata(records: &PackedRecords, t: RecordType, j: usize, rdata: &[u8]) ->
     read(other).is_some_and(|a| read(rdata) == Some(a))
 }
 
-/// Puts each type's signatures beside its RRset; those covering no RRset here stay an RRSIG
-/// RRset. `false` when some could not be kept.
-fn attach_signatures(rrsets: &mut Vec<RRset>, records: &PackedRecords, sigs: Sets) -> bool {
+/// Puts each type's signatures beside its RRset (among those of the node being built, from
+/// `first` on); those covering no RRset here stay an RRSIG RRset. `false` when some could not
+/// be kept.
+fn attach_signatures(store: &mut Store, first: usize, records: &PackedRecords, sigs: Sets) -> bool {
     let mut kept = true;
     let mut orphans = Vec::new();
     for (covered, set) in sigs {
-        match rrsets.iter_mut().find(|s| s.rtype == covered) {
-            Some(rrset) => match RRset::pack_wire(RecordType::RRSIG, records, &set) {
-                Some(packed) => rrset.sigs = Some(Box::new(packed)),
-                None => kept = false,
-            },
+        match store.pack_signatures(first, covered, records, &set) {
+            Some(ok) => kept &= ok,
             None => orphans.extend(set),
         }
     }
-    if let Some(set) = RRset::pack_wire(RecordType::RRSIG, records, &orphans) {
-        rrsets.push(set);
+    if !orphans.is_empty() {
+        kept &= store.pack_set(RecordType::RRSIG, records, &orphans);
     }
     kept
 }
@@ -735,7 +557,7 @@ fn signed_pool(pool: &Pool, origin: &Name) -> String {
 fn place_pool(
     apex: &[u8],
     cuts: &FxHashSet<Box<[u8]>>,
-    nodes: &mut Nodes,
+    nodes: &mut Store,
     pool: &Arc<Pool>,
 ) -> Result<(), String> {
     let name = pool.name.to_lowercase();
@@ -746,19 +568,20 @@ fn place_pool(
             "pool {name} is at or below the delegation of a subzone"
         ));
     }
-    let node = nodes.entry(wire);
+    let node = nodes.get(wire);
+    let has = |f: &dyn Fn(Node<'_>) -> bool| node.is_some_and(f);
     let conflict = if pool.rtype == RecordType::CNAME {
-        (!node.rrsets.is_empty() || !node.pools.is_empty()).then(|| {
+        has(&|n| n.has_rrsets() || !n.pools().is_empty()).then(|| {
             format!("CNAME pool {name}: the name has other data; a CNAME must stand alone")
         })
-    } else if node.has_cname() {
+    } else if has(&|n| n.has_cname()) {
         Some(format!("{} pool {name}: the name has a CNAME", pool.rtype))
-    } else if node.rrset(pool.rtype).is_some() {
+    } else if has(&|n| n.rrset(pool.rtype).is_some()) {
         Some(format!(
             "{} pool {name}: the zone file already has {} records at this name",
             pool.rtype, pool.rtype
         ))
-    } else if node.pool(pool.rtype).is_some() {
+    } else if has(&|n| n.pool(pool.rtype).is_some()) {
         Some(format!("{name} has two {} pools", pool.rtype))
     } else {
         None
@@ -766,9 +589,7 @@ fn place_pool(
     match conflict {
         Some(msg) => Err(msg),
         None => {
-            let mut pools = std::mem::take(&mut node.pools).into_vec();
-            pools.push(pool.clone());
-            node.pools = pools.into_boxed_slice();
+            nodes.add_pool(wire, pool.clone());
             Ok(())
         }
     }
@@ -779,9 +600,10 @@ fn place_pool(
 /// Only names more than one label below the apex can lack a parent (the apex always exists),
 /// and a walk up stops at the first ancestor that exists: its own ancestors exist already, or
 /// will when its own walk comes (a zone of a million names one label deep walks nothing).
-fn add_parents(apex: &[u8], nodes: &mut Nodes) {
+fn add_parents(apex: &[u8], nodes: &mut Store) {
     let one_below = |w: &[u8]| names::parent(w).is_some_and(|p| p.len() == apex.len());
     let walks: Vec<Box<[u8]>> = nodes
+        .nodes
         .iter()
         .map(|(w, _)| w)
         .filter(|w| w.len() > apex.len() && (!one_below(w) || names::is_wildcard(w)))
@@ -791,16 +613,15 @@ fn add_parents(apex: &[u8], nodes: &mut Nodes) {
         let mut at: &[u8] = &wire;
         while let Some(parent) = names::parent(at).filter(|p| p.len() >= apex.len()) {
             at = parent;
-            if nodes.contains(at) {
+            if !nodes.add_empty(at) {
                 break;
             }
-            nodes.insert(at, Node::default());
         }
         // After the walk: the wildcard's parent exists now, with its ancestors.
         if names::is_wildcard(&wire)
-            && let Some(node) = names::parent(&wire).and_then(|p| nodes.get_mut(p))
+            && let Some(parent) = names::parent(&wire)
         {
-            node.wildcard_child = true;
+            nodes.mark_wildcard_parent(parent);
         }
     }
 }

@@ -12,13 +12,8 @@ use hickory_proto::rr::Name;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use rustc_hash::FxHasher;
 
-use super::Node;
-
 /// The longest name in wire form (RFC 1035 §3.1).
 pub const MAX_WIRE: usize = 255;
-
-/// Nodes by name; see the module's text.
-pub type Nodes = Names<Node>;
 
 /// Values by name (lower-cased wire form), each name once, in the order they came.
 #[derive(Debug)]
@@ -82,9 +77,15 @@ impl<T: Default> Names<T> {
         Some(*i as usize)
     }
 
-    /// The node of `wire` (lower-cased wire form).
-    pub fn get(&self, wire: &[u8]) -> Option<&T> {
-        self.index(wire).map(|i| &self.nodes[i])
+    /// Value `i` (in the order they came).
+    pub fn value(&self, i: usize) -> &T {
+        &self.nodes[i]
+    }
+
+    /// Value `i`, to change.
+    #[cfg(test)]
+    fn value_mut(&mut self, i: usize) -> &mut T {
+        &mut self.nodes[i]
     }
 
     /// The node of `wire`, to change.
@@ -97,28 +98,12 @@ impl<T: Default> Names<T> {
         self.index(wire).is_some()
     }
 
-    /// The node of `wire`, made empty if it was not there.
-    pub fn entry(&mut self, wire: &[u8]) -> &mut T {
-        let i = self.index_or_insert(wire);
-        &mut self.nodes[i]
-    }
-
     /// Where `wire` stands in the order the names came, added (with an empty value) if it was
     /// not there.
     pub fn index_or_insert(&mut self, wire: &[u8]) -> usize {
         match self.index(wire) {
             Some(i) => i,
             None => self.push(wire, T::default()),
-        }
-    }
-
-    /// Puts `node` at `wire`, in place of what was there.
-    pub fn insert(&mut self, wire: &[u8], node: T) {
-        match self.index(wire) {
-            Some(i) => self.nodes[i] = node,
-            None => {
-                self.push(wire, node);
-            }
         }
     }
 
@@ -202,20 +187,25 @@ mod tests {
 
     #[test]
     fn names_are_found_by_their_lower_cased_wire_form() {
-        let mut nodes = Nodes::with_capacity(10, 100);
+        let mut nodes: Names<bool> = Names::with_capacity(10, 100);
         let mut buf = [0; MAX_WIRE];
         for i in 0..1000 {
             let name = Name::from_ascii(format!("Host{i}.Example.")).unwrap();
-            nodes.entry(lower(&name, &mut buf)).cut = i % 2 == 0;
+            let j = nodes.index_or_insert(lower(&name, &mut buf));
+            *nodes.value_mut(j) = i % 2 == 0;
         }
         nodes.shrink_to_fit();
         assert_eq!(nodes.len(), 1000);
         let name = Name::from_ascii("HOST42.example.").unwrap();
         let wire = lower(&name, &mut buf).to_vec();
         assert_eq!(wire, b"\x06host42\x07example\x00");
-        assert!(nodes.get(&wire).is_some_and(|n| n.cut));
-        assert!(!nodes.get(b"\x06host43\x07example\x00").unwrap().cut);
-        assert!(nodes.get(b"\x07host1000\x07example\x00").is_none());
+        assert_eq!(nodes.index(&wire).map(|i| nodes.value(i)), Some(&true));
+        assert!(
+            nodes
+                .get_mut(b"\x06host43\x07example\x00")
+                .is_some_and(|v| !*v)
+        );
+        assert!(!nodes.contains(b"\x07host1000\x07example\x00"));
         assert_eq!(parent(&wire), Some(&b"\x07example\x00"[..]));
         assert_eq!(parent(b"\x00"), None);
         assert_eq!(to_name(&wire), name);

@@ -15,9 +15,10 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
 
-use super::names::{MAX_WIRE, Nodes, lower, to_name};
+use super::names::{MAX_WIRE, lower, to_name};
 use super::packed::uncompressed;
-use super::{Node, RRset, SourcedRecord};
+use super::store::Store;
+use super::{Node, OwnedRRset, RRset, SourcedRecord};
 use crate::Problem;
 
 /// A signed zone's denial of existence and summary.
@@ -60,7 +61,14 @@ pub struct Nsec3Link {
     /// The owner's hash, decoded from base32hex.
     pub hash: Box<[u8]>,
     /// The NSEC3 RRset with its RRSIGs.
-    pub set: RRset,
+    set: OwnedRRset,
+}
+
+impl Nsec3Link {
+    /// The NSEC3 RRset with its RRSIGs.
+    pub fn set(&self) -> RRset<'_> {
+        self.set.view()
+    }
 }
 
 impl Nsec3Chain {
@@ -236,7 +244,7 @@ pub(super) fn owner_hash(owner: &Name) -> Option<Box<[u8]>> {
 /// links whose parameters are `params` (the NSEC3PARAM's, or the first link's); `None` when no
 /// link does.
 pub(super) fn nsec3_chain(
-    links: Vec<(Box<[u8]>, RRset, Vec<u8>)>,
+    links: Vec<(Box<[u8]>, OwnedRRset, Vec<u8>)>,
     params: Option<(u16, Vec<u8>)>,
 ) -> Option<Nsec3Chain> {
     let (iterations, salt) = match params {
@@ -271,7 +279,7 @@ pub(super) fn nsec3_chain(
 }
 
 /// Whether the zone at `origin` is signed: a DNSKEY RRset at its apex, and its SOA signed.
-pub(super) fn is_signed(apex: Option<&Node>) -> bool {
+pub(super) fn is_signed(apex: Option<Node<'_>>) -> bool {
     apex.is_some_and(|apex| {
         apex.rrset(RecordType::DNSKEY).is_some()
             && apex
@@ -286,7 +294,7 @@ pub(super) fn is_signed(apex: Option<&Node>) -> bool {
 /// records and their RRSIGs).
 pub(super) fn find(
     origin: &Name,
-    nodes: &Nodes,
+    nodes: &Store,
     nsec3: &[SourcedRecord],
     errors: &mut Vec<Problem>,
 ) -> Signed {
@@ -303,14 +311,14 @@ pub(super) fn find(
     }
     let mut earliest = Earliest::now();
     for (_, node) in nodes.iter() {
-        for set in node.rrsets.iter() {
+        for set in node.rrsets() {
             earliest.consider(set);
         }
     }
     let denial = if !nsec3.is_empty() {
         let links = nsec3_links(nsec3, errors);
         for (_, set, _) in &links {
-            earliest.consider(set);
+            earliest.consider(set.view());
         }
         let params = apex
             .and_then(|a| a.rrset(RecordType::NSEC3PARAM))
@@ -353,7 +361,7 @@ impl Earliest {
     }
 
     /// Considers the signatures of `set` (or `set` itself when it is an RRSIG RRset).
-    fn consider(&mut self, set: &RRset) {
+    fn consider(&mut self, set: RRset<'_>) {
         let sigs = match set.rtype {
             RecordType::RRSIG => Some(set),
             _ => set.signatures(),
@@ -375,7 +383,7 @@ impl Earliest {
 fn nsec3_links(
     records: &[SourcedRecord],
     errors: &mut Vec<Problem>,
-) -> Vec<(Box<[u8]>, RRset, Vec<u8>)> {
+) -> Vec<(Box<[u8]>, OwnedRRset, Vec<u8>)> {
     let mut by_owner: FxHashMap<Name, (Vec<Record>, Vec<Record>)> = FxHashMap::default();
     let mut order = Vec::new();
     for r in records {
@@ -399,10 +407,9 @@ fn nsec3_links(
             )));
             continue;
         };
-        let Some(mut set) = RRset::pack(RecordType::NSEC3, records) else {
+        let Some(set) = OwnedRRset::pack(RecordType::NSEC3, records, sigs) else {
             continue; // only signatures: nothing to prove with
         };
-        set.sigs = RRset::pack(RecordType::RRSIG, sigs).map(Box::new);
         let rdata = rdata_wire(&records[0]);
         links.push((hash, set, rdata));
     }
