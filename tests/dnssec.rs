@@ -625,6 +625,45 @@ async fn a_signed_answer_that_does_not_fit_is_truncated_whole() {
     server.stop().await;
 }
 
+/// A transfer out of a signed zone sends every record the signer wrote, NSEC3 chain and RRSIGs
+/// included, though the server keeps the chain apart from the names: the same records of each
+/// type as the signed file, counted by owner and type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axfr_of_a_signed_zone_sends_every_signed_record() {
+    if !have_tool("ldns-signzone") || !have_tool("dig") {
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let (zones, _) = signed_fixture(keys.path(), Denial::Nsec3);
+    let conf = "[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.0/8\"]\n";
+    let s = start_dir(dir_with_origins(conf, &zones)).await;
+    // Owner (lower case) and type of each record of a listing: the file's or dig's.
+    let census = |text: &str| {
+        let mut out: std::collections::BTreeMap<(String, String), usize> = Default::default();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 4 {
+                *out.entry((f[0].to_lowercase(), f[3].to_string()))
+                    .or_default() += 1;
+            }
+        }
+        out
+    };
+    let mut want = census(&zones[0].1);
+    let listing = dig(s.addr, &["example.com", "AXFR"]).await;
+    let mut got = census(&listing);
+    // dig lists the SOA twice (first and last), the file once.
+    let soa = ("example.com.".to_string(), "SOA".to_string());
+    *got.get_mut(&soa).unwrap() -= 1;
+    want.retain(|_, n| *n > 0);
+    assert!(want.keys().any(|(_, t)| t == "NSEC3"), "{want:?}");
+    assert_eq!(got, want, "{listing}");
+    s.stop().await;
+}
+
 /// An NSEC3 record whose owner is no base32hex hash is an error naming its file and line, and a
 /// reload that brings it keeps the last good zone serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -115,6 +115,46 @@ async fn axfr_to_an_allowed_address_sends_the_zone_file_and_refuses_others() {
     }
 }
 
+/// A zone whose names are not all served: a delegation with glue, data the cut hides at it and
+/// below it, a duplicate and an owner in capitals. The server keeps the zone's records only in
+/// its own store (the parse is let go), so a transfer out is made from that store: every record
+/// of the file, once, spelled as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axfr_gives_back_every_record_of_the_file_from_the_zone_store() {
+    if !have_tool("dig") {
+        return;
+    }
+    let zone = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
+                @ NS ns1\nns1 A 192.0.2.1\nMixed A 192.0.2.8\nsub NS ns.sub\n\
+                sub TXT \"hidden at the cut\"\nsub A 192.0.2.9\nns.sub A 192.0.2.53\n\
+                deep.sub TXT \"below the cut\"\ndup A 192.0.2.2\ndup A 192.0.2.2\n";
+    let conf = "[[zone]]\nname = \"example.com.\"\nallow_transfer = [\"127.0.0.0/8\"]\n";
+    let s = start_dir(dir_with_zones(conf, &[("example.com.zone", zone)])).await;
+    let listing = dig(s.addr, &["example.com", "AXFR"]).await;
+    let got = records(&listing);
+    let soa =
+        "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 1 7200 3600 1209600 300";
+    assert_eq!(got.first().map(String::as_str), Some(soa), "{listing}");
+    assert_eq!(got.last().map(String::as_str), Some(soa), "{listing}");
+    let body: BTreeSet<&str> = got[1..got.len() - 1].iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = [
+        "example.com. 300 IN NS ns1.example.com.",
+        "ns1.example.com. 300 IN A 192.0.2.1",
+        "Mixed.example.com. 300 IN A 192.0.2.8",
+        "sub.example.com. 300 IN NS ns.sub.example.com.",
+        "sub.example.com. 300 IN TXT \"hidden at the cut\"",
+        "sub.example.com. 300 IN A 192.0.2.9",
+        "ns.sub.example.com. 300 IN A 192.0.2.53",
+        "deep.sub.example.com. 300 IN TXT \"below the cut\"",
+        "dup.example.com. 300 IN A 192.0.2.2",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(body, want, "{listing}");
+    assert_eq!(got.len(), want.len() + 2, "each record once: {listing}");
+    s.stop().await;
+}
+
 /// NSD, secondary of `primary` for example.com, taking NOTIFY from loopback.
 async fn nsd_secondary(primary: SocketAddr) -> Daemon {
     let config = move |port: u16, dir: &Path| {

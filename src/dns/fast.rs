@@ -17,6 +17,7 @@ use super::{DnsHandler, MAX_UDP_PAYLOAD};
 use crate::pool::{Client, Clients};
 use crate::prepare::{BodyRef, Found, Nsec3Nx, relocate};
 use crate::snapshot::Snapshot;
+use crate::zone::RRset;
 
 /// What the fast path did with a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +262,7 @@ pub fn answer(
     };
     let outcome = match found {
         Found::Body(body) => static_answer(&q, &body, 0, peer, out, &mut limit),
+        Found::Address(set) => address_answer(&q, set, peer, out, &mut limit),
         Found::Nsec3(r) => match snapshot.prepared_signed.nsec3(r) {
             Some(nx) => nsec3_negative(&q, &nx, peer, out, &mut limit),
             None => Outcome::Fallback,
@@ -396,6 +398,77 @@ fn nsec3_negative(
     }
 }
 
+/// A response of an address RRset at the question's name, from the zone's stored octets (class
+/// and TTL, then each record's RDLENGTH and RDATA): each record a pointer to the question, the
+/// type, class and TTL, then its RDLENGTH and RDATA, as the general path encodes it.
+fn address_answer(
+    q: &Query<'_>,
+    set: RRset<'_>,
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+    limit: &mut Limit<'_>,
+) -> Outcome {
+    let (class_ttl, records) = set.packed_parts();
+    let Some(count) = record_count(records) else {
+        return Outcome::Fallback;
+    };
+    // Each record gains its owner pointer, type, class and TTL: ten octets.
+    let total = 12 + q.question.len() + records.len() + 10 * count + q.opt_len();
+    if total > q.limit() || class_ttl.len() != 6 {
+        return Outcome::Fallback;
+    }
+    let mut at = match answer_start(q, count as u16, 0, peer, out, limit) {
+        Ok(at) => at,
+        Err(outcome) => return outcome,
+    };
+    let rtype = u16::from(set.rtype).to_be_bytes();
+    let mut rest = records;
+    while let [hi, lo, ..] = *rest {
+        let len = 2 + usize::from(u16::from_be_bytes([hi, lo]));
+        let (record, tail) = rest.split_at(len);
+        out[at..at + 4].copy_from_slice(&[0xc0, 0x0c, rtype[0], rtype[1]]);
+        out[at + 4..at + 10].copy_from_slice(class_ttl);
+        out[at + 10..at + 10 + len].copy_from_slice(record);
+        at += 10 + len;
+        rest = tail;
+    }
+    Outcome::Send(append_opt(q, 0, at, out))
+}
+
+/// Writes the header and question of a positive answer of `count` records, once response rate
+/// limiting lets it go: where the records start, or the outcome when it drops or slips it.
+fn answer_start(
+    q: &Query<'_>,
+    count: u16,
+    scope: u8,
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+    limit: &mut Limit<'_>,
+) -> Result<usize, Outcome> {
+    let slip = match limit.check(q, Kind::Answer, None, peer) {
+        Verdict::Drop => return Err(Outcome::Drop),
+        Verdict::Slip => true,
+        Verdict::Send => false,
+    };
+    let at = header(q, true, 0, slip, out);
+    if slip {
+        set_counts(out, [0, 0, 0]);
+        return Err(Outcome::Send(append_opt(q, scope, at, out)));
+    }
+    set_counts(out, [count, 0, 0]);
+    Ok(at)
+}
+
+/// How many records of RDLENGTH and RDATA `records` holds, if they fill it exactly.
+fn record_count(mut records: &[u8]) -> Option<usize> {
+    let mut count = 0;
+    while let [hi, lo, ..] = *records {
+        records = records.get(2 + usize::from(u16::from_be_bytes([hi, lo]))..)?;
+        count += 1;
+    }
+    records.is_empty().then_some(count)
+}
+
 /// A response of the drawn members of a pool, each owned by a pointer to the question.
 fn pool_answer(
     q: &Query<'_>,
@@ -406,17 +479,10 @@ fn pool_answer(
     out: &mut [u8; RESPONSE_BUFFER],
     limit: &mut Limit<'_>,
 ) -> Outcome {
-    let slip = match limit.check(q, Kind::Answer, None, peer) {
-        Verdict::Drop => return Outcome::Drop,
-        Verdict::Slip => true,
-        Verdict::Send => false,
+    let mut at = match answer_start(q, picks.len() as u16, scope, peer, out, limit) {
+        Ok(at) => at,
+        Err(outcome) => return outcome,
     };
-    let mut at = header(q, true, 0, slip, out);
-    if slip {
-        set_counts(out, [0, 0, 0]);
-        return Outcome::Send(append_opt(q, scope, at, out));
-    }
-    set_counts(out, [picks.len() as u16, 0, 0]);
     for &m in picks {
         // The question's name starts right after the header.
         out[at..at + 2].copy_from_slice(&[0xc0, 0x0c]);

@@ -150,7 +150,7 @@ impl Outgoing<'_> {
         send: &mut dyn FnMut(Vec<u8>) -> bool,
     ) -> Option<()> {
         let (origin, peer) = (&zone.origin, self.peer);
-        let records = zone.source.as_ref()?.unpack();
+        let records = zone.records().unpack();
         let soa = records
             .iter()
             .find(|r| r.record.record_type() == RecordType::SOA)?

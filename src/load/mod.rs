@@ -111,16 +111,21 @@ fn load_with(
     secondary_origins.sort();
     let previous_sources = previous.map(|p| p.sources);
     let mut sources = read_sources(&config, &secondaries, store, previous_sources, &mut fatal);
+    // The parse's scratch (file text, tokens) back to the system before the zones are built
+    // beside the records: the loading peak is the larger stage's, not their sum.
+    crate::memory::release();
     fatal.extend(zones::unplaced(&pools, &sources, &secondary_origins));
     if !fatal.is_empty() {
         // The zones' own problems too, so that one look shows everything to fix.
-        let (_, zone_problems) = zones::build(&mut sources, &pools, &secondary_origins, None);
+        let last = previous.map(|p| p.snapshot);
+        let (_, zone_problems) = zones::build(&mut sources, &pools, &secondary_origins, last);
         fatal.extend(zone_problems);
         return Err(fatal);
     }
     sources.geoip = geoip;
     let last = previous.map(|p| p.snapshot);
     let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins, last);
+    crate::memory::release(); // the records and the grouping, before the answers are prepared
     problems.extend(kept);
     if zones.is_empty() && secondaries.is_empty() {
         return Err(nothing_to_serve(problems, &sources.zones_dir));

@@ -1,9 +1,11 @@
 //! Stage 2: the zone files, parsed, with the change stamps of every file each one read. Kept
-//! between loads by the reloader, so that a reload re-reads only what changed and a broken
-//! zone keeps its last good records.
+//! between loads by the reloader, so that a reload re-reads only what changed. A parse's
+//! records are let go once a zone built from them serves: the zone holds them, and gives them
+//! back when it must be built again ([`crate::zone::Zone::records`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use hickory_proto::rr::Name;
@@ -26,12 +28,13 @@ pub struct ZoneSource {
     pub path: PathBuf,
     /// Stamps of the file and of every file it included (or tried to).
     stamps: Vec<Stamp>,
-    /// The records that parsed, packed.
-    pub records: Arc<PackedRecords>,
+    /// The records that parsed, packed; `None` once a zone built from them serves, which
+    /// holds them (a secondary zone's are the transfer's, and stay).
+    pub records: Option<Arc<PackedRecords>>,
+    /// Which parse this is: a new number for every parse (or transfer) of the source.
+    pub generation: u64,
     /// Problems of the file; the zone is not served from it when there is one.
     pub errors: Vec<Problem>,
-    /// The records of the last version that loaded cleanly, served while the file is broken.
-    pub last_good: Option<Arc<PackedRecords>>,
     /// A secondary zone's: `path` names its transfer (or cache file), not a zone file.
     pub secondary: bool,
 }
@@ -173,15 +176,19 @@ fn zone_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// Parses a zone file, or reuses the previous parse when no file it reads has changed. The last
-/// good records carry over either way.
+/// A number no parse had before (zones remember the parse they were built from).
+fn next_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Parses a zone file, or reuses the previous parse when no file it reads has changed.
 fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSource {
     let old = previous.and_then(|p| {
         p.zones
             .iter()
             .find(|s| s.path == path && s.origin == origin)
     });
-    let last_good = old.and_then(|o| o.last_good.clone());
     if let Some(old) = old
         && old.stamps.iter().all(|st| stamp_of(&st.0) == *st)
     {
@@ -190,17 +197,17 @@ fn read_source(path: &Path, origin: Name, previous: Option<&Sources>) -> ZoneSou
             path: path.to_path_buf(),
             stamps: old.stamps.clone(),
             records: old.records.clone(),
+            generation: old.generation,
             errors: old.errors.clone(),
-            last_good,
             secondary: false,
         };
     }
     let parsed = zone::parse_zone_file(path, &origin);
     ZoneSource {
         stamps: parsed.files.iter().map(|f| stamp_of(f)).collect(),
-        records: Arc::new(parsed.records),
+        records: Some(Arc::new(parsed.records)),
+        generation: next_generation(),
         errors: parsed.errors,
-        last_good,
         origin,
         path: path.to_path_buf(),
         secondary: false,
@@ -232,18 +239,22 @@ pub fn add_secondaries(
         else {
             continue;
         };
-        let last_good = old.and_then(|o| o.last_good.clone());
-        let errors = match old {
-            Some(old) if Arc::ptr_eq(&old.records, &held.records) => old.errors.clone(),
-            _ => Vec::new(),
+        let same = old.filter(|o| {
+            o.records
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(r, &held.records))
+        });
+        let (errors, generation) = match same {
+            Some(old) => (old.errors.clone(), old.generation),
+            None => (Vec::new(), next_generation()),
         };
         sources.zones.push(ZoneSource {
             origin: origin.clone(),
             path: held.file.to_path_buf(),
             stamps: Vec::new(),
-            records: held.records,
+            records: Some(held.records),
+            generation,
             errors,
-            last_good,
             secondary: true,
         });
     }

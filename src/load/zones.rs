@@ -39,14 +39,15 @@ pub fn unplaced(pools: &[Arc<Pool>], sources: &Sources, secondaries: &[Name]) ->
         .collect()
 }
 
-/// Builds every zone of `sources`; a zone that builds becomes its source's last good version.
-/// A pool belongs to the deepest zone containing it among these and the `secondaries` (served
-/// or not: a pool of a secondary zone not transferred yet waits for it).
+/// Builds every zone of `sources`. A pool belongs to the deepest zone containing it among
+/// these and the `secondaries` (served or not: a pool of a secondary zone not transferred yet
+/// waits for it).
 ///
 /// A zone of `previous` is served again as it is when nothing it was built from changed: the
-/// same packed records (the file was not parsed again), no problem, and no pool in it then or
-/// now (pools are built anew by every load). So a reload after a small zone's change does not
-/// rebuild a large zone beside it.
+/// same parse (the file was not parsed again), no problem, and no pool in it then or now
+/// (pools are built anew by every load). So a reload after a small zone's change does not
+/// rebuild a large zone beside it. A zone whose source is broken keeps serving what `previous`
+/// served of it (rebuilt with today's pools).
 pub fn build(
     sources: &mut Sources,
     pools: &[Arc<Pool>],
@@ -69,14 +70,18 @@ pub fn build(
             })
             .cloned()
             .collect();
-        if let Some(z) = unchanged(previous, src, &mine) {
-            return Outcome::Unchanged(z);
+        let old = previous.and_then(|p| p.zone(&src.origin));
+        if let Some(z) = old.filter(|z| unchanged(z, src, &mine)) {
+            return Outcome::Serves(z.clone());
         }
-        match build_one(src, &mine) {
-            Ok(z) => Outcome::Built(z),
+        match build_one(src, old, &mine) {
+            Ok(mut z) => {
+                z.generation = src.generation;
+                Outcome::Serves(Arc::new(z))
+            }
             Err(errs) => {
                 let mut problems = Vec::new();
-                let good = last_good(src, &mine, &mut problems);
+                let good = old.and_then(|z| last_good(src, z, &mine, &mut problems));
                 problems.extend(errs);
                 Outcome::Failed(good, problems)
             }
@@ -85,79 +90,94 @@ pub fn build(
     let mut problems = Vec::new();
     let mut zones = FxHashMap::default();
     for (src, outcome) in sources.zones.iter_mut().zip(outcomes) {
-        match outcome {
-            Outcome::Unchanged(z) => {
-                src.last_good = Some(src.records.clone());
-                zones.insert(src.origin.clone(), z);
-            }
-            Outcome::Built(mut z) => {
-                src.last_good = Some(src.records.clone());
-                z.source = Some(src.records.clone());
-                zones.insert(src.origin.clone(), Arc::new(z));
-            }
+        let zone = match outcome {
+            Outcome::Serves(z) => z,
             Outcome::Failed(good, more) => {
-                if let Some(mut z) = good {
-                    z.source = src.last_good.clone();
-                    zones.insert(src.origin.clone(), Arc::new(z));
-                }
                 problems.extend(more);
+                match good {
+                    Some(z) => z,
+                    None => continue,
+                }
             }
+        };
+        if zone.generation == src.generation && !src.secondary {
+            src.records = None; // the zone holds them now
         }
+        zones.insert(src.origin.clone(), zone);
     }
     (zones, problems)
 }
 
 /// What became of one zone's source.
 enum Outcome {
-    /// The previous generation's zone serves again.
-    Unchanged(Arc<Zone>),
-    /// Built from the source.
-    Built(Zone),
-    /// The source is broken: its problems, and the zone of its last good records if any.
-    Failed(Option<Zone>, Vec<Problem>),
+    /// Built from the source, or the previous generation's zone, unchanged.
+    Serves(Arc<Zone>),
+    /// The source is broken: its problems, and the zone that keeps serving, if any.
+    Failed(Option<Arc<Zone>>, Vec<Problem>),
 }
 
-/// The previous generation's zone of `src`, when it can serve again as it is.
-fn unchanged(
-    previous: Option<&Snapshot>,
-    src: &ZoneSource,
-    pools: &[Arc<Pool>],
-) -> Option<Arc<Zone>> {
-    let old = previous?.zone(&src.origin)?;
-    let same_records = old
-        .source
-        .as_ref()
-        .is_some_and(|s| Arc::ptr_eq(s, &src.records));
+/// Whether `old`, the previous generation's zone of `src`, can serve again as it is.
+fn unchanged(old: &Zone, src: &ZoneSource, pools: &[Arc<Pool>]) -> bool {
     let clean = src.errors.is_empty() && pools.is_empty();
-    (same_records && clean && !old.has_pools()).then(|| old.clone())
+    old.generation == src.generation && clean && !old.has_pools()
 }
 
-/// The zone from its current source. Built even when lines failed to parse, so that every
-/// problem is reported at once.
-fn build_one(src: &ZoneSource, pools: &[Arc<Pool>]) -> Result<Zone, Vec<Problem>> {
-    if src.records.is_empty() && !src.errors.is_empty() {
+/// The zone from its current source (its records, or those of `old` when it was built from the
+/// same parse). Built even when lines failed to parse, so that every problem is reported at
+/// once.
+fn build_one(
+    src: &ZoneSource,
+    old: Option<&Arc<Zone>>,
+    pools: &[Arc<Pool>],
+) -> Result<Zone, Vec<Problem>> {
+    let given_back;
+    let records = match (&src.records, old) {
+        (Some(r), _) => &**r,
+        (None, Some(old)) if old.generation == src.generation => {
+            given_back = old.records();
+            &given_back
+        }
+        // A parse's records go only once a zone of that parse serves, which `previous` holds;
+        // should it not, the file is read again.
+        (None, _) => {
+            given_back = crate::zone::parse_zone_file(&src.path, &src.origin).records;
+            &given_back
+        }
+    };
+    if records.is_empty() && !src.errors.is_empty() {
         return Err(src.errors.clone());
     }
-    match Zone::build(&src.origin, &src.path, &src.records, pools) {
+    match Zone::build(&src.origin, &src.path, records, pools) {
         Ok(_) if !src.errors.is_empty() => Err(src.errors.clone()),
         Ok(z) => Ok(z),
         Err(more) => Err(src.errors.iter().cloned().chain(more).collect()),
     }
 }
 
-/// The last good records, rebuilt with today's pools, to keep serving a broken zone.
-fn last_good(src: &ZoneSource, pools: &[Arc<Pool>], problems: &mut Vec<Problem>) -> Option<Zone> {
-    let good = src.last_good.as_ref()?;
-    match Zone::build(&src.origin, &src.path, good, pools) {
-        Ok(z) => {
-            warn!(zone = %src.origin, serial = z.serial, "zone failed to load; serving its last good version");
-            Some(z)
+/// What `old` served of a zone whose source is now broken, with today's pools: `old` itself when
+/// no pool stands in it then or now, else rebuilt from its records.
+fn last_good(
+    src: &ZoneSource,
+    old: &Arc<Zone>,
+    pools: &[Arc<Pool>],
+    problems: &mut Vec<Problem>,
+) -> Option<Arc<Zone>> {
+    let zone = if pools.is_empty() && !old.has_pools() {
+        old.clone()
+    } else {
+        match Zone::build(&src.origin, &src.path, &old.records(), pools) {
+            Ok(mut z) => {
+                z.generation = old.generation;
+                Arc::new(z)
+            }
+            Err(more) => {
+                problems.extend(more);
+                return None;
+            }
         }
-        Err(more) => {
-            problems.extend(more);
-            None
-        }
-    }
+    };
+    warn!(zone = %src.origin, serial = zone.serial, "zone failed to load; serving its last good version");
+    Some(zone)
 }
 
 /// Logs zones that changed serial or appeared since `previous`.

@@ -51,6 +51,9 @@ pub enum Found<'p> {
     Body(BodyRef<'p>),
     /// A pool: draw, then append the members' records.
     Pool(&'p PoolBody),
+    /// An address RRset at the question's name, answered from the zone's stored octets: each
+    /// record a pointer to the question, then type, class, TTL, RDLENGTH and RDATA.
+    Address(RRset<'p>),
     /// An NXDOMAIN or a NODATA with DO in an NSEC3 zone: the SOA body, then the proofs written
     /// per question ([`denial`]).
     /// (A reference, so that `Found` stays small: [`Prepared::nsec3`] gives the parts.)
@@ -58,12 +61,18 @@ pub enum Found<'p> {
 }
 
 /// The prepared answers of one snapshot. Names, bodies and everything variable in length sit
-/// back to back in one arena, found through small fixed records: about 150 octets a name.
+/// back to back in one arena, found through small fixed records: about 100 octets a name. The
+/// names of address records only (most of a large zone) are not copied: an eight-octet
+/// [`Plain`] points at the zone's node, whose name and RRsets the fast path reads in place.
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// Indexes into `names`, by the hash of the lower-cased wire name.
+    /// Indexes into `names`, or into `plains` with [`PLAIN`] set, by the hash of the
+    /// lower-cased wire name.
     table: HashTable<u32>,
     names: Vec<NameEntry>,
+    plains: Vec<Plain>,
+    /// The zones `plains` point into.
+    plain_zones: Vec<PlainZone>,
     bodies: Vec<Body>,
     pools: Vec<PoolBody>,
     /// The answers of wildcards (`types` and `other`), for names they synthesise.
@@ -89,10 +98,59 @@ struct NameEntry {
     entries: Entries,
 }
 
-/// The hash of name `i`'s key, for the table when it grows or shrinks.
-fn rehash(names: &[NameEntry], arena: &[u8], i: u32) -> u64 {
-    let k = names[i as usize].key;
-    hash(&arena[k.at as usize..(k.at + k.len) as usize])
+/// A table index into `plains`, not `names`.
+const PLAIN: u32 = 1 << 31;
+
+/// A name of address RRsets only, in a zone without DNSSEC or zones of ours below it: node
+/// `node` of `plain_zones[zone]`. Its answers are its RRsets, that zone's NODATA for other
+/// types, and its NXDOMAIN below it.
+#[derive(Debug, Clone, Copy)]
+struct Plain {
+    zone: u32,
+    node: u32,
+}
+
+/// A zone that [`Plain`] names point into, and its shared negative answers.
+#[derive(Debug)]
+struct PlainZone {
+    zone: Arc<Zone>,
+    nodata: Slot,
+    nxdomain: Slot,
+}
+
+/// What the table finds at a name.
+#[derive(Debug, Clone, Copy)]
+enum Hit<'p> {
+    Entries(&'p Entries),
+    Plain(Plain),
+}
+
+/// What the table's indexes point into, borrowed apart from the table.
+#[derive(Clone, Copy)]
+struct Keys<'p> {
+    names: &'p [NameEntry],
+    arena: &'p [u8],
+    plains: &'p [Plain],
+    plain_zones: &'p [PlainZone],
+}
+
+impl<'p> Keys<'p> {
+    /// The name (lower-cased wire form) of table index `i`.
+    fn key(self, i: u32) -> &'p [u8] {
+        if i & PLAIN != 0 {
+            let p = self.plains[(i & !PLAIN) as usize];
+            return self.plain_zones[p.zone as usize]
+                .zone
+                .key_at(p.node as usize);
+        }
+        let k = self.names[i as usize].key;
+        &self.arena[k.at as usize..(k.at + k.len) as usize]
+    }
+
+    /// The hash of table index `i`'s name, for the table when it grows or shrinks.
+    fn rehash(self, i: u32) -> u64 {
+        hash(self.key(i))
+    }
 }
 
 fn hash(key: &[u8]) -> u64 {
@@ -297,9 +355,8 @@ impl Prepared {
             .filter(|z| !dnssec || z.dnssec.is_some())
             .map(|z| z.node_count())
             .sum();
-        let (table, keys, arena) = (&mut out.table, &out.names, &out.arena);
-        table.reserve(names, |&i| rehash(keys, arena, i));
-        out.names.reserve(names);
+        let (table, keys) = out.parts();
+        table.reserve(names, |&i| keys.rehash(i));
         for zone in served.zones() {
             if !dnssec || zone.dnssec.is_some() {
                 out.add_zone(served, zone);
@@ -309,27 +366,43 @@ impl Prepared {
             out.guard_unsigned_children(served);
         }
         out.names.shrink_to_fit();
+        out.plains.shrink_to_fit();
         out.nsec3_proofs.shrink_to_fit();
         out.bodies.shrink_to_fit();
         out.arena.shrink_to_fit();
-        let Prepared {
-            table,
-            names,
-            arena,
-            ..
-        } = &mut out;
-        table.shrink_to_fit(|i| rehash(names, arena, *i));
+        let (table, keys) = out.parts();
+        table.shrink_to_fit(|&i| keys.rehash(i));
         out
+    }
+
+    /// The table, and what its indexes point into.
+    fn parts(&mut self) -> (&mut HashTable<u32>, Keys<'_>) {
+        let keys = Keys {
+            names: &self.names,
+            arena: &self.arena,
+            plains: &self.plains,
+            plain_zones: &self.plain_zones,
+        };
+        (&mut self.table, keys)
+    }
+
+    fn keys(&self) -> Keys<'_> {
+        Keys {
+            names: &self.names,
+            arena: &self.arena,
+            plains: &self.plains,
+            plain_zones: &self.plain_zones,
+        }
     }
 
     /// How many names have prepared answers.
     pub fn name_count(&self) -> usize {
-        self.names.len()
+        self.names.len() + self.plains.len()
     }
 
     /// Whether nothing is prepared.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.table.is_empty()
     }
 
     /// Whether `qname` (lower-cased wire form, its labels at `labels`) or one of its ancestors
@@ -340,13 +413,14 @@ impl Prepared {
             .iter()
             .map(|&at| usize::from(at))
             .chain(root)
-            .any(|at| self.get(&qname[at..]).is_some())
+            .any(|at| self.lookup(&qname[at..]).is_some())
     }
 
     /// Octets the prepared answers take: the arena, the tables, the pools' records.
     pub fn octets(&self) -> usize {
         self.arena.capacity()
             + self.names.capacity() * std::mem::size_of::<NameEntry>()
+            + self.plains.capacity() * std::mem::size_of::<Plain>()
             + self.bodies.capacity() * std::mem::size_of::<Body>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
             + self.nsec3_proofs.capacity() * std::mem::size_of::<denial::Nsec3Proof>()
@@ -364,15 +438,23 @@ impl Prepared {
         if !ordinary(qtype) && qtype != u16::from(RecordType::ANY) {
             return None;
         }
-        if let Some(entries) = self.get(qname) {
-            return self.entry(entries.answer(qtype)?);
+        match self.lookup(qname) {
+            Some(Hit::Entries(entries)) => return self.entry(entries.answer(qtype)?),
+            Some(Hit::Plain(p)) => return self.plain(p, qtype),
+            None => {}
         }
         // Not a name of ours: the closest existing ancestor says what lies below it.
         let ancestors = labels.iter().skip(1).map(|&at| usize::from(at));
         let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
         let mut next_closer = 0;
         for at in ancestors.chain(root) {
-            if let Some(entries) = self.get(&qname[at..]) {
+            if let Some(hit) = self.lookup(&qname[at..]) {
+                let entries = match hit {
+                    Hit::Entries(entries) => entries,
+                    Hit::Plain(p) => {
+                        return self.entry(self.plain_zones[p.zone as usize].nxdomain.into());
+                    }
+                };
                 return match Entry::from(entries.below) {
                     Entry::Wildcard(i) => {
                         let wildcard = self.wildcards.get(i as usize)?;
@@ -407,16 +489,29 @@ impl Prepared {
         }
     }
 
-    /// The entries at exactly `key`.
-    fn get(&self, key: &[u8]) -> Option<&Entries> {
-        let i = self
-            .table
-            .find(hash(key), |&i| self.span(self.names[i as usize].key) == key)?;
-        Some(&self.names[*i as usize].entries)
+    /// The answer of a plain name to `qtype` (see [`Plain`]).
+    fn plain(&self, p: Plain, qtype: u16) -> Option<Found<'_>> {
+        let zone = &self.plain_zones[p.zone as usize];
+        let node = zone.zone.node_at(p.node as usize);
+        let set = match qtype {
+            255 => node.any_rrset(),
+            _ => node.rrsets().find(|s| u16::from(s.rtype) == qtype),
+        };
+        match set {
+            Some(set) => Some(Found::Address(set)),
+            None if ordinary(qtype) => self.entry(zone.nodata.into()),
+            None => None,
+        }
     }
 
-    fn span(&self, span: Span) -> &[u8] {
-        &self.arena[span.at as usize..(span.at + span.len) as usize]
+    /// What is prepared at exactly `key`.
+    fn lookup(&self, key: &[u8]) -> Option<Hit<'_>> {
+        let keys = self.keys();
+        let &i = self.table.find(hash(key), |&i| keys.key(i) == key)?;
+        Some(match i & PLAIN {
+            0 => Hit::Entries(&self.names[i as usize].entries),
+            _ => Hit::Plain(self.plains[(i & !PLAIN) as usize]),
+        })
     }
 
     /// The body `i`, as the fast path reads it.
@@ -484,19 +579,27 @@ impl Prepared {
 
     /// Records what is prepared at `key` (the first zone to claim a name keeps it).
     fn insert(&mut self, key: &[u8], entries: Entries) {
-        if self.get(key).is_some() {
+        if self.lookup(key).is_some() {
             return;
         }
         let span = self.store(key);
-        let i = u32::try_from(self.names.len()).expect("fewer than 2^32 names");
+        let i = u32::try_from(self.names.len()).expect("fewer than 2^31 names");
+        assert!(i < PLAIN, "fewer than 2^31 names");
         self.names.push(NameEntry { key: span, entries });
-        let Prepared {
-            table,
-            names,
-            arena,
-            ..
-        } = self;
-        table.insert_unique(hash(key), i, |i| rehash(names, arena, *i));
+        let (table, keys) = self.parts();
+        table.insert_unique(hash(key), i, |&i| keys.rehash(i));
+    }
+
+    /// Records the plain name `key` (the first zone to claim a name keeps it).
+    fn insert_plain(&mut self, key: &[u8], plain: Plain) {
+        if self.lookup(key).is_some() {
+            return;
+        }
+        let i = u32::try_from(self.plains.len()).expect("fewer than 2^31 names");
+        assert!(i < PLAIN, "fewer than 2^31 names");
+        self.plains.push(plain);
+        let (table, keys) = self.parts();
+        table.insert_unique(hash(key), i | PLAIN, |&i| keys.rehash(i));
     }
 
     fn add_zone(&mut self, served: &Served, zone: &Arc<Zone>) {
@@ -525,10 +628,19 @@ impl Prepared {
             .zones()
             .iter()
             .any(|z| z.origin != zone.origin && zone.origin.zone_of(&z.origin));
-        let plain = !self.dnssec && zone.dnssec.is_none() && !deeper;
+        let plain = (!self.dnssec && zone.dnssec.is_none() && !deeper).then(|| {
+            self.plain_zones.push(PlainZone {
+                zone: zone.clone(),
+                nodata: nodata.into(),
+                nxdomain: nxdomain.into(),
+            });
+            (self.plain_zones.len() - 1) as u32
+        });
         let soa_related = ancestors(&soa_names);
-        for (wire, node) in zone.nodes_wire() {
-            if plain && !soa_related.contains(wire) && self.add_plain(wire, node, nodata, nxdomain)
+        for (i, (wire, node)) in zone.nodes_wire().enumerate() {
+            if let Some(z) = plain
+                && !soa_related.contains(wire)
+                && self.add_plain(wire, node, z, i)
             {
                 continue;
             }
@@ -594,27 +706,18 @@ impl Prepared {
     }
 
     /// Prepares a name whose RRsets are all address RRsets and that is nothing else (no pool,
-    /// cut, wildcard below it, or SOA name at or below it): each RRset's answer from its
-    /// octets, NODATA for other types, NXDOMAIN below, ANY as the first RRset. What the general
-    /// path gives (the fast-path tests compare them), without decoding the name. `false`, with
-    /// nothing prepared, for any other name.
-    fn add_plain(&mut self, wire: &[u8], node: Node<'_>, nodata: Entry, nxdomain: Entry) -> bool {
+    /// cut, wildcard below it, or SOA name at or below it) as a [`Plain`] name: node `i` of
+    /// plain zone `zone`. Its answers are what the general path gives (the fast-path tests
+    /// compare them), made without decoding the name. `false`, with nothing prepared, for any
+    /// other name.
+    fn add_plain(&mut self, wire: &[u8], node: Node<'_>, zone: u32, i: usize) -> bool {
         let address = |t: RecordType| matches!(t, RecordType::A | RecordType::AAAA);
         let plain = !node.cut() && node.pools().is_empty() && !node.wildcard_child();
         if !plain || !node.has_rrsets() || !node.rrsets().all(|s| address(s.rtype)) {
             return false;
         }
-        let mut entries = Entries {
-            other: nodata.into(),
-            below: nxdomain.into(),
-            ..Entries::default()
-        };
-        for set in node.rrsets() {
-            let entry = self.address_answer(set, wire.len()).unwrap_or(Entry::None);
-            entries.types.push((u16::from(set.rtype), entry.into()));
-        }
-        push_any(node, nodata, &mut entries);
-        self.insert(wire, entries);
+        let node = u32::try_from(i).expect("fewer than 2^32 names");
+        self.insert_plain(wire, Plain { zone, node });
         true
     }
 
@@ -628,7 +731,7 @@ impl Prepared {
                     .find_zone(&zone.origin.base_name())
                     .is_some_and(|parent| parent.dnssec.is_some());
             let key = wire_lower(&zone.origin);
-            if zone.dnssec.is_none() && below_signed && self.get(&key).is_none() {
+            if zone.dnssec.is_none() && below_signed && self.lookup(&key).is_none() {
                 self.insert(&key, Entries::default());
             }
         }
@@ -661,7 +764,7 @@ impl Prepared {
             while zone.origin.zone_of(&at) && at != zone.origin {
                 let key = wire_lower(&at);
                 let ours = served.find_zone(&at).map(|z| &z.origin) == Some(&zone.origin);
-                if ours && self.get(&key).is_none() {
+                if ours && self.lookup(&key).is_none() {
                     self.insert(&key, Entries::default());
                 }
                 at = at.base_name();

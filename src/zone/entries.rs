@@ -7,14 +7,53 @@
 //! reports every bad line of a file at once.
 
 /// One logical entry: the tokens of one line, or of several lines joined by parentheses.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Entry<'t> {
     /// 1-based line where the entry starts.
     pub line: usize,
     /// The entry's line began with white space: the owner is the previous one.
     pub blank_owner: bool,
     /// Its tokens, escapes as written.
-    pub tokens: Vec<Token<'t>>,
+    pub tokens: &'t [Token<'t>],
+}
+
+/// The entries of a text: every token in one vector, each entry a span of it (a file of a
+/// million lines is held in two allocations, about 90 octets a line, not one per line).
+#[derive(Debug, Default)]
+pub struct Entries<'t> {
+    tokens: Vec<Token<'t>>,
+    spans: Vec<Span>,
+}
+
+/// Where an entry's tokens are, and where it stands.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    line: u32,
+    start: u32,
+    end: u32,
+    blank_owner: bool,
+}
+
+impl<'t> Entries<'t> {
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Entry `i`.
+    pub fn get(&self, i: usize) -> Entry<'_> {
+        let s = self.spans[i];
+        Entry {
+            line: s.line as usize,
+            blank_owner: s.blank_owner,
+            tokens: &self.tokens[s.start as usize..s.end as usize],
+        }
+    }
+
+    /// Entries `range`, in order.
+    pub fn iter(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = Entry<'_>> {
+        range.map(|i| self.get(i))
+    }
 }
 
 /// A token: a slice of the file's text (nothing is copied; a file of a million lines is split
@@ -83,7 +122,7 @@ impl<'t> Token<'t> {
 }
 
 /// Splits zone-file text into entries. Errors: unbalanced parentheses or quotes.
-pub fn split_entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, String)> {
+pub fn split_entries(text: &str) -> Result<Entries<'_>, (usize, String)> {
     let mut t = Tokenizer::new(text);
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
@@ -109,11 +148,22 @@ pub fn split_entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, String)> {
     Ok(t.entries)
 }
 
+/// Room for the tokens and entries of `text`, guessed from its length (a line of a plain
+/// record is about 25 octets and three tokens): a large file's are not copied as they grow,
+/// and room not used is never touched.
+fn room(text: &str) -> Entries<'_> {
+    Entries {
+        tokens: Vec::with_capacity(text.len() / 6),
+        spans: Vec::with_capacity(text.len() / 20),
+    }
+}
+
 /// The state of [`split_entries`]: where it is in the text and what it has collected.
 struct Tokenizer<'t> {
     text: &'t str,
-    entries: Vec<Entry<'t>>,
-    tokens: Vec<Token<'t>>,
+    entries: Entries<'t>,
+    /// Where the entry being read starts in `entries.tokens`.
+    entry_start: usize,
     /// Where the word being read starts.
     word: Option<usize>,
     /// Where the quoted string being read starts (after its `"`).
@@ -133,8 +183,8 @@ impl<'t> Tokenizer<'t> {
     fn new(text: &'t str) -> Self {
         Self {
             text,
-            entries: Vec::new(),
-            tokens: Vec::new(),
+            entries: room(text),
+            entry_start: 0,
             word: None,
             quote: None,
             quote_line: 0,
@@ -150,17 +200,23 @@ impl<'t> Tokenizer<'t> {
     /// Ends the word being read (if any) at `end`.
     fn flush_word(&mut self, end: usize) {
         if let Some(start) = self.word.take() {
-            self.tokens.push(Token::Word(&self.text[start..end]));
+            self.entries
+                .tokens
+                .push(Token::Word(&self.text[start..end]));
         }
     }
 
     fn end_entry(&mut self) {
-        if !self.tokens.is_empty() {
-            self.entries.push(Entry {
-                line: self.entry_line,
+        let end = self.entries.tokens.len();
+        if end > self.entry_start {
+            // A file is at most a few GiB (the zone's budget): its lines and tokens fit.
+            self.entries.spans.push(Span {
+                line: u32::try_from(self.entry_line).unwrap_or(u32::MAX),
+                start: self.entry_start as u32,
+                end: end as u32,
                 blank_owner: self.blank_owner,
-                tokens: std::mem::take(&mut self.tokens),
             });
+            self.entry_start = end;
         }
     }
 
@@ -174,7 +230,9 @@ impl<'t> Tokenizer<'t> {
             }
             '"' => {
                 let start = self.quote.take().unwrap_or(at);
-                self.tokens.push(Token::Quoted(&self.text[start..at]));
+                self.entries
+                    .tokens
+                    .push(Token::Quoted(&self.text[start..at]));
             }
             '\n' => self.line += 1,
             _ => {}
@@ -237,11 +295,11 @@ mod tests {
         let text = "a 1 IN A 192.0.2.1 ; c\n@ IN SOA ns h (\n 1 2\n 3 4 5 )\n  IN TXT \"x ; y\"\n";
         let e = split_entries(text).unwrap();
         assert_eq!(e.len(), 3);
-        assert_eq!(e[1].line, 2);
-        assert_eq!(e[1].tokens.len(), 10);
-        assert_eq!(e[2].line, 5);
-        assert!(e[2].blank_owner);
-        assert_eq!(e[2].tokens[2].text(), "x ; y");
+        assert_eq!(e.get(1).line, 2);
+        assert_eq!(e.get(1).tokens.len(), 10);
+        assert_eq!(e.get(2).line, 5);
+        assert!(e.get(2).blank_owner);
+        assert_eq!(e.get(2).tokens[2].text(), "x ; y");
     }
 
     #[test]

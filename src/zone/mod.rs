@@ -65,8 +65,9 @@ pub struct Zone {
     pub file: PathBuf,
     /// The SOA serial.
     pub serial: u32,
-    /// The zone file's records as read (what a transfer out sends), when built from a file.
-    pub source: Option<Arc<PackedRecords>>,
+    /// Which parse of its source it was built from (see `load::sources`): the loader serves
+    /// it again while that parse stands.
+    pub generation: u64,
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §5).
     negative_soa: Record,
     nodes: Store,
@@ -78,6 +79,8 @@ pub struct Zone {
     pub dnssec: Option<Box<Signed>>,
     /// Address records at or below zone cuts, for referrals.
     glue: FxHashMap<Name, Vec<Record>>,
+    /// The other records a cut hides, kept for transfers out.
+    occluded: PackedRecords,
 }
 
 impl Zone {
@@ -106,7 +109,7 @@ impl Zone {
             // records at its apex cannot be delegated to, and an IXFR that deletes them is wrong.
             errors.push(soa.problem(format!("the zone {origin} has no NS record at its apex")));
         }
-        let (mut nodes, mut glue) = arrange(&apex, &owners, records, &soa, &mut errors);
+        let (mut nodes, mut glue, occluded) = arrange(&apex, &owners, records, &soa, &mut errors);
         let is_signed = signed::is_signed(nodes.get(&apex));
         for pool in pools {
             let placed = match is_signed {
@@ -145,7 +148,8 @@ impl Zone {
             *addresses = exact(std::mem::take(addresses));
         }
         Ok(Zone {
-            source: None,
+            generation: 0,
+            occluded,
             serial: soa_data.serial,
             negative_soa,
             origin,
@@ -201,6 +205,16 @@ impl Zone {
         self.nodes.iter()
     }
 
+    /// Node `i`, in the order [`Zone::nodes_wire`] gives them.
+    pub fn node_at(&self, i: usize) -> Node<'_> {
+        self.nodes.node(i)
+    }
+
+    /// The name of node `i`, lower-cased wire form.
+    pub fn key_at(&self, i: usize) -> &[u8] {
+        self.nodes.nodes.key(i)
+    }
+
     /// The node at exactly `name`, if it exists and is authoritative.
     pub fn node(&self, name: &Name) -> Option<Node<'_>> {
         let mut buf = [0; MAX_WIRE];
@@ -210,6 +224,28 @@ impl Zone {
     /// Glue address records at `name` (at or below a cut).
     pub fn glue(&self, name: &Name) -> &[Record] {
         self.glue.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every record of the zone as its file gave it (duplicates once, pools not among them):
+    /// what a transfer out sends, and what the zone is built again from when only its pools
+    /// change. Records given back carry no line.
+    pub fn records(&self) -> PackedRecords {
+        let file: Arc<Path> = Arc::from(self.file.as_path());
+        let mut out = PackedRecords::default();
+        let mut scratch = Vec::new();
+        for (_, node) in self.nodes.iter() {
+            for set in node.rrsets() {
+                set.push_to(&mut out, &file);
+            }
+        }
+        for record in self.glue.values().flatten() {
+            out.push(&mut scratch, record, &file, 0);
+        }
+        if let Some(signed) = &self.dnssec {
+            signed.push_to(&mut out, &file);
+        }
+        out.append(&self.occluded);
+        out
     }
 
     /// Finds what `name` (inside this zone) is, following RFC 1034 §4.3.2 and RFC 4592.
@@ -263,7 +299,7 @@ fn arrange(
     records: &PackedRecords,
     soa: &SourcedRecord,
     errors: &mut Vec<Problem>,
-) -> (Store, FxHashMap<Name, Vec<Record>>) {
+) -> (Store, FxHashMap<Name, Vec<Record>>, PackedRecords) {
     let mut nodes = Store::with_capacity(
         owners.names.len() + 1,
         owners.names.octets(),
@@ -271,6 +307,7 @@ fn arrange(
         records.octets(),
     );
     let mut glue: FxHashMap<Name, Vec<Record>> = FxHashMap::default();
+    let mut occluded = PackedRecords::default();
     for g in 0..owners.names.len() {
         let owner = owners.names.key(g);
         let below_cut = below_a_cut(owner, apex, &owners.cuts);
@@ -290,6 +327,12 @@ fn arrange(
             if !addresses.is_empty() {
                 glue.insert(names::to_name(owner), addresses);
             }
+            for &i in idx
+                .iter()
+                .filter(|i| !address(i) && occludes(records, **i, below_cut))
+            {
+                occluded.push_from(records, i as usize);
+            }
         }
         if below_cut {
             continue;
@@ -302,7 +345,23 @@ fn arrange(
     {
         errors.push(soa.problem("a CNAME at the zone apex is not allowed"));
     }
-    (nodes, glue)
+    occluded.shrink_to_fit();
+    (nodes, glue, occluded)
+}
+
+/// Whether record `i`, not an address, at a cut (or below one: `below_cut`) is hidden by it:
+/// every record below a cut is, and at a cut all but NS, DS and NSEC (and their RRSIGs).
+fn occludes(records: &PackedRecords, i: u32, below_cut: bool) -> bool {
+    let Some((_, t, rdata)) = records.parts(i as usize) else {
+        return false;
+    };
+    let key = signed::covered_wire(t, rdata).unwrap_or(t);
+    below_cut || !parent_side(key)
+}
+
+/// The types that stand at a cut on the parent's side.
+fn parent_side(t: RecordType) -> bool {
+    matches!(t, RecordType::NS | RecordType::DS | RecordType::NSEC)
 }
 
 /// A zone's records grouped by owner (lower case, in the order owners first appear), with the
@@ -430,8 +489,6 @@ fn build_node(
     errors: &mut Vec<Problem>,
 ) {
     let owner = || names::to_name(owner_wire);
-    let parent_side =
-        |t: RecordType| matches!(t, RecordType::NS | RecordType::DS | RecordType::NSEC);
     // RRsets in the order their first records stand, as record indexes; RRSIGs by the type
     // they cover.
     let mut sets: Sets = SmallVec::new();

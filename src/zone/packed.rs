@@ -131,9 +131,50 @@ impl PackedRecords {
         Some(())
     }
 
+    /// Appends record `i` of `other` as it is, with its file and line.
+    pub(super) fn push_from(&mut self, other: &PackedRecords, i: usize) -> Option<()> {
+        let wire = other.nth_wire(i)?;
+        let p = other.index.get(i)?;
+        let file = self.file_index(other.files.get(p.file as usize)?);
+        let at = u32::try_from(self.bytes.len()).ok()?;
+        self.bytes.extend_from_slice(wire);
+        self.index.push(Packed {
+            at,
+            line: p.line,
+            file: u32::try_from(file).ok()?,
+        });
+        Some(())
+    }
+
+    /// Appends one record from its stored parts: `owner` as written, the type, `class_ttl`
+    /// (class and TTL, six octets) and `rdata` (its RDATA length, then the RDATA), as from
+    /// `file` (no line: the record is given back by a zone, not read).
+    pub(super) fn push_parts(
+        &mut self,
+        owner: &[u8],
+        rtype: RecordType,
+        class_ttl: &[u8],
+        rdata: &[u8],
+        file: &Arc<Path>,
+    ) -> Option<()> {
+        let file = self.file_index(file);
+        let at = u32::try_from(self.bytes.len()).ok()?;
+        self.bytes.extend_from_slice(owner);
+        self.bytes
+            .extend_from_slice(&u16::from(rtype).to_be_bytes());
+        self.bytes.extend_from_slice(class_ttl);
+        self.bytes.extend_from_slice(rdata);
+        self.index.push(Packed {
+            at,
+            line: 0,
+            file: u32::try_from(file).ok()?,
+        });
+        Some(())
+    }
+
     /// Appends `other`'s records after these; `None` (and nothing appended) if they do not fit
     /// the 4 GiB the index can address.
-    pub(super) fn append(&mut self, other: PackedRecords) -> Option<()> {
+    pub(super) fn append(&mut self, other: &PackedRecords) -> Option<()> {
         let base = u32::try_from(self.bytes.len()).ok()?;
         u32::try_from(self.bytes.len() + other.bytes.len()).ok()?;
         let files: Vec<u32> = other

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use domain::base::iana::Rtype;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
-use super::entries::{Entry, Token, split_entries};
+use super::entries::{Entries, Entry, Token, split_entries};
 use super::packed::PackedRecords;
 use super::scan;
 use crate::Problem;
@@ -210,14 +210,19 @@ impl Reader {
             .then(|| halfway(&entries, cursor, self.default_ttl));
         match halves.flatten() {
             Some((at, second)) => self.read_halves(&file, &entries, at, second, cursor),
-            None => self.read_entries(&file, &entries, cursor),
+            None => self.read_entries(&file, entries.iter(0..entries.len()), cursor),
         }
         self.stack.pop();
     }
 
-    fn read_entries(&mut self, file: &Arc<Path>, entries: &[Entry], cursor: &mut Cursor) {
+    fn read_entries<'e>(
+        &mut self,
+        file: &Arc<Path>,
+        entries: impl Iterator<Item = Entry<'e>>,
+        cursor: &mut Cursor,
+    ) {
         for entry in entries {
-            if let Err(msg) = self.entry(file, entry, cursor) {
+            if let Err(msg) = self.entry(file, &entry, cursor) {
                 self.error(file, entry.line, msg);
             }
         }
@@ -229,18 +234,19 @@ impl Reader {
     fn read_halves(
         &mut self,
         file: &Arc<Path>,
-        entries: &[Entry],
+        entries: &Entries,
         at: usize,
         (mut cursor2, default_ttl): (Cursor, Option<u32>),
         cursor: &mut Cursor,
     ) {
-        let (first, second) = entries.split_at(at);
+        let (first, second) = (entries.iter(0..at), entries.iter(at..entries.len()));
+        let second_len = entries.len() - at;
         let mut other = Reader {
             zone_origin: self.zone_origin.clone(),
             zone_origin_wire: self.zone_origin_wire.clone(),
             default_ttl,
             last_ttl: None,
-            records: PackedRecords::with_capacity(second.len(), second.len() * 40),
+            records: PackedRecords::with_capacity(second_len, second_len * 40),
             scanner: scan::Scanner::default(),
             errors: Vec::new(),
             stack: self.stack.clone(),
@@ -254,7 +260,7 @@ impl Reader {
             self.read_entries(file, first, cursor);
             half.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         });
-        if self.records.append(other.records).is_none() {
+        if self.records.append(&other.records).is_none() {
             self.error(file, 1, "the zone is too large to keep (4 GiB of records)");
         }
         self.errors.append(&mut other.errors);
@@ -435,7 +441,7 @@ const HALVES_FROM: usize = 50_000;
 /// whole zone's) and no directive that does not read. Otherwise `None`: the file is read in one
 /// go, as always.
 fn halfway(
-    entries: &[Entry],
+    entries: &Entries,
     cursor: &Cursor,
     ttl: Option<u32>,
 ) -> Option<(usize, (Cursor, Option<u32>))> {
@@ -443,14 +449,15 @@ fn halfway(
         return None;
     }
     let directive = |e: &Entry| !e.blank_owner && e.tokens[0].text().starts_with('$');
-    let record = |i: &usize| !entries[*i].blank_owner && !directive(&entries[*i]);
-    let own_ttl = |i: &usize| record(i) && explicit_ttl(&entries[*i]);
+    let record = |i: &usize| !entries.get(*i).blank_owner && !directive(&entries.get(*i));
+    let own_ttl = |i: &usize| record(i) && explicit_ttl(&entries.get(*i));
     let middle = entries.len() / 2;
     let at = (middle..entries.len().min(middle + 1000))
         .find(own_ttl)
         .or_else(|| (middle..entries.len()).find(record))?;
     let (mut origin, mut ttl) = (cursor.origin.clone(), ttl);
-    for (i, entry) in entries.iter().enumerate().filter(|(_, e)| directive(e)) {
+    let all = entries.iter(0..entries.len()).enumerate();
+    for (i, entry) in all.filter(|(_, e)| directive(e)) {
         let name = entry.tokens[0].text().to_ascii_uppercase();
         let args: Vec<&str> = entry.tokens[1..].iter().map(Token::text).collect();
         match (name.as_str(), args.as_slice()) {
@@ -691,7 +698,7 @@ mod tests {
             last_owner: None,
         };
         let (at, (_, ttl)) = halfway(&entries, &start, None).expect("cut");
-        assert_eq!((entries[at].tokens[0].text(), ttl), ("h30500", None));
+        assert_eq!((entries.get(at).tokens[0].text(), ttl), ("h30500", None));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.test.zone");
         std::fs::write(&file, &text).unwrap();

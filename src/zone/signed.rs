@@ -7,6 +7,8 @@
 //! decide it. dnslb does not sign and does not validate: the signer's records are served as
 //! written, and only found here.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
@@ -16,7 +18,7 @@ use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
 
 use super::names::{MAX_WIRE, lower, to_name};
-use super::packed::uncompressed;
+use super::packed::{PackedRecords, uncompressed};
 use super::store::Store;
 use super::{Node, OwnedRRset, RRset, SourcedRecord};
 use crate::Problem;
@@ -30,6 +32,8 @@ pub struct Signed {
     pub expiry: Option<u32>,
     /// How absence is proved.
     pub denial: Denial,
+    /// NSEC3 RRsets of no chain that proves (other parameters), kept for transfers out.
+    aside: Vec<OwnedRRset>,
 }
 
 /// How a signed zone proves that names and types are absent.
@@ -154,6 +158,18 @@ impl Denial {
 }
 
 impl Signed {
+    /// Appends the NSEC3 records and their RRSIGs to `out`, as from `file`.
+    pub(super) fn push_to(&self, out: &mut PackedRecords, file: &Arc<Path>) {
+        let chain = match &self.denial {
+            Denial::Nsec3(c) => &c.links[..],
+            _ => &[],
+        };
+        let links = chain.iter().map(|l| &l.set).chain(&self.aside);
+        for set in links {
+            set.view().push_to(out, file);
+        }
+    }
+
     /// Seconds from `now` until the earliest signature expires (negative: expired).
     pub fn expires_in(&self, now: SystemTime) -> Option<i64> {
         let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -242,30 +258,32 @@ pub(super) fn owner_hash(owner: &Name) -> Option<Box<[u8]>> {
 
 /// Builds the chain from the zone's NSEC3 RRsets (each with its signatures), keeping only the
 /// links whose parameters are `params` (the NSEC3PARAM's, or the first link's); `None` when no
-/// link does.
+/// link does. The links of other parameters go to `aside`.
 pub(super) fn nsec3_chain(
     links: Vec<(Box<[u8]>, OwnedRRset, Vec<u8>)>,
     params: Option<(u16, Vec<u8>)>,
+    aside: &mut Vec<OwnedRRset>,
 ) -> Option<Nsec3Chain> {
-    let (iterations, salt) = match params {
-        Some(p) => p,
-        None => {
-            let (_, _, rdata) = links.first()?;
-            let (_, _, i, s) = nsec3_params(rdata)?;
-            (i, s.to_vec())
+    let first = links.first().and_then(|(_, _, rdata)| nsec3_params(rdata));
+    let (iterations, salt) = match (params, first) {
+        (Some(p), _) => p,
+        (None, Some((_, _, i, s))) => (i, s.to_vec()),
+        (None, None) => {
+            aside.extend(links.into_iter().map(|(_, set, _)| set));
+            return None;
         }
     };
     let mut opt_out = false;
-    let mut kept: Vec<Nsec3Link> = links
-        .into_iter()
-        .filter_map(|(hash, set, rdata)| {
-            let (alg, flags, i, s) = nsec3_params(&rdata)?;
-            (alg == 1 && i == iterations && s == salt.as_slice()).then(|| {
+    let mut kept: Vec<Nsec3Link> = Vec::with_capacity(links.len());
+    for (hash, set, rdata) in links {
+        match nsec3_params(&rdata) {
+            Some((1, flags, i, s)) if i == iterations && s == salt.as_slice() => {
                 opt_out |= flags & 1 != 0;
-                Nsec3Link { hash, set }
-            })
-        })
-        .collect();
+                kept.push(Nsec3Link { hash, set });
+            }
+            _ => aside.push(set),
+        }
+    }
     if kept.is_empty() {
         return None;
     }
@@ -310,6 +328,7 @@ pub(super) fn find(
         }
     }
     let mut earliest = Earliest::now();
+    let mut aside = Vec::new();
     for (_, node) in nodes.iter() {
         for set in node.rrsets() {
             earliest.consider(set);
@@ -324,7 +343,7 @@ pub(super) fn find(
             .and_then(|a| a.rrset(RecordType::NSEC3PARAM))
             .and_then(|p| p.rdatas().find_map(nsec3_params))
             .map(|(_, _, iterations, salt)| (iterations, salt.to_vec()));
-        nsec3_chain(links, params).map_or(Denial::Missing, Denial::Nsec3)
+        nsec3_chain(links, params, &mut aside).map_or(Denial::Missing, Denial::Nsec3)
     } else if apex.is_some_and(|a| a.rrset(RecordType::NSEC).is_some()) {
         let mut owners: Vec<Name> = nodes
             .iter()
@@ -340,6 +359,7 @@ pub(super) fn find(
         algorithms,
         expiry: earliest.expiry,
         denial,
+        aside,
     }
 }
 

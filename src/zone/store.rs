@@ -8,6 +8,7 @@
 //! RDLENGTH and RDATA (names uncompressed). The records' owner is the node's, spelled as the
 //! first record of the name was written (NSD and Knot keep one spelling a name, too).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
@@ -192,7 +193,7 @@ impl Store {
     }
 
     /// Node `i`.
-    fn node(&self, i: usize) -> Node<'_> {
+    pub(super) fn node(&self, i: usize) -> Node<'_> {
         Node {
             store: self,
             index: i as u32,
@@ -385,6 +386,19 @@ impl<'z> RRset<'z> {
             count = count.checked_add(1)?;
         }
         Some((out, count))
+    }
+
+    /// Appends its records and their RRSIGs to `out`, as from `file`.
+    pub(super) fn push_to(self, out: &mut PackedRecords, file: &Arc<Path>) {
+        for set in [Some(self), self.signatures()].into_iter().flatten() {
+            let (class_ttl, mut rest) = set.packed_parts();
+            while let Some(len) = rest.get(..2) {
+                let end = 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let Some(record) = rest.get(..end) else { break };
+                out.push_parts(set.owner, set.rtype, class_ttl, record, file);
+                rest = &rest[end..];
+            }
+        }
     }
 
     /// The records, decoded, in file order.
