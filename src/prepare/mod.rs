@@ -7,8 +7,9 @@
 //! (same compression, same order), so a prepared response equals the general one byte for byte
 //! (a property test checks it). The one exception is the commonest answer of a large zone, an
 //! A or AAAA RRset at its own name: its records after a pointer to the question, made from the
-//! RRset's stored octets ([`crate::zone::RRset::answer_at_question`]), which the same tests
-//! compare with the general path's. What a body cannot hold ahead (a pool's draw, a wildcard, a
+//! RRset's stored octets ([`crate::zone::RRset::answer_at_question`]), or for a plain name
+//! ([`Plain`]: one record per RRset) written by the fast path from those octets as it answers,
+//! which the same tests compare with the general path's. What a body cannot hold ahead (a pool's draw, a wildcard, a
 //! CNAME chain into a pool, DNAME substitution) is either a [`PoolBody`], whose members' records
 //! are encoded ahead and appended after the draw, or left to the general path.
 //!
@@ -51,19 +52,29 @@ pub enum Found<'p> {
     Body(BodyRef<'p>),
     /// A pool: draw, then append the members' records.
     Pool(&'p PoolBody),
-    /// An address RRset at the question's name, answered from the zone's stored octets: each
+    /// A plain name's address RRset (one record), answered from the zone's stored octets: the
     /// record a pointer to the question, then type, class, TTL, RDLENGTH and RDATA.
-    Address(RRset<'p>),
+    Address(AddressRef<'p>),
     /// An NXDOMAIN or a NODATA with DO in an NSEC3 zone: the SOA body, then the proofs written
     /// per question ([`denial`]).
     /// (A reference, so that `Found` stays small: [`Prepared::nsec3`] gives the parts.)
     Nsec3(Nsec3Ref),
 }
 
+/// An RRset of a plain name as the fast path answers it: its type code and its stored octets
+/// (class and TTL, then its one record's RDLENGTH and RDATA: [`RRset::octets`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AddressRef<'p> {
+    /// The type code.
+    pub rtype: u16,
+    /// Class and TTL, then the record.
+    pub octets: &'p [u8],
+}
+
 /// The prepared answers of one snapshot. Names, bodies and everything variable in length sit
-/// back to back in one arena, found through small fixed records: about 100 octets a name. The
-/// names of address records only (most of a large zone) are not copied: an eight-octet
-/// [`Plain`] points at the zone's node, whose name and RRsets the fast path reads in place.
+/// back to back in one arena, found through small fixed records. A name of one address record
+/// per RRset (most of a large zone) has no body: a 16-octet [`Plain`] points at the zone's node,
+/// whose RRsets the fast path reads in place (about 55 octets a name with its key and slot).
 #[derive(Debug, Default)]
 pub struct Prepared {
     /// Indexes into `names`, or into `plains` with [`PLAIN`] set, by the hash of the
@@ -101,11 +112,13 @@ struct NameEntry {
 /// A table index into `plains`, not `names`.
 const PLAIN: u32 = 1 << 31;
 
-/// A name of address RRsets only, in a zone without DNSSEC or zones of ours below it: node
-/// `node` of `plain_zones[zone]`. Its answers are its RRsets, that zone's NODATA for other
+/// A name of address RRsets of one record each, in a zone without DNSSEC or zones of ours below
+/// it: node `node` of `plain_zones[zone]`. Its answers are its RRsets, that zone's NODATA for other
 /// types, and its NXDOMAIN below it.
 #[derive(Debug, Clone, Copy)]
 struct Plain {
+    /// The name, lower-cased wire form, in the arena (compared there as every other name).
+    key: Span,
     zone: u32,
     node: u32,
 }
@@ -118,32 +131,22 @@ struct PlainZone {
     nxdomain: Slot,
 }
 
-/// What the table finds at a name.
-#[derive(Debug, Clone, Copy)]
-enum Hit<'p> {
-    Entries(&'p Entries),
-    Plain(Plain),
-}
-
 /// What the table's indexes point into, borrowed apart from the table.
 #[derive(Clone, Copy)]
 struct Keys<'p> {
     names: &'p [NameEntry],
     arena: &'p [u8],
     plains: &'p [Plain],
-    plain_zones: &'p [PlainZone],
 }
 
 impl<'p> Keys<'p> {
     /// The name (lower-cased wire form) of table index `i`.
+    #[inline(always)]
     fn key(self, i: u32) -> &'p [u8] {
-        if i & PLAIN != 0 {
-            let p = self.plains[(i & !PLAIN) as usize];
-            return self.plain_zones[p.zone as usize]
-                .zone
-                .key_at(p.node as usize);
-        }
-        let k = self.names[i as usize].key;
+        let k = match i & PLAIN {
+            0 => self.names[i as usize].key,
+            _ => self.plains[(i & !PLAIN) as usize].key,
+        };
         &self.arena[k.at as usize..(k.at + k.len) as usize]
     }
 
@@ -381,18 +384,8 @@ impl Prepared {
             names: &self.names,
             arena: &self.arena,
             plains: &self.plains,
-            plain_zones: &self.plain_zones,
         };
         (&mut self.table, keys)
-    }
-
-    fn keys(&self) -> Keys<'_> {
-        Keys {
-            names: &self.names,
-            arena: &self.arena,
-            plains: &self.plains,
-            plain_zones: &self.plain_zones,
-        }
     }
 
     /// How many names have prepared answers.
@@ -413,7 +406,7 @@ impl Prepared {
             .iter()
             .map(|&at| usize::from(at))
             .chain(root)
-            .any(|at| self.lookup(&qname[at..]).is_some())
+            .any(|at| self.index(&qname[at..]).is_some())
     }
 
     /// Octets the prepared answers take: the arena, the tables, the pools' records.
@@ -438,23 +431,22 @@ impl Prepared {
         if !ordinary(qtype) && qtype != u16::from(RecordType::ANY) {
             return None;
         }
-        match self.lookup(qname) {
-            Some(Hit::Entries(entries)) => return self.entry(entries.answer(qtype)?),
-            Some(Hit::Plain(p)) => return self.plain(p, qtype),
-            None => {}
+        if let Some(i) = self.index(qname) {
+            return match i & PLAIN {
+                0 => self.entry(self.names[i as usize].entries.answer(qtype)?),
+                _ => self.plain(self.plains[(i & !PLAIN) as usize], qtype),
+            };
         }
         // Not a name of ours: the closest existing ancestor says what lies below it.
         let ancestors = labels.iter().skip(1).map(|&at| usize::from(at));
         let root = qname.len().checked_sub(1).filter(|_| !labels.is_empty());
         let mut next_closer = 0;
         for at in ancestors.chain(root) {
-            if let Some(hit) = self.lookup(&qname[at..]) {
-                let entries = match hit {
-                    Hit::Entries(entries) => entries,
-                    Hit::Plain(p) => {
-                        return self.entry(self.plain_zones[p.zone as usize].nxdomain.into());
-                    }
-                };
+            if let Some(i) = self.index(&qname[at..]) {
+                if i & PLAIN != 0 {
+                    return self.below_plain(i);
+                }
+                let entries = &self.names[i as usize].entries;
                 return match Entry::from(entries.below) {
                     Entry::Wildcard(i) => {
                         let wildcard = self.wildcards.get(i as usize)?;
@@ -489,29 +481,51 @@ impl Prepared {
         }
     }
 
-    /// The answer of a plain name to `qtype` (see [`Plain`]).
+    /// The answer below the plain name at table index `i`: its zone's NXDOMAIN.
+    #[inline(never)]
+    fn below_plain(&self, i: u32) -> Option<Found<'_>> {
+        let p = self.plains[(i & !PLAIN) as usize];
+        self.entry(self.plain_zones[p.zone as usize].nxdomain.into())
+    }
+
+    /// The answer of a plain name to `qtype` (see [`Plain`]): its RRsets are of A and AAAA
+    /// only, so any other ordinary type is NODATA. (Not inlined: `find` stays as lean for the
+    /// other names.)
+    #[inline(never)]
     fn plain(&self, p: Plain, qtype: u16) -> Option<Found<'_>> {
         let zone = &self.plain_zones[p.zone as usize];
-        let node = zone.zone.node_at(p.node as usize);
-        let set = match qtype {
-            255 => node.any_rrset(),
-            _ => node.rrsets().find(|s| u16::from(s.rtype) == qtype),
+        let (z, i) = (&zone.zone, p.node as usize);
+        let found = match qtype {
+            1 => z.octets_at(i, RecordType::A).map(|octets| (1, octets)),
+            28 => z.octets_at(i, RecordType::AAAA).map(|octets| (28, octets)),
+            255 => z
+                .node_at(i)
+                .any_rrset()
+                .map(|s| (u16::from(s.rtype), s.octets())),
+            _ if ordinary(qtype) => None,
+            _ => return None,
         };
-        match set {
-            Some(set) => Some(Found::Address(set)),
-            None if ordinary(qtype) => self.entry(zone.nodata.into()),
-            None => None,
+        match found {
+            Some((rtype, octets)) => Some(Found::Address(AddressRef { rtype, octets })),
+            None => self.entry(zone.nodata.into()),
         }
     }
 
-    /// What is prepared at exactly `key`.
-    fn lookup(&self, key: &[u8]) -> Option<Hit<'_>> {
-        let keys = self.keys();
-        let &i = self.table.find(hash(key), |&i| keys.key(i) == key)?;
-        Some(match i & PLAIN {
-            0 => Hit::Entries(&self.names[i as usize].entries),
-            _ => Hit::Plain(self.plains[(i & !PLAIN) as usize]),
-        })
+    /// The table index of `key` (into `names`, or with [`PLAIN`] into `plains`).
+    #[inline]
+    fn index(&self, key: &[u8]) -> Option<u32> {
+        let i = self.table.find(hash(key), |&i| {
+            let k = match i & PLAIN {
+                0 => self.names[i as usize].key,
+                _ => self.plains[(i & !PLAIN) as usize].key,
+            };
+            self.span(k) == key
+        })?;
+        Some(*i)
+    }
+
+    fn span(&self, span: Span) -> &[u8] {
+        &self.arena[span.at as usize..(span.at + span.len) as usize]
     }
 
     /// The body `i`, as the fast path reads it.
@@ -579,7 +593,7 @@ impl Prepared {
 
     /// Records what is prepared at `key` (the first zone to claim a name keeps it).
     fn insert(&mut self, key: &[u8], entries: Entries) {
-        if self.lookup(key).is_some() {
+        if self.index(key).is_some() {
             return;
         }
         let span = self.store(key);
@@ -592,12 +606,13 @@ impl Prepared {
 
     /// Records the plain name `key` (the first zone to claim a name keeps it).
     fn insert_plain(&mut self, key: &[u8], plain: Plain) {
-        if self.lookup(key).is_some() {
+        if self.index(key).is_some() {
             return;
         }
         let i = u32::try_from(self.plains.len()).expect("fewer than 2^31 names");
         assert!(i < PLAIN, "fewer than 2^31 names");
-        self.plains.push(plain);
+        let span = self.store(key);
+        self.plains.push(Plain { key: span, ..plain });
         let (table, keys) = self.parts();
         table.insert_unique(hash(key), i | PLAIN, |&i| keys.rehash(i));
     }
@@ -711,13 +726,18 @@ impl Prepared {
     /// compare them), made without decoding the name. `false`, with nothing prepared, for any
     /// other name.
     fn add_plain(&mut self, wire: &[u8], node: Node<'_>, zone: u32, i: usize) -> bool {
-        let address = |t: RecordType| matches!(t, RecordType::A | RecordType::AAAA);
+        // One address record per RRset: the fast path writes it without a loop (an RRset of
+        // several records keeps a prepared body, copied whole).
+        let single = |s: RRset<'_>| {
+            matches!(s.rtype, RecordType::A | RecordType::AAAA) && s.rdatas().nth(1).is_none()
+        };
         let plain = !node.cut() && node.pools().is_empty() && !node.wildcard_child();
-        if !plain || !node.has_rrsets() || !node.rrsets().all(|s| address(s.rtype)) {
+        if !plain || !node.has_rrsets() || !node.rrsets().all(single) {
             return false;
         }
         let node = u32::try_from(i).expect("fewer than 2^32 names");
-        self.insert_plain(wire, Plain { zone, node });
+        let key = Span::default(); // set when stored
+        self.insert_plain(wire, Plain { key, zone, node });
         true
     }
 
@@ -731,7 +751,7 @@ impl Prepared {
                     .find_zone(&zone.origin.base_name())
                     .is_some_and(|parent| parent.dnssec.is_some());
             let key = wire_lower(&zone.origin);
-            if zone.dnssec.is_none() && below_signed && self.lookup(&key).is_none() {
+            if zone.dnssec.is_none() && below_signed && self.index(&key).is_none() {
                 self.insert(&key, Entries::default());
             }
         }
@@ -764,7 +784,7 @@ impl Prepared {
             while zone.origin.zone_of(&at) && at != zone.origin {
                 let key = wire_lower(&at);
                 let ours = served.find_zone(&at).map(|z| &z.origin) == Some(&zone.origin);
-                if ours && self.lookup(&key).is_none() {
+                if ours && self.index(&key).is_none() {
                     self.insert(&key, Entries::default());
                 }
                 at = at.base_name();

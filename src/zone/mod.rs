@@ -210,6 +210,12 @@ impl Zone {
         self.nodes.node(i)
     }
 
+    /// The stored octets of node `i`'s RRset of `rtype` ([`RRset::octets`]), for the fast path.
+    #[inline]
+    pub fn octets_at(&self, i: usize, rtype: RecordType) -> Option<&[u8]> {
+        self.nodes.octets_of(i, rtype)
+    }
+
     /// The name of node `i`, lower-cased wire form.
     pub fn key_at(&self, i: usize) -> &[u8] {
         self.nodes.nodes.key(i)

@@ -230,7 +230,7 @@ impl<'z> Node<'z> {
     pub fn rrsets(self) -> impl Iterator<Item = RRset<'z>> {
         let first = self.data.first as usize;
         let sets = &self.store.sets[first..first + usize::from(self.data.count)];
-        let owner = self.owner();
+        let owner = Owner::Node(self.store, self.index);
         sets.iter().map(move |s| self.store.view(s, owner))
     }
 
@@ -246,11 +246,7 @@ impl<'z> Node<'z> {
 
     /// Its name as first written, in wire form.
     pub fn owner(self) -> &'z [u8] {
-        let index = self.index;
-        match self.data.flags & SPELLED {
-            0 => self.store.nodes.key(index as usize),
-            _ => &self.store.spelled[&index],
-        }
+        self.store.owner(self.index)
     }
 
     /// Pools at this name (an A and an AAAA pool, or one CNAME pool).
@@ -306,7 +302,26 @@ impl<'z> Node<'z> {
 }
 
 impl Store {
-    fn view<'z>(&'z self, s: &SetData, owner: &'z [u8]) -> RRset<'z> {
+    /// The stored octets of node `i`'s RRset of `rtype` (class and TTL, then each record's
+    /// RDLENGTH and RDATA), for the fast path: no view made.
+    #[inline]
+    pub(super) fn octets_of(&self, i: usize, rtype: RecordType) -> Option<&[u8]> {
+        let node = self.nodes.value(i);
+        let first = node.first as usize;
+        let sets = self.sets.get(first..first + usize::from(node.count))?;
+        let set = sets.iter().find(|s| s.rtype == rtype)?;
+        self.data.get(set.at as usize..(set.at + set.len) as usize)
+    }
+
+    /// Node `i`'s name as first written, in wire form.
+    fn owner(&self, i: u32) -> &[u8] {
+        match self.nodes.value(i as usize).flags & SPELLED {
+            0 => self.nodes.key(i as usize),
+            _ => &self.spelled[&i],
+        }
+    }
+
+    fn view<'z>(&'z self, s: &SetData, owner: Owner<'z>) -> RRset<'z> {
         let span = |at: u32, len: u32| &self.data[at as usize..(at + len) as usize];
         RRset {
             rtype: s.rtype,
@@ -324,8 +339,8 @@ impl Store {
 pub struct RRset<'z> {
     /// The type.
     pub rtype: RecordType,
-    /// The owner, wire form as written.
-    owner: &'z [u8],
+    /// The owner, found when asked.
+    owner: Owner<'z>,
     /// Class and TTL, then each record's RDLENGTH and RDATA.
     packed: &'z [u8],
     /// The RRSIGs that cover it (packed alike), in a signed zone.
@@ -345,7 +360,10 @@ impl<'z> RRset<'z> {
 
     /// The owner, wire form as written.
     pub fn owner(self) -> &'z [u8] {
-        self.owner
+        match self.owner {
+            Owner::Node(store, i) => store.owner(i),
+            Owner::Wire(wire) => wire,
+        }
     }
 
     /// Each record's RDATA, in wire form (names uncompressed), in file order.
@@ -357,6 +375,11 @@ impl<'z> RRset<'z> {
             rest = &rest[2 + len..];
             Some(rdata)
         })
+    }
+
+    /// Its stored octets: class and TTL, then each record's RDLENGTH and RDATA.
+    pub fn octets(self) -> &'z [u8] {
+        self.packed
     }
 
     /// The class and TTL of every record in wire form (six octets), and the records: each its
@@ -395,7 +418,7 @@ impl<'z> RRset<'z> {
             while let Some(len) = rest.get(..2) {
                 let end = 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
                 let Some(record) = rest.get(..end) else { break };
-                out.push_parts(set.owner, set.rtype, class_ttl, record, file);
+                out.push_parts(set.owner(), set.rtype, class_ttl, record, file);
                 rest = &rest[end..];
             }
         }
@@ -406,7 +429,7 @@ impl<'z> RRset<'z> {
         let p = self.packed;
         let class = DNSClass::from(u16::from_be_bytes([p[0], p[1]]));
         let ttl = u32::from_be_bytes([p[2], p[3], p[4], p[5]]);
-        let owner = to_name(self.owner);
+        let owner = to_name(self.owner());
         let mut out = Vec::with_capacity(1);
         for rdata in self.rdatas() {
             let Ok(data) = scan::to_rdata(self.rtype, rdata.to_vec()) else {
@@ -418,6 +441,14 @@ impl<'z> RRset<'z> {
         }
         out
     }
+}
+
+/// Where an [`RRset`]'s owner is: a node's name (looked up only when asked: the fast path never
+/// asks), or octets of its own.
+#[derive(Debug, Clone, Copy)]
+enum Owner<'z> {
+    Node(&'z Store, u32),
+    Wire(&'z [u8]),
 }
 
 /// An RRset that owns its octets (packed as in the store): the NSEC3 chain's links, which are
@@ -447,7 +478,7 @@ impl OwnedRRset {
     pub fn view(&self) -> RRset<'_> {
         RRset {
             rtype: self.rtype,
-            owner: &self.owner,
+            owner: Owner::Wire(&self.owner),
             packed: &self.packed,
             sigs: self.sigs.as_deref(),
         }
