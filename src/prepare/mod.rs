@@ -77,9 +77,12 @@ pub struct AddressRef<'p> {
 /// whose RRsets the fast path reads in place (about 55 octets a name with its key and slot).
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// Indexes into `names`, or into `plains` with [`PLAIN`] set, by the hash of the
-    /// lower-cased wire name.
+    /// Indexes into `keys` and `slots`, by the hash of the lower-cased wire name.
     table: HashTable<u32>,
+    /// Each name's place in the arena (lower-cased wire form, with its root label).
+    keys: Vec<Span>,
+    /// What each name is: an index into `names`, or into `plains` with [`PLAIN`] set.
+    slots: Vec<u32>,
     names: Vec<NameEntry>,
     plains: Vec<Plain>,
     /// The zones `plains` point into.
@@ -102,14 +105,13 @@ pub struct Prepared {
     wildcard_zones: Vec<u32>,
 }
 
-/// A name (lower-cased wire form, with its root label) and what is prepared there.
+/// What is prepared at a name.
 #[derive(Debug)]
 struct NameEntry {
-    key: Span,
     entries: Entries,
 }
 
-/// A table index into `plains`, not `names`.
+/// A slot of `plains`, not `names`.
 const PLAIN: u32 = 1 << 31;
 
 /// A name of address RRsets of one record each, in a zone without DNSSEC or zones of ours below
@@ -117,8 +119,6 @@ const PLAIN: u32 = 1 << 31;
 /// types, and its NXDOMAIN below it.
 #[derive(Debug, Clone, Copy)]
 struct Plain {
-    /// The name, lower-cased wire form, in the arena (compared there as every other name).
-    key: Span,
     zone: u32,
     node: u32,
 }
@@ -131,28 +131,18 @@ struct PlainZone {
     nxdomain: Slot,
 }
 
-/// What the table's indexes point into, borrowed apart from the table.
+/// The names the table's indexes point at, borrowed apart from the table.
 #[derive(Clone, Copy)]
 struct Keys<'p> {
-    names: &'p [NameEntry],
+    keys: &'p [Span],
     arena: &'p [u8],
-    plains: &'p [Plain],
 }
 
-impl<'p> Keys<'p> {
-    /// The name (lower-cased wire form) of table index `i`.
-    #[inline(always)]
-    fn key(self, i: u32) -> &'p [u8] {
-        let k = match i & PLAIN {
-            0 => self.names[i as usize].key,
-            _ => self.plains[(i & !PLAIN) as usize].key,
-        };
-        &self.arena[k.at as usize..(k.at + k.len) as usize]
-    }
-
+impl Keys<'_> {
     /// The hash of table index `i`'s name, for the table when it grows or shrinks.
     fn rehash(self, i: u32) -> u64 {
-        hash(self.key(i))
+        let k = self.keys[i as usize];
+        hash(&self.arena[k.at as usize..(k.at + k.len) as usize])
     }
 }
 
@@ -360,6 +350,8 @@ impl Prepared {
             .sum();
         let (table, keys) = out.parts();
         table.reserve(names, |&i| keys.rehash(i));
+        out.keys.reserve(names);
+        out.slots.reserve(names);
         for zone in served.zones() {
             if !dnssec || zone.dnssec.is_some() {
                 out.add_zone(served, zone);
@@ -368,6 +360,8 @@ impl Prepared {
         if dnssec {
             out.guard_unsigned_children(served);
         }
+        out.keys.shrink_to_fit();
+        out.slots.shrink_to_fit();
         out.names.shrink_to_fit();
         out.plains.shrink_to_fit();
         out.nsec3_proofs.shrink_to_fit();
@@ -381,9 +375,8 @@ impl Prepared {
     /// The table, and what its indexes point into.
     fn parts(&mut self) -> (&mut HashTable<u32>, Keys<'_>) {
         let keys = Keys {
-            names: &self.names,
+            keys: &self.keys,
             arena: &self.arena,
-            plains: &self.plains,
         };
         (&mut self.table, keys)
     }
@@ -413,6 +406,8 @@ impl Prepared {
     pub fn octets(&self) -> usize {
         self.arena.capacity()
             + self.names.capacity() * std::mem::size_of::<NameEntry>()
+            + self.keys.capacity() * std::mem::size_of::<Span>()
+            + self.slots.capacity() * std::mem::size_of::<u32>()
             + self.plains.capacity() * std::mem::size_of::<Plain>()
             + self.bodies.capacity() * std::mem::size_of::<Body>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
@@ -511,17 +506,13 @@ impl Prepared {
         }
     }
 
-    /// The table index of `key` (into `names`, or with [`PLAIN`] into `plains`).
+    /// What `key` is: an index into `names`, or with [`PLAIN`] into `plains`.
     #[inline]
     fn index(&self, key: &[u8]) -> Option<u32> {
-        let i = self.table.find(hash(key), |&i| {
-            let k = match i & PLAIN {
-                0 => self.names[i as usize].key,
-                _ => self.plains[(i & !PLAIN) as usize].key,
-            };
-            self.span(k) == key
-        })?;
-        Some(*i)
+        let &i = self
+            .table
+            .find(hash(key), |&i| self.span(self.keys[i as usize]) == key)?;
+        Some(self.slots[i as usize])
     }
 
     fn span(&self, span: Span) -> &[u8] {
@@ -596,12 +587,20 @@ impl Prepared {
         if self.index(key).is_some() {
             return;
         }
-        let span = self.store(key);
         let i = u32::try_from(self.names.len()).expect("fewer than 2^31 names");
         assert!(i < PLAIN, "fewer than 2^31 names");
-        self.names.push(NameEntry { key: span, entries });
+        self.names.push(NameEntry { entries });
+        self.add_key(key, i);
+    }
+
+    /// Adds `key`, which is not here yet, as `slot` (see `slots`).
+    fn add_key(&mut self, key: &[u8], slot: u32) {
+        let span = self.store(key);
+        let at = u32::try_from(self.keys.len()).expect("fewer than 2^32 names");
+        self.keys.push(span);
+        self.slots.push(slot);
         let (table, keys) = self.parts();
-        table.insert_unique(hash(key), i, |&i| keys.rehash(i));
+        table.insert_unique(hash(key), at, |&i| keys.rehash(i));
     }
 
     /// Records the plain name `key` (the first zone to claim a name keeps it).
@@ -611,10 +610,8 @@ impl Prepared {
         }
         let i = u32::try_from(self.plains.len()).expect("fewer than 2^31 names");
         assert!(i < PLAIN, "fewer than 2^31 names");
-        let span = self.store(key);
-        self.plains.push(Plain { key: span, ..plain });
-        let (table, keys) = self.parts();
-        table.insert_unique(hash(key), i | PLAIN, |&i| keys.rehash(i));
+        self.plains.push(plain);
+        self.add_key(key, i | PLAIN);
     }
 
     fn add_zone(&mut self, served: &Served, zone: &Arc<Zone>) {
@@ -736,8 +733,7 @@ impl Prepared {
             return false;
         }
         let node = u32::try_from(i).expect("fewer than 2^32 names");
-        let key = Span::default(); // set when stored
-        self.insert_plain(wire, Plain { key, zone, node });
+        self.insert_plain(wire, Plain { zone, node });
         true
     }
 

@@ -2,11 +2,11 @@
 //!
 //! Every name that exists in the zone is a [`Node`] found by its lower-cased wire form in one
 //! table ([`store`]), including the empty non-terminals between owners and the apex; its RRsets'
-//! octets sit in one arena. Data below a zone cut is not a node: it is glue, kept aside for
-//! referrals. So an exact match costs one
-//! hash lookup, and the closest encloser of a missing name is found by stripping labels, one
-//! lookup per label: the cost of every kind of answer depends on the name's length, never on
-//! the zone's size.
+//! octets sit in one arena. Data below a zone cut is not a node: addresses there are glue, kept
+//! aside for referrals, and the rest is kept for transfers out. So an exact match costs one hash
+//! lookup, and the closest encloser of a missing name is found by stripping labels, one lookup
+//! per label: the cost of every kind of answer depends on the name's length, never on the
+//! zone's size.
 
 mod entries;
 mod loc;
