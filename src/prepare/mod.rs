@@ -73,8 +73,8 @@ pub struct AddressRef<'p> {
 
 /// The prepared answers of one snapshot. Names, bodies and everything variable in length sit
 /// back to back in one arena, found through small fixed records. A name of one address record
-/// per RRset (most of a large zone) has no body: a 16-octet [`Plain`] points at the zone's node,
-/// whose RRsets the fast path reads in place (about 55 octets a name with its key and slot).
+/// per RRset (most of a large zone) has no body: an 8-octet [`Plain`] points at the zone's node,
+/// whose RRsets the fast path reads in place (about 57 octets a name with its key and slot).
 #[derive(Debug, Default)]
 pub struct Prepared {
     /// Indexes into `keys` and `slots`, by the hash of the lower-cased wire name.
