@@ -77,12 +77,10 @@ pub struct AddressRef<'p> {
 /// whose RRsets the fast path reads in place (about 57 octets a name with its key and slot).
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// Indexes into `keys` and `slots`, by the hash of the lower-cased wire name.
+    /// Indexes into `keys`, by the hash of the lower-cased wire name.
     table: HashTable<u32>,
-    /// Each name's place in the arena (lower-cased wire form, with its root label).
-    keys: Vec<Span>,
-    /// What each name is: an index into `names`, or into `plains` with [`PLAIN`] set.
-    slots: Vec<u32>,
+    /// Each name: its place in the arena, and what it is.
+    keys: Vec<Key>,
     names: Vec<NameEntry>,
     plains: Vec<Plain>,
     /// The zones `plains` point into.
@@ -103,6 +101,16 @@ pub struct Prepared {
     /// With DO: the NSEC3 zone of each wildcard's entries (`wildcards`), whose chain proves the
     /// name asked absent.
     wildcard_zones: Vec<u32>,
+}
+
+/// A name of the table: where it stands in the arena (lower-cased wire form, with its root
+/// label), and what it is: an index into `names`, or into `plains` with [`PLAIN`] set (one
+/// record, so that the probe's comparison and what follows read one place).
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    at: u32,
+    len: u32,
+    slot: u32,
 }
 
 /// What is prepared at a name.
@@ -134,7 +142,7 @@ struct PlainZone {
 /// The names the table's indexes point at, borrowed apart from the table.
 #[derive(Clone, Copy)]
 struct Keys<'p> {
-    keys: &'p [Span],
+    keys: &'p [Key],
     arena: &'p [u8],
 }
 
@@ -351,7 +359,6 @@ impl Prepared {
         let (table, keys) = out.parts();
         table.reserve(names, |&i| keys.rehash(i));
         out.keys.reserve(names);
-        out.slots.reserve(names);
         for zone in served.zones() {
             if !dnssec || zone.dnssec.is_some() {
                 out.add_zone(served, zone);
@@ -361,7 +368,6 @@ impl Prepared {
             out.guard_unsigned_children(served);
         }
         out.keys.shrink_to_fit();
-        out.slots.shrink_to_fit();
         out.names.shrink_to_fit();
         out.plains.shrink_to_fit();
         out.nsec3_proofs.shrink_to_fit();
@@ -406,8 +412,7 @@ impl Prepared {
     pub fn octets(&self) -> usize {
         self.arena.capacity()
             + self.names.capacity() * std::mem::size_of::<NameEntry>()
-            + self.keys.capacity() * std::mem::size_of::<Span>()
-            + self.slots.capacity() * std::mem::size_of::<u32>()
+            + self.keys.capacity() * std::mem::size_of::<Key>()
             + self.plains.capacity() * std::mem::size_of::<Plain>()
             + self.bodies.capacity() * std::mem::size_of::<Body>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
@@ -509,14 +514,11 @@ impl Prepared {
     /// What `key` is: an index into `names`, or with [`PLAIN`] into `plains`.
     #[inline]
     fn index(&self, key: &[u8]) -> Option<u32> {
-        let &i = self
-            .table
-            .find(hash(key), |&i| self.span(self.keys[i as usize]) == key)?;
-        Some(self.slots[i as usize])
-    }
-
-    fn span(&self, span: Span) -> &[u8] {
-        &self.arena[span.at as usize..(span.at + span.len) as usize]
+        let &i = self.table.find(hash(key), |&i| {
+            let k = self.keys[i as usize];
+            self.arena.get(k.at as usize..(k.at + k.len) as usize) == Some(key)
+        })?;
+        Some(self.keys[i as usize].slot)
     }
 
     /// The body `i`, as the fast path reads it.
@@ -593,12 +595,15 @@ impl Prepared {
         self.add_key(key, i);
     }
 
-    /// Adds `key`, which is not here yet, as `slot` (see `slots`).
+    /// Adds `key`, which is not here yet, as `slot` (see [`Key`]).
     fn add_key(&mut self, key: &[u8], slot: u32) {
         let span = self.store(key);
         let at = u32::try_from(self.keys.len()).expect("fewer than 2^32 names");
-        self.keys.push(span);
-        self.slots.push(slot);
+        self.keys.push(Key {
+            at: span.at,
+            len: span.len,
+            slot,
+        });
         let (table, keys) = self.parts();
         table.insert_unique(hash(key), at, |&i| keys.rehash(i));
     }
