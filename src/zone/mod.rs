@@ -216,11 +216,6 @@ impl Zone {
         self.nodes.octets_of(i, rtype)
     }
 
-    /// The name of node `i`, lower-cased wire form.
-    pub fn key_at(&self, i: usize) -> &[u8] {
-        self.nodes.nodes.key(i)
-    }
-
     /// The node at exactly `name`, if it exists and is authoritative.
     pub fn node(&self, name: &Name) -> Option<Node<'_>> {
         let mut buf = [0; MAX_WIRE];

@@ -244,11 +244,6 @@ impl<'z> Node<'z> {
         self.rrsets().find(|s| s.rtype == rtype)
     }
 
-    /// Its name as first written, in wire form.
-    pub fn owner(self) -> &'z [u8] {
-        self.store.owner(self.index)
-    }
-
     /// Pools at this name (an A and an AAAA pool, or one CNAME pool).
     pub fn pools(self) -> &'z [Arc<Pool>] {
         match self.data.flags & POOLS {
