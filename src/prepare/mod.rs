@@ -9,9 +9,10 @@
 //! A or AAAA RRset at its own name: its records after a pointer to the question, made from the
 //! RRset's stored octets ([`crate::zone::RRset::answer_at_question`]), or for a plain name
 //! ([`Plain`]: one record per RRset) written by the fast path from those octets as it answers,
-//! which the same tests compare with the general path's. What a body cannot hold ahead (a pool's draw, a wildcard, a
-//! CNAME chain into a pool, DNAME substitution) is either a [`PoolBody`], whose members' records
-//! are encoded ahead and appended after the draw, or left to the general path.
+//! which the same tests compare with the general path's. What a body cannot hold ahead (a
+//! pool's draw, a wildcard, a CNAME chain into a pool, DNAME substitution) is either a
+//! [`PoolBody`], whose members' records are encoded ahead and appended after the draw, or left
+//! to the general path.
 //!
 //! A body is the response after the question: answer, authority and additional records. Two
 //! things in it depend on the question name:
@@ -81,7 +82,8 @@ pub struct Prepared {
     table: HashTable<u32>,
     /// Each name: its place in the arena, and what it is.
     keys: Vec<Key>,
-    names: Vec<NameEntry>,
+    /// What is prepared at each name that is not plain.
+    names: Vec<Entries>,
     plains: Vec<Plain>,
     /// The zones `plains` point into.
     plain_zones: Vec<PlainZone>,
@@ -111,12 +113,6 @@ struct Key {
     at: u32,
     len: u32,
     slot: u32,
-}
-
-/// What is prepared at a name.
-#[derive(Debug)]
-struct NameEntry {
-    entries: Entries,
 }
 
 /// A slot of `plains`, not `names`.
@@ -411,7 +407,7 @@ impl Prepared {
     /// Octets the prepared answers take: the arena, the tables, the pools' records.
     pub fn octets(&self) -> usize {
         self.arena.capacity()
-            + self.names.capacity() * std::mem::size_of::<NameEntry>()
+            + self.names.capacity() * std::mem::size_of::<Entries>()
             + self.keys.capacity() * std::mem::size_of::<Key>()
             + self.plains.capacity() * std::mem::size_of::<Plain>()
             + self.bodies.capacity() * std::mem::size_of::<Body>()
@@ -433,7 +429,7 @@ impl Prepared {
         }
         if let Some(i) = self.index(qname) {
             return match i & PLAIN {
-                0 => self.entry(self.names[i as usize].entries.answer(qtype)?),
+                0 => self.entry(self.names[i as usize].answer(qtype)?),
                 _ => self.plain(self.plains[(i & !PLAIN) as usize], qtype),
             };
         }
@@ -446,7 +442,7 @@ impl Prepared {
                 if i & PLAIN != 0 {
                     return self.below_plain(i);
                 }
-                let entries = &self.names[i as usize].entries;
+                let entries = &self.names[i as usize];
                 return match Entry::from(entries.below) {
                     Entry::Wildcard(i) => {
                         let wildcard = self.wildcards.get(i as usize)?;
@@ -591,7 +587,7 @@ impl Prepared {
         }
         let i = u32::try_from(self.names.len()).expect("fewer than 2^31 names");
         assert!(i < PLAIN, "fewer than 2^31 names");
-        self.names.push(NameEntry { entries });
+        self.names.push(entries);
         self.add_key(key, i);
     }
 
