@@ -87,6 +87,22 @@ pub struct RawZone {
     pub notify: Vec<Spanned<String>>,
     /// The TSIG key transfers (and our NOTIFY) must be signed with, if any.
     pub tsig: Option<Spanned<RawTsig>>,
+    /// dnslb signs the zone with these keys and settings.
+    pub dnssec: Option<Spanned<RawDnssec>>,
+}
+
+/// `[[zone]] dnssec = { keys = "..." }`: online signing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    /// The directory of the zone's BIND-format key files, relative to the config file.
+    pub keys: String,
+    /// `nsec3` (the default: RFC 9276's parameters) or `nsec`.
+    pub denial: Option<String>,
+    /// How long signatures are valid (default `14d`).
+    pub validity: Option<String>,
+    /// A pool with more possible RRsets than this is not signed ahead whole (default 4096).
+    pub pool_limit: Option<usize>,
 }
 
 /// `[server]`.

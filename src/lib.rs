@@ -19,6 +19,7 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod dnssec;
 pub mod geo;
 pub mod health;
 pub mod load;

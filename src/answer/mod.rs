@@ -17,6 +17,7 @@ use smallvec::SmallVec;
 
 use crate::pool::{Clients, Picker, Pool};
 use crate::served::Served;
+use crate::zone::signed::PoolSignatures;
 use crate::zone::{Lookup, Node, RRset, Signed, Zone};
 
 /// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
@@ -95,15 +96,31 @@ enum Draw<'r> {
 }
 
 impl Draw<'_> {
-    /// Draws from `pool` into `out`; returns the ECS scope.
-    fn pool<'a>(&mut self, pool: &'a Pool, out: &mut SmallVec<[Cow<'a, Record>; 8]>) -> u8 {
+    /// Draws from `pool` into `out`, with the RRSIGs of the drawn set when `signatures` (a zone
+    /// signed here, asked with DO); returns the ECS scope.
+    fn pool<'a>(
+        &mut self,
+        pool: &'a Pool,
+        signatures: Option<&PoolSignatures>,
+        out: &mut SmallVec<[Cow<'a, Record>; 8]>,
+    ) -> u8 {
         match self {
-            Draw::Yes { picker, clients } => {
-                let mut drawn: SmallVec<[&'a Record; 8]> = SmallVec::new();
-                let scope = pool.draw(picker, clients, &mut drawn);
-                out.extend(drawn.into_iter().map(Cow::Borrowed));
+            Draw::Yes { picker, clients } => pool.draw_with(picker, clients, |picks, scope| {
+                let picks = match signatures.map(|s| s.signed_draw(picks)) {
+                    None => picks,
+                    Some(Some((fewer, _))) => fewer,
+                    Some(None) => &[],
+                };
+                out.extend(
+                    picks
+                        .iter()
+                        .map(|&i| Cow::Borrowed(&pool.members[i].record)),
+                );
+                if let Some(s) = signatures {
+                    out.extend(s.records(picks, &pool.name).into_iter().map(Cow::Owned));
+                }
                 scope
-            }
+            }),
             Draw::No => 0,
         }
     }
@@ -230,6 +247,15 @@ struct At<'a, 'n> {
     signed: Option<&'a Signed>,
 }
 
+impl<'a> At<'a, '_> {
+    /// The signatures of `pool`'s RRsets, when the answer carries DNSSEC records and dnslb
+    /// signed the zone.
+    fn pool_signatures(&self, pool: &Pool) -> Option<&'a PoolSignatures> {
+        self.signed?;
+        self.zone.pool_signatures(pool).map(|s| &**s)
+    }
+}
+
 /// Where a chain goes next: `target`'s zone, while it stays inside our zones and does not loop
 /// back to an owner already answered.
 fn follow<'a, 'n>(
@@ -264,7 +290,7 @@ fn node_answer<'a>(
         match node.pool(RecordType::CNAME) {
             Some(pool) => {
                 ans.drawn = true;
-                scope = draw.pool(pool, &mut picked);
+                scope = draw.pool(pool, at.pool_signatures(pool), &mut picked);
             }
             None => pick(node.rrset(RecordType::CNAME), signed, &mut picked),
         }
@@ -280,13 +306,13 @@ fn node_answer<'a>(
         // RFC 8482: one RRset is a complete answer; pools first, as the name's purpose.
         if let Some(pool) = node.pools().first() {
             ans.drawn = true;
-            scope = draw.pool(pool, &mut picked);
+            scope = draw.pool(pool, at.pool_signatures(pool), &mut picked);
         } else {
             pick(node.any_rrset(), signed, &mut picked);
         }
     } else if let Some(pool) = node.pool(qtype) {
         ans.drawn = true;
-        scope = draw.pool(pool, &mut picked);
+        scope = draw.pool(pool, at.pool_signatures(pool), &mut picked);
     } else {
         pick(node.rrset(qtype), signed, &mut picked);
     }

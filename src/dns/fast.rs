@@ -15,7 +15,7 @@ use super::rrl::{self, Kind, RrlConfig, RrlStats, Verdict};
 use super::worker::{NameRoom, Worker};
 use super::{DnsHandler, MAX_UDP_PAYLOAD};
 use crate::pool::{Client, Clients};
-use crate::prepare::{AddressRef, BodyRef, Found, Nsec3Nx, relocate};
+use crate::prepare::{AddressRef, BodyRef, Found, Nsec3Nx, PoolBody, relocate};
 use crate::snapshot::Snapshot;
 
 /// What the fast path did with a datagram.
@@ -289,7 +289,7 @@ pub fn answer(
                         None => Outcome::Fallback,
                     }
                 } else {
-                    pool_answer(&q, &pool.records, picks, scope, peer, out, &mut limit)
+                    pool_answer(&q, pool, picks, scope, peer, out, &mut limit)
                 }
             })
         }
@@ -454,17 +454,28 @@ fn answer_start(
     Ok(at)
 }
 
-/// A response of the drawn members of a pool, each owned by a pointer to the question.
+/// A response of the drawn members of a pool, each owned by a pointer to the question; with
+/// DO, then the RRSIGs signed for that set (a set larger than those signed ahead answers with
+/// its first members, as many as are: [`crate::dnssec::pools`]).
 fn pool_answer(
     q: &Query<'_>,
-    records: &[Box<[u8]>],
+    pool: &PoolBody,
     picks: &[usize],
     scope: u8,
     peer: SocketAddr,
     out: &mut [u8; RESPONSE_BUFFER],
     limit: &mut Limit<'_>,
 ) -> Outcome {
-    let mut at = match answer_start(q, picks.len() as u16, scope, peer, out, limit) {
+    let (picks, rrsigs) = match &pool.signatures {
+        None => (picks, None),
+        Some(sigs) => match sigs.signed_draw(picks) {
+            Some((picks, rrsigs)) => (picks, Some(rrsigs)),
+            None => return Outcome::Fallback,
+        },
+    };
+    let (sig_bytes, sig_count) = rrsigs.unwrap_or((&[], 0));
+    let count = picks.len() as u16 + sig_count;
+    let mut at = match answer_start(q, count, scope, peer, out, limit) {
         Ok(at) => at,
         Err(outcome) => return outcome,
     };
@@ -472,10 +483,12 @@ fn pool_answer(
         // The question's name starts right after the header.
         out[at..at + 2].copy_from_slice(&[0xc0, 0x0c]);
         at += 2;
-        let record = &records[m];
+        let record = &pool.records[m];
         out[at..at + record.len()].copy_from_slice(record);
         at += record.len();
     }
+    out[at..at + sig_bytes.len()].copy_from_slice(sig_bytes);
+    at += sig_bytes.len();
     Outcome::Send(append_opt(q, scope, at, out))
 }
 

@@ -19,6 +19,7 @@ mod pools;
 mod probes;
 mod secondaries;
 mod settings;
+mod signing;
 mod sources;
 mod transfers;
 mod warnings;
@@ -106,6 +107,7 @@ fn load_with(
     let geoip = geoip::read(&config, last_geoip, &mut fatal, &mut kept);
     let pools = pools::build_all(&config, geoip.as_ref(), &mut cells, &mut fatal);
     let transfers = transfers::read(&config, &mut fatal);
+    let policies = signing::read(&config, &mut fatal);
     let secondaries = secondaries::read(&config, &mut fatal);
     let mut secondary_origins: Vec<Name> = secondaries.keys().cloned().collect();
     secondary_origins.sort();
@@ -118,13 +120,15 @@ fn load_with(
     if !fatal.is_empty() {
         // The zones' own problems too, so that one look shows everything to fix.
         let last = previous.map(|p| p.snapshot);
-        let (_, zone_problems) = zones::build(&mut sources, &pools, &secondary_origins, last);
+        let (_, zone_problems) =
+            zones::build(&mut sources, &pools, &secondary_origins, last, &policies);
         fatal.extend(zone_problems);
         return Err(fatal);
     }
     sources.geoip = geoip;
     let last = previous.map(|p| p.snapshot);
-    let (zones, mut problems) = zones::build(&mut sources, &pools, &secondary_origins, last);
+    let (zones, mut problems) =
+        zones::build(&mut sources, &pools, &secondary_origins, last, &policies);
     crate::memory::release(); // the records and the grouping, before the answers are prepared
     problems.extend(kept);
     if zones.is_empty() && secondaries.is_empty() {

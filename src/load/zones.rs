@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::sources::{Sources, ZoneSource};
 use crate::Problem;
+use crate::dnssec::Policy;
 use crate::pool::Pool;
 use crate::snapshot::Snapshot;
 use crate::zone::Zone;
@@ -53,7 +54,9 @@ pub fn build(
     pools: &[Arc<Pool>],
     secondaries: &[Name],
     previous: Option<&Snapshot>,
+    policies: &FxHashMap<Name, Policy>,
 ) -> Built {
+    let now = crate::dnssec::keys::unix_now();
     let mut origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
     origins.extend(secondaries.iter().cloned());
     // Side by side: a large zone takes one core while the others are built.
@@ -71,17 +74,18 @@ pub fn build(
             .cloned()
             .collect();
         let old = previous.and_then(|p| p.zone(&src.origin));
-        if let Some(z) = old.filter(|z| unchanged(z, src, &mine)) {
+        let signing = policies.get(&src.origin).map(|p| (p, now));
+        if let Some(z) = old.filter(|z| unchanged(z, src, &mine, signing)) {
             return Outcome::Serves(z.clone());
         }
-        match build_one(src, old, &mine) {
+        match build_one(src, old, &mine, signing) {
             Ok(mut z) => {
                 z.generation = src.generation;
                 Outcome::Serves(Arc::new(z))
             }
             Err(errs) => {
                 let mut problems = Vec::new();
-                let good = old.and_then(|z| last_good(src, z, &mine, &mut problems));
+                let good = old.and_then(|z| last_good(src, z, &mine, signing, &mut problems));
                 problems.extend(errs);
                 Outcome::Failed(good, problems)
             }
@@ -116,10 +120,37 @@ enum Outcome {
     Failed(Option<Arc<Zone>>, Vec<Problem>),
 }
 
-/// Whether `old`, the previous generation's zone of `src`, can serve again as it is.
-fn unchanged(old: &Zone, src: &ZoneSource, pools: &[Arc<Pool>]) -> bool {
+/// How a zone is signed here, and the time of the load: `None` for a zone served as given.
+type Signing<'p> = Option<(&'p Policy, u64)>;
+
+/// Whether `old`, the previous generation's zone of `src`, can serve again as it is (a zone
+/// signed here: signed with the same policy, and not due to be signed again).
+fn unchanged(old: &Zone, src: &ZoneSource, pools: &[Arc<Pool>], signing: Signing<'_>) -> bool {
     let clean = src.errors.is_empty() && pools.is_empty();
-    old.generation == src.generation && clean && !old.has_pools()
+    let signed_alike = match (signing, old.ours()) {
+        (None, None) => true,
+        (Some((policy, now)), Some(ours)) => {
+            ours.policy == crate::dnssec::policy_hash(policy)
+                && !crate::dnssec::due(ours, policy, now)
+        }
+        _ => false,
+    };
+    old.generation == src.generation && clean && !old.has_pools() && signed_alike
+}
+
+/// The zone of `records` from `src`, signed here when `signing` says.
+fn build_zone(
+    src: &ZoneSource,
+    records: &crate::zone::PackedRecords,
+    pools: &[Arc<Pool>],
+    signing: Signing<'_>,
+) -> Result<Zone, Vec<Problem>> {
+    match signing {
+        Some((policy, now)) => {
+            crate::dnssec::sign(&src.origin, &src.path, records, pools, policy, now)
+        }
+        None => Zone::build(&src.origin, &src.path, records, pools),
+    }
 }
 
 /// The zone from its current source (its records, or those of `old` when it was built from the
@@ -129,6 +160,7 @@ fn build_one(
     src: &ZoneSource,
     old: Option<&Arc<Zone>>,
     pools: &[Arc<Pool>],
+    signing: Signing<'_>,
 ) -> Result<Zone, Vec<Problem>> {
     let given_back;
     let records = match (&src.records, old) {
@@ -147,7 +179,7 @@ fn build_one(
     if records.is_empty() && !src.errors.is_empty() {
         return Err(src.errors.clone());
     }
-    match Zone::build(&src.origin, &src.path, records, pools) {
+    match build_zone(src, records, pools, signing) {
         Ok(_) if !src.errors.is_empty() => Err(src.errors.clone()),
         Ok(z) => Ok(z),
         Err(more) => Err(src.errors.iter().cloned().chain(more).collect()),
@@ -160,12 +192,18 @@ fn last_good(
     src: &ZoneSource,
     old: &Arc<Zone>,
     pools: &[Arc<Pool>],
+    signing: Signing<'_>,
     problems: &mut Vec<Problem>,
 ) -> Option<Arc<Zone>> {
-    let zone = if pools.is_empty() && !old.has_pools() {
+    let resign = match (signing, old.ours()) {
+        (Some((policy, now)), Some(ours)) => crate::dnssec::due(ours, policy, now),
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let zone = if pools.is_empty() && !old.has_pools() && !resign {
         old.clone()
     } else {
-        match Zone::build(&src.origin, &src.path, &old.records(), pools) {
+        match build_zone(src, &old.records(), pools, signing) {
             Ok(mut z) => {
                 z.generation = old.generation;
                 Arc::new(z)

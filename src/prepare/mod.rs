@@ -40,6 +40,7 @@ use smallvec::SmallVec;
 use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
+use crate::zone::signed::PoolSignatures;
 use crate::zone::{Node, RRset, Zone};
 pub use denial::{Nsec3Nx, Nsec3Ref};
 
@@ -312,17 +313,22 @@ pub struct PoolBody {
     /// Per member: type, class, TTL, RDLENGTH and RDATA.
     pub records: Box<[Box<[u8]>]>,
     /// The zone's NODATA (an index for [`Prepared::body`]), for a draw that gives no member
-    /// (`all_down = "empty"`).
+    /// (`all_down = "empty"`); [`NO_BODY`] with DO (the general path proves it).
     pub nodata: u32,
     /// The longest of `records`.
     pub longest: usize,
+    /// With DO in a zone dnslb signs: the RRSIGs of every set the pool can answer.
+    pub signatures: Option<Arc<PoolSignatures>>,
 }
+
+/// No prepared body.
+pub const NO_BODY: u32 = u32::MAX;
 
 impl PoolBody {
     /// Octets of the largest answer section a draw can give (each owner a pointer to the
-    /// question).
+    /// question), its RRSIGs included.
     pub fn most_octets(&self) -> usize {
-        (2 + self.longest) * self.pool.answers
+        (2 + self.longest) * self.pool.answers + self.signatures.as_ref().map_or(0, |s| s.longest)
     }
 }
 
@@ -681,8 +687,7 @@ impl Prepared {
                     _ if self.dnssec || soa_name => self.exact_entry(served, name),
                     _ => nodata,
                 };
-                let signed = zone.dnssec.is_some();
-                self.node_entries(served, (name, node, signed), nodata_here, &mut entries);
+                self.node_entries(served, (name, node, zone), nodata_here, &mut entries);
                 let dname = node.rrset(RecordType::DNAME).is_some();
                 if !dname && !node.wildcard_child() {
                     entries.below = match (nsec3, proof) {
@@ -804,10 +809,11 @@ impl Prepared {
     fn node_entries(
         &mut self,
         served: &Served,
-        (name, node, signed): (&Name, Node<'_>, bool),
+        (name, node, zone): (&Name, Node<'_>, &Zone),
         nodata: Entry,
         entries: &mut Entries,
     ) {
+        let signed = zone.dnssec.is_some();
         if node.has_cname() {
             // The answer is chased per type: the usual address types, and the CNAME itself
             // (which minimal ANY answers too).
@@ -821,7 +827,7 @@ impl Prepared {
             return;
         }
         entries.other = nodata.into();
-        self.add_pools(node, nodata, entries);
+        self.add_pools(node, nodata, zone, entries);
         // An address RRset's answer is its records after a pointer to the question: made here
         // from the stored octets (the general path's answer and encoding would give the same
         // octets, which the fast-path tests compare), a large zone's most common answer. Not
@@ -904,7 +910,16 @@ impl Prepared {
                 .types
                 .push((u16::from(RecordType::RRSIG), Entry::None.into()));
         }
-        self.add_pools(node, nodata, &mut entries);
+        if self.dnssec {
+            // A wildcard pool's answer with DO carries a proof written per name asked: the
+            // general path's.
+            for pool in node.pools() {
+                let none = (u16::from(pool.rtype), Entry::None.into());
+                entries.types.push(none);
+            }
+        } else {
+            self.add_pools(node, nodata, zone, &mut entries);
+        }
         for set in node.rrsets() {
             let t = set.rtype;
             if entries.types.iter().any(|(c, _)| *c == u16::from(t)) {
@@ -943,23 +958,38 @@ impl Prepared {
         Entry::Wildcard(u32::try_from(self.wildcards.len() - 1).expect("fewer than 2^32"))
     }
 
-    /// Pool entries for the A and AAAA pools of `node`.
-    fn add_pools(&mut self, node: Node<'_>, nodata: Entry, entries: &mut Entries) {
-        let Entry::Body(nodata) = nodata else {
-            return;
+    /// Pool entries for the A and AAAA pools of `node` (of `zone`). With DO, a pool's answer
+    /// carries the RRSIGs signed for the drawn set, and a draw of nobody is the general
+    /// path's (its NODATA proves by the name); a pool the fast path cannot answer is marked so,
+    /// not left to `other` (NODATA).
+    fn add_pools(&mut self, node: Node<'_>, nodata: Entry, zone: &Zone, entries: &mut Entries) {
+        let nodata = match nodata {
+            Entry::Body(b) if !self.dnssec => b,
+            _ if self.dnssec => NO_BODY,
+            _ => return,
         };
         for pool in node.pools() {
-            if let Some(records) = pool_records(pool) {
+            let signatures = match self.dnssec {
+                true => zone.pool_signatures(pool).cloned(),
+                false => None,
+            };
+            let records = pool_records(pool).filter(|_| !self.dnssec || signatures.is_some());
+            if let Some(records) = records {
                 self.pools.push(PoolBody {
                     pool: pool.clone(),
                     longest: records.iter().map(|r| r.len()).max().unwrap_or(0),
                     records,
                     nodata,
+                    signatures,
                 });
                 let i = u32::try_from(self.pools.len() - 1).expect("fewer than 2^32 pools");
                 entries
                     .types
                     .push((u16::from(pool.rtype), Entry::Pool(i).into()));
+            } else if self.dnssec {
+                entries
+                    .types
+                    .push((u16::from(pool.rtype), Entry::None.into()));
             }
         }
     }

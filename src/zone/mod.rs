@@ -92,6 +92,27 @@ impl Zone {
         records: &PackedRecords,
         pools: &[Arc<Pool>],
     ) -> Result<Zone, Vec<Problem>> {
+        Self::build_with(origin, file, records, pools, false)
+    }
+
+    /// [`Zone::build`] for a zone dnslb signs itself: its pools stand in it, their RRsets
+    /// signed ahead ([`crate::dnssec::pools`]).
+    pub fn build_signed_here(
+        origin: &Name,
+        file: &Path,
+        records: &PackedRecords,
+        pools: &[Arc<Pool>],
+    ) -> Result<Zone, Vec<Problem>> {
+        Self::build_with(origin, file, records, pools, true)
+    }
+
+    fn build_with(
+        origin: &Name,
+        file: &Path,
+        records: &PackedRecords,
+        pools: &[Arc<Pool>],
+        signed_here: bool,
+    ) -> Result<Zone, Vec<Problem>> {
         let origin = origin.to_lowercase();
         let mut buf = [0; MAX_WIRE];
         let apex = names::lower(&origin, &mut buf).to_vec();
@@ -112,7 +133,7 @@ impl Zone {
         let (mut nodes, mut glue, occluded) = arrange(&apex, &owners, records, &soa, &mut errors);
         let is_signed = signed::is_signed(nodes.get(&apex));
         for pool in pools {
-            let placed = match is_signed {
+            let placed = match is_signed && !signed_here {
                 true => Err(signed_pool(pool, &origin)),
                 false => place_pool(&apex, &owners.cuts, &mut nodes, pool),
             };
@@ -181,6 +202,28 @@ impl Zone {
             s.ttl = self.negative_soa.ttl;
         }
         sigs
+    }
+
+    /// Records what dnslb's signing of this zone made and knows.
+    pub fn set_ours(&mut self, ours: signed::Ours) {
+        if let Some(signed) = &mut self.dnssec {
+            signed.ours = Some(Box::new(ours));
+        }
+    }
+
+    /// What dnslb's signing of this zone made, if dnslb signed it.
+    pub fn ours(&self) -> Option<&signed::Ours> {
+        self.dnssec.as_ref()?.ours.as_deref()
+    }
+
+    /// The signatures of `pool`'s RRsets, when dnslb signed this zone.
+    pub fn pool_signatures(&self, pool: &Pool) -> Option<&Arc<signed::PoolSignatures>> {
+        self.ours()?.pools.get(&pool.id)
+    }
+
+    /// Name `i` in lower-cased wire form, in the order [`Zone::nodes_wire`] gives them.
+    pub fn name_at(&self, i: usize) -> &[u8] {
+        self.nodes.nodes.key(i)
     }
 
     /// Whether a pool stands at any of its names.

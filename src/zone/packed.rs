@@ -174,7 +174,7 @@ impl PackedRecords {
 
     /// Appends `other`'s records after these; `None` (and nothing appended) if they do not fit
     /// the 4 GiB the index can address.
-    pub(super) fn append(&mut self, other: &PackedRecords) -> Option<()> {
+    pub(crate) fn append(&mut self, other: &PackedRecords) -> Option<()> {
         let base = u32::try_from(self.bytes.len()).ok()?;
         u32::try_from(self.bytes.len() + other.bytes.len()).ok()?;
         let files: Vec<u32> = other
@@ -191,6 +191,26 @@ impl PackedRecords {
         Some(())
     }
 
+    /// Appends a record a signer made (class IN): owned by `owner` (wire form), no file line.
+    pub(crate) fn push_made(&mut self, owner: &[u8], rtype: RecordType, ttl: u32, rdata: &[u8]) {
+        thread_local! {
+            static MADE: Arc<Path> = Arc::from(Path::new("(signed by dnslb)"));
+        }
+        let file = MADE.with(Arc::clone);
+        let _ = self.push_wire(owner, rtype, ttl, rdata, &file, 0);
+    }
+
+    /// These records but those of the types `drop`.
+    pub(crate) fn without(&self, drop: &[RecordType]) -> PackedRecords {
+        let mut out = PackedRecords::with_capacity(self.len(), self.octets());
+        for i in 0..self.len() {
+            if self.parts(i).is_some_and(|(_, t, _)| !drop.contains(&t)) {
+                out.push_from(self, i);
+            }
+        }
+        out
+    }
+
     fn file_index(&mut self, file: &Arc<Path>) -> usize {
         match self.files.iter().rposition(|f| Arc::ptr_eq(f, file)) {
             Some(i) => i,
@@ -202,7 +222,7 @@ impl PackedRecords {
     }
 
     /// Gives back the room held beyond the records.
-    pub(super) fn shrink_to_fit(&mut self) {
+    pub(crate) fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
         self.index.shrink_to_fit();
     }
