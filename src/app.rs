@@ -115,6 +115,11 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     };
     tasks.spawn(reloader.run(reload_rx));
     tasks.spawn(crate::logging::report_suppressed(shutdown.clone()));
+    tasks.spawn(crate::dnssec::timer(
+        shared.clone(),
+        reload_tx.clone(),
+        shutdown.clone(),
+    ));
     // Registered here, before start-up returns (and main says READY): a SIGHUP that came
     // before a spawned task got to register would end the process (its default action).
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

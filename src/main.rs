@@ -59,6 +59,21 @@ enum Command {
         #[arg(long, conflicts_with = "weight")]
         clear: bool,
     },
+    /// DNSSEC tools for the zones dnslb signs.
+    Dnssec {
+        #[command(subcommand)]
+        action: DnssecCommand,
+    },
+}
+
+/// `dnslb dnssec …`.
+#[derive(Subcommand)]
+enum DnssecCommand {
+    /// Print the DS records (SHA-256) of ZONE's published KSKs, to give its parent.
+    Ds {
+        /// The zone (the trailing dot is optional).
+        zone: String,
+    },
 }
 
 /// A pool member, named as the admin endpoint names it.
@@ -126,7 +141,28 @@ fn main() -> ExitCode {
                 queries,
             },
         ),
+        Command::Dnssec {
+            action: DnssecCommand::Ds { zone },
+        } => print_ds(&cli.config, &zone),
         Command::Serve => serve(cli.config),
+    }
+}
+
+/// `dnslb dnssec ds ZONE`: the DS records of the zone's keys, one per line.
+fn print_ds(config: &std::path::Path, zone: &str) -> ExitCode {
+    match dnslb::load::ds_records(config, zone) {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -235,6 +271,9 @@ fn check(config: &std::path::Path, strict: bool) -> ExitCode {
                 );
                 if let Some(signed) = &z.dnssec {
                     println!("  {}", signed.summary(std::time::SystemTime::now()));
+                    for line in signed.ours.iter().flat_map(|o| o.describe()) {
+                        println!("  {line}");
+                    }
                 }
             }
             for origin in &snap.served.unavailable {

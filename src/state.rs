@@ -27,6 +27,8 @@ pub enum ReloadCause {
     FileChange,
     /// A secondary zone was transferred, or expired.
     Transfer,
+    /// A zone dnslb signs is due: its signatures' refresh, or a key's timing.
+    Signing,
 }
 
 impl fmt::Display for ReloadCause {
@@ -36,6 +38,7 @@ impl fmt::Display for ReloadCause {
             ReloadCause::Request => "request",
             ReloadCause::FileChange => "file change",
             ReloadCause::Transfer => "zone transfer",
+            ReloadCause::Signing => "signing",
         })
     }
 }

@@ -201,6 +201,37 @@ async fn page() -> Response {
         .into_response()
 }
 
+/// `/status`' account of a zone dnslb signs: its keys, what comes next, what was signed.
+fn signed_here(ours: &crate::zone::signed::Ours) -> serde_json::Value {
+    let time = |t: u64| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t);
+        humantime::format_rfc3339_seconds(at).to_string()
+    };
+    let keys: Vec<_> = ours
+        .keys
+        .iter()
+        .map(|k| {
+            json!({
+                "tag": k.tag,
+                "algorithm": k.algorithm,
+                "role": if k.ksk { "KSK" } else { "ZSK" },
+                "state": k.state,
+                "next": k.next.map(|(what, when)| json!({ "timing": what, "at": time(when) })),
+            })
+        })
+        .collect();
+    json!({
+        "keys": keys,
+        "denial": if ours.denial { "NSEC3" } else { "NSEC" },
+        "signed_at": time(ours.signed_at),
+        "next_refresh": time(ours.refresh_at),
+        "next_key_event": ours.next_key_event.map(time),
+        "signatures": ours.signatures,
+        "pool_sets_signed": ours.pools.values().map(|p| p.len()).sum::<usize>(),
+        "pools_beyond_limit": ours.pools_on_demand,
+    })
+}
+
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let snap = shared.snapshot.load();
     let zones: Vec<_> = snap
@@ -221,6 +252,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
                         "denial": s.denial.describe(),
                         "expires_in_seconds": s.expires_in(now),
                         "expired": s.expires_in(now).is_some_and(|e| e <= 0),
+                        "signed_here": s.ours.as_deref().map(signed_here),
                     })
                 }),
             })
@@ -461,7 +493,38 @@ fn encode_server(
             ConstGauge::new(left).encode(e.encode_family(&[("zone", z.origin.to_string())])?)?;
         }
     }
+    encode_signing(enc, shared)?;
     encode_secondaries(enc, shared)
+}
+
+/// Signatures made by cause, and the signed pool answers found signed or answered smaller.
+fn encode_signing(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), fmt::Error> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let made = &crate::dnssec::MADE;
+    let mut e = enc.encode_descriptor(
+        "dnslb_dnssec_signatures_made",
+        "Signatures dnslb made, by cause: load (a zone loaded or changed), refresh (due to run out, or a key's timing), cache (a pool's set beyond the pool limit)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (cause, n) in [
+        ("load", made.load.load(Relaxed)),
+        ("refresh", made.refresh.load(Relaxed)),
+        ("cache", made.cache.load(Relaxed)),
+    ] {
+        ConstCounter::new(n).encode(e.encode_family(&[("cause", cause)])?)?;
+    }
+    let (hits, misses) = shared.stats.signed_pool_answers();
+    let mut e = enc.encode_descriptor(
+        "dnslb_dnssec_pool_signatures",
+        "Signed pool answers with DO: hit (the drawn set's RRSIGs were ready), miss (the set was not signed yet: answered with fewer members, whose set was)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (result, n) in [("hit", hits), ("miss", misses)] {
+        ConstCounter::new(n).encode(e.encode_family(&[("result", result)])?)?;
+    }
+    Ok(())
 }
 
 /// The secondary zones' states, NOTIFYs and expiry times.

@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use crate::pool::{Clients, Picker, Pool};
 use crate::served::Served;
-use crate::zone::signed::PoolSignatures;
+use crate::zone::signed::{GENERAL_PATH_POOL_SIGNATURES, PoolSignatures};
 use crate::zone::{Lookup, Node, RRset, Signed, Zone};
 
 /// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
@@ -108,8 +108,12 @@ impl Draw<'_> {
             Draw::Yes { picker, clients } => pool.draw_with(picker, clients, |picks, scope| {
                 let picks = match signatures.map(|s| s.signed_draw(picks)) {
                     None => picks,
-                    Some(Some((fewer, _))) => fewer,
-                    Some(None) => &[],
+                    Some(found) => {
+                        let hit = found.is_some_and(|(p, _)| p.len() == picks.len());
+                        let counter = &GENERAL_PATH_POOL_SIGNATURES[usize::from(!hit)];
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        found.map_or(&[][..], |(p, _)| p)
+                    }
                 };
                 out.extend(
                     picks

@@ -100,9 +100,16 @@ pub struct QueryStats {
 pub struct Shard {
     by_rcode: [AtomicU64; 24],
     queries: [AtomicU64; QUERY_TYPES.len() + 1],
+    /// Signed pool answers whose drawn set was signed (0) or answered smaller (1).
+    signed_pool: [AtomicU64; 2],
 }
 
 impl Shard {
+    /// Counts a signed pool answer: its drawn set signed (`hit`), or answered smaller.
+    pub(crate) fn count_signed_pool(&self, hit: bool) {
+        bump(&self.signed_pool[usize::from(!hit)]);
+    }
+
     /// Counts a UDP query of `qtype` answered with `rcode`.
     pub(crate) fn count(&self, qtype: u16, rcode: u8) {
         bump(&self.queries[type_index(qtype)]);
@@ -147,6 +154,21 @@ impl QueryStats {
     pub(super) fn query(&self, protocol: Protocol, qtype: RecordType) {
         let p = usize::from(protocol != Protocol::Udp);
         self.queries[p][type_index(u16::from(qtype))].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Signed pool answers (hits, misses): the fast path's and the general path's
+    /// ([`crate::zone::signed::GENERAL_PATH_POOL_SIGNATURES`]).
+    pub fn signed_pool_answers(&self) -> (u64, u64) {
+        let shards = self.shards();
+        let general = &crate::zone::signed::GENERAL_PATH_POOL_SIGNATURES;
+        let sum = |i: usize| {
+            general[i].load(Ordering::Relaxed)
+                + shards
+                    .iter()
+                    .map(|s| s.signed_pool[i].load(Ordering::Relaxed))
+                    .sum::<u64>()
+        };
+        (sum(0), sum(1))
     }
 
     /// (protocol, type, count) for every pair seen at least once; types we do not list are

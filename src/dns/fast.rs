@@ -11,6 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::counters::Shard;
 use super::rrl::{self, Kind, RrlConfig, RrlStats, Verdict};
 use super::worker::{NameRoom, Worker};
 use super::{DnsHandler, MAX_UDP_PAYLOAD};
@@ -289,7 +290,7 @@ pub fn answer(
                         None => Outcome::Fallback,
                     }
                 } else {
-                    pool_answer(&q, pool, picks, scope, peer, out, &mut limit)
+                    pool_answer(&q, (pool, shard), picks, scope, peer, out, &mut limit)
                 }
             })
         }
@@ -459,7 +460,7 @@ fn answer_start(
 /// its first members, as many as are: [`crate::dnssec::pools`]).
 fn pool_answer(
     q: &Query<'_>,
-    pool: &PoolBody,
+    (pool, shard): (&PoolBody, &Shard),
     picks: &[usize],
     scope: u8,
     peer: SocketAddr,
@@ -469,7 +470,10 @@ fn pool_answer(
     let (picks, rrsigs) = match &pool.signatures {
         None => (picks, None),
         Some(sigs) => match sigs.signed_draw(picks) {
-            Some((picks, rrsigs)) => (picks, Some(rrsigs)),
+            Some((signed, rrsigs)) => {
+                shard.count_signed_pool(signed.len() == picks.len());
+                (signed, Some(rrsigs))
+            }
             None => return Outcome::Fallback,
         },
     };

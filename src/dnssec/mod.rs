@@ -31,6 +31,33 @@ use crate::zone::{PackedRecords, Zone};
 use keys::{Key, State};
 use rrsig::Window;
 
+/// Signatures made, by cause, since the process started: `/metrics`' counters.
+#[derive(Debug, Default)]
+pub struct Made {
+    /// When a zone was loaded or changed (its file, its pools, its keys' files, a transfer).
+    pub load: std::sync::atomic::AtomicU64,
+    /// When signatures were made again before they ran out, or a key's timing came.
+    pub refresh: std::sync::atomic::AtomicU64,
+    /// For a pool's set beyond the pool limit, on demand, off the query path.
+    pub cache: std::sync::atomic::AtomicU64,
+}
+
+/// The process's [`Made`] counters.
+pub static MADE: Made = Made {
+    load: std::sync::atomic::AtomicU64::new(0),
+    refresh: std::sync::atomic::AtomicU64::new(0),
+    cache: std::sync::atomic::AtomicU64::new(0),
+};
+
+/// Why a zone is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Loaded or changed.
+    Load,
+    /// Due: the refresh of its signatures, or a key's timing.
+    Refresh,
+}
+
 /// How a zone signed here proves absence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Denial {
@@ -121,8 +148,7 @@ pub fn sign(
     file: &Path,
     records: &PackedRecords,
     pools: &[Arc<Pool>],
-    policy: &Policy,
-    now: u64,
+    (policy, now, cause): (&Policy, u64, Cause),
 ) -> Result<Zone, Vec<Problem>> {
     let mut problems = Vec::new();
     let keys = keys::read_dir(&policy.keys, origin, &mut problems);
@@ -140,6 +166,11 @@ pub fn sign(
     drop(added.records);
     let mut zone = Zone::build_signed_here(origin, file, &records, pools)?;
     let made = added.signatures + signed_pools.signatures;
+    let counter = match cause {
+        Cause::Load => &MADE.load,
+        Cause::Refresh => &MADE.refresh,
+    };
+    counter.fetch_add(made, std::sync::atomic::Ordering::Relaxed);
     let ours = Ours {
         keys: keys.iter().map(|k| key_line(k, now)).collect(),
         denial: policy.denial == Denial::Nsec3,
@@ -150,6 +181,7 @@ pub fn sign(
             .filter_map(|k| k.timing.next_after(now))
             .map(|(_, t)| t)
             .min(),
+        keys_dir: policy.keys.clone(),
         keys_fingerprint: keys_fingerprint(&policy.keys),
         policy: policy_hash(policy),
         signatures: made,
@@ -220,8 +252,54 @@ pub fn policy_hash(policy: &Policy) -> u64 {
 
 /// Whether the zone signed here (`ours`) must be signed again at `now`: a key's timing or the
 /// refresh has come, or the key files changed.
-pub fn due(ours: &Ours, policy: &Policy, now: u64) -> bool {
-    now >= ours.next_event() || keys_fingerprint(&policy.keys) != ours.keys_fingerprint
+pub fn due(ours: &Ours, now: u64) -> bool {
+    now >= ours.next_event() || keys_fingerprint(&ours.keys_dir) != ours.keys_fingerprint
+}
+
+/// Asks for a reload whenever a zone signed here is due ([`due`]), checking every second: the
+/// refresh of signatures and the keys' timings (a rollover's steps) happen without anyone
+/// asking, as the same swap as any reload. A signing that fails (no active key) is tried again
+/// a minute later, not every second.
+pub async fn timer(
+    shared: Arc<crate::state::Shared>,
+    reloads: tokio::sync::mpsc::Sender<crate::state::ReloadRequest>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut retry_after = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = keys::unix_now();
+        if !any_due(&shared.snapshot.load_full(), now) || now < retry_after {
+            continue;
+        }
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let request = crate::state::ReloadRequest {
+            cause: crate::state::ReloadCause::Signing,
+            reply: Some(reply),
+        };
+        if reloads.send(request).await.is_err() {
+            return;
+        }
+        let _ = done.await;
+        let now = keys::unix_now();
+        if any_due(&shared.snapshot.load_full(), now) {
+            retry_after = now + 60;
+        }
+    }
+}
+
+/// Whether a zone `snapshot` serves and dnslb signs is due at `now`.
+fn any_due(snapshot: &crate::snapshot::Snapshot, now: u64) -> bool {
+    snapshot
+        .zones()
+        .iter()
+        .filter_map(|z| z.ours())
+        .any(|o| due(o, now))
 }
 
 /// The DS records (presentation form) of the zone's KSKs (or its keys, if none is a KSK) that

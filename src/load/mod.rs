@@ -76,6 +76,28 @@ pub fn read_settings(config_path: &Path) -> Result<Settings, Vec<Problem>> {
     }
 }
 
+/// The DS records (presentation form) of the keys of `zone`, which the config at
+/// `config_path` signs, for `dnslb dnssec ds`.
+pub fn ds_records(config_path: &Path, zone: &str) -> Result<Vec<String>, Vec<Problem>> {
+    let mut fatal = Vec::new();
+    let config = settings::read(config_path, &mut fatal)?;
+    let policies = signing::read(&config, &mut fatal);
+    if !fatal.is_empty() {
+        return Err(fatal);
+    }
+    let origin = Name::from_ascii(zone)
+        .map(|mut n| {
+            n.set_fqdn(true);
+            n.to_lowercase()
+        })
+        .map_err(|e| vec![Problem::file(config_path, format!("`{zone}`: {e}"))])?;
+    let Some(policy) = policies.get(&origin) else {
+        let msg = format!("no [[zone]] {origin} with a dnssec table: dnslb does not sign it");
+        return Err(vec![Problem::file(config_path, msg)]);
+    };
+    crate::dnssec::ds_lines(&origin, policy, crate::dnssec::keys::unix_now())
+}
+
 /// Builds a snapshot from the config at `config_path`, on top of `previous` when reloading;
 /// secondary zones are built from what `store` holds for them.
 pub fn load(
@@ -143,6 +165,7 @@ fn load_with(
         zones.values().map(|z| &**z),
         SystemTime::now(),
     ));
+    warnings.extend(warnings::private_keys(zones.values().map(|z| &**z)));
     problems.extend(unknown_transfer_zones(
         &config,
         &transfers,

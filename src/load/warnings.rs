@@ -52,6 +52,26 @@ pub fn of(pools: &[Arc<Pool>], zones_dir: &Path) -> Vec<Problem> {
     out
 }
 
+/// A private key of a zone dnslb signs that others than its owner may read (as BIND's
+/// `dnssec-keygen` never writes one): anyone on the machine could sign for the zone.
+pub fn private_keys<'z>(zones: impl Iterator<Item = &'z Zone>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for zone in zones {
+        for key in zone.ours().into_iter().flat_map(|o| &o.keys) {
+            if crate::dnssec::keys::readable_by_others(&key.file) {
+                out.push(Problem::file(
+                    &key.file,
+                    format!(
+                        "the private key of {} (tag {}) can be read by others than its owner;                          chmod 600 it",
+                        zone.origin, key.tag
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The warnings of signed zones, as `ldns-verify-zone` and `kzonecheck` give them: signatures
 /// expired or expiring within a day (the zone still loads and is served, as NSD serves it),
 /// and a signed zone with no NSEC or NSEC3 to prove absence with.
@@ -60,7 +80,9 @@ pub fn signing<'z>(zones: impl Iterator<Item = &'z Zone>, now: SystemTime) -> Ve
     for zone in zones {
         let Some(signed) = &zone.dnssec else { continue };
         let at = |message: String| Problem::file(&zone.file, message);
-        match signed.expires_in(now) {
+        // A zone signed here is signed again before a quarter of its validity is left.
+        let expiry = signed.expires_in(now).filter(|_| signed.ours.is_none());
+        match expiry {
             Some(s) if s <= 0 => out.push(at(format!(
                 "zone {}: a signature expired {} s ago; validating resolvers answer SERVFAIL \
                  for what it covers until the zone is signed again",

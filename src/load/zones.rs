@@ -74,7 +74,15 @@ pub fn build(
             .cloned()
             .collect();
         let old = previous.and_then(|p| p.zone(&src.origin));
-        let signing = policies.get(&src.origin).map(|p| (p, now));
+        // Signed again because it came due: a refresh (or a key's timing).
+        let refresh = old
+            .and_then(|z| z.ours())
+            .is_some_and(|o| crate::dnssec::due(o, now));
+        let cause = match refresh {
+            true => crate::dnssec::Cause::Refresh,
+            false => crate::dnssec::Cause::Load,
+        };
+        let signing = policies.get(&src.origin).map(|p| (p, now, cause));
         if let Some(z) = old.filter(|z| unchanged(z, src, &mine, signing)) {
             return Outcome::Serves(z.clone());
         }
@@ -120,8 +128,9 @@ enum Outcome {
     Failed(Option<Arc<Zone>>, Vec<Problem>),
 }
 
-/// How a zone is signed here, and the time of the load: `None` for a zone served as given.
-type Signing<'p> = Option<(&'p Policy, u64)>;
+/// How a zone is signed here, the time of the load, and why it would be signed: `None` for a
+/// zone served as given.
+type Signing<'p> = Option<(&'p Policy, u64, crate::dnssec::Cause)>;
 
 /// Whether `old`, the previous generation's zone of `src`, can serve again as it is (a zone
 /// signed here: signed with the same policy, and not due to be signed again).
@@ -129,9 +138,8 @@ fn unchanged(old: &Zone, src: &ZoneSource, pools: &[Arc<Pool>], signing: Signing
     let clean = src.errors.is_empty() && pools.is_empty();
     let signed_alike = match (signing, old.ours()) {
         (None, None) => true,
-        (Some((policy, now)), Some(ours)) => {
-            ours.policy == crate::dnssec::policy_hash(policy)
-                && !crate::dnssec::due(ours, policy, now)
+        (Some((policy, now, _)), Some(ours)) => {
+            ours.policy == crate::dnssec::policy_hash(policy) && !crate::dnssec::due(ours, now)
         }
         _ => false,
     };
@@ -146,9 +154,7 @@ fn build_zone(
     signing: Signing<'_>,
 ) -> Result<Zone, Vec<Problem>> {
     match signing {
-        Some((policy, now)) => {
-            crate::dnssec::sign(&src.origin, &src.path, records, pools, policy, now)
-        }
+        Some(how) => crate::dnssec::sign(&src.origin, &src.path, records, pools, how),
         None => Zone::build(&src.origin, &src.path, records, pools),
     }
 }
@@ -196,7 +202,7 @@ fn last_good(
     problems: &mut Vec<Problem>,
 ) -> Option<Arc<Zone>> {
     let resign = match (signing, old.ours()) {
-        (Some((policy, now)), Some(ours)) => crate::dnssec::due(ours, policy, now),
+        (Some((_, now, _)), Some(ours)) => crate::dnssec::due(ours, now),
         (Some(_), None) => true,
         _ => false,
     };

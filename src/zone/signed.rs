@@ -51,6 +51,8 @@ pub struct Ours {
     pub refresh_at: u64,
     /// The next moment a key's timing comes due, if any.
     pub next_key_event: Option<u64>,
+    /// The key directory.
+    pub keys_dir: std::path::PathBuf,
     /// The key directory as it was read ([`crate::dnssec::keys_fingerprint`]).
     pub keys_fingerprint: u64,
     /// The signing policy's hash ([`crate::dnssec::policy_hash`]).
@@ -64,6 +66,46 @@ pub struct Ours {
 }
 
 impl Ours {
+    /// `check`'s and the log's lines about the signing: each key, and what comes next.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let next = match k.next {
+                    Some((what, when)) => {
+                        format!("; {what} at {}", crate::dnssec::keys::format_time(when))
+                    }
+                    None => String::new(),
+                };
+                format!(
+                    "key {} {} {} {}{next}",
+                    k.tag,
+                    algorithm_name(k.algorithm),
+                    if k.ksk { "KSK" } else { "ZSK" },
+                    k.state
+                )
+            })
+            .collect();
+        out.push(format!(
+            "signed here: {} signatures; next refresh at {}{}{}",
+            self.signatures,
+            crate::dnssec::keys::format_time(self.refresh_at),
+            match self.next_key_event {
+                Some(t) => format!(
+                    "; next key event at {}",
+                    crate::dnssec::keys::format_time(t)
+                ),
+                None => String::new(),
+            },
+            match self.pools_on_demand {
+                0 => String::new(),
+                n => format!("; {n} pools beyond the pool limit (larger draws answered smaller)"),
+            }
+        ));
+        out
+    }
+
     /// The next moment the zone must be signed again.
     pub fn next_event(&self) -> u64 {
         self.next_key_event
@@ -87,6 +129,13 @@ pub struct KeyLine {
     /// The private key's file.
     pub file: std::path::PathBuf,
 }
+
+/// Signed pool answers the general path made: the drawn set signed (0), or answered smaller
+/// (1). (The fast path counts its own per serving thread.)
+pub static GENERAL_PATH_POOL_SIGNATURES: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
 
 /// A set's RRSIG records in answer-section form, and how many.
 pub type Rrsigs<'a> = (&'a [u8], u16);
