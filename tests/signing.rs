@@ -1,0 +1,537 @@
+//! DNSSEC, part 2: dnslb signs what it serves, pools included. Keys are made in the test by
+//! BIND's `dnssec-keygen` (with its timing options for rollovers), and what dnslb serves is
+//! checked by real validators on loopback: Unbound validating with the DS `dnslb dnssec ds`
+//! prints as its trust anchor (its cache off, so that every answer is dnslb's), and `delv`;
+//! Knot signs the same zone with the same keys for the differential test. Probe targets are
+//! listeners the test opens and closes on 127.0.0.1.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+/// The zone dnslb signs: the part-1 fixture without its signed child (its delegation to the
+/// unsigned `insecure.example.com` kept), and the pools' names beside it.
+fn zone_text() -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dnssec");
+    let text = std::fs::read_to_string(src.join("example.com.zone")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with("sub ") && !l.starts_with("ns.sub "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// `dnssec-keygen` in `dir` for example.com with `args` (ECDSAP256SHA256 unless they say
+/// otherwise); the key's base name (`Kexample.com.+013+NNNNN`).
+fn keygen(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("dnssec-keygen");
+    cmd.args(["-q", "-K"]).arg(dir);
+    if !args.contains(&"-a") {
+        cmd.args(["-a", "ECDSAP256SHA256"]);
+    }
+    let out = cmd.args(args).arg("example.com").output().unwrap();
+    assert!(out.status.success(), "dnssec-keygen {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The key tag in a key's base name.
+fn tag(base: &str) -> u16 {
+    base.rsplit('+').next().unwrap().parse().unwrap()
+}
+
+/// A server directory: the zone, `extra` config (pools) and a `[[zone]]` signing it with the
+/// keys in `keys/` (`dnssec` adds to its table).
+fn signed_dir(extra: &str, dnssec: &str) -> tempfile::TempDir {
+    let insecure = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/dnssec/insecure.example.com.zone"),
+    )
+    .unwrap();
+    let config = format!(
+        "[[zone]]\nname = \"example.com\"\ndnssec = {{ keys = \"keys\"{dnssec} }}\n\n{extra}"
+    );
+    let dir = dir_with_zones(
+        &config,
+        &[
+            ("example.com.zone", &zone_text()),
+            ("insecure.example.com.zone", &insecure),
+        ],
+    );
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    dir
+}
+
+/// `dnslb dnssec ds example.com` for the config at `config`: the DS lines.
+fn ds_lines(config: &Path) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnslb"))
+        .arg("-c")
+        .arg(config)
+        .args(["dnssec", "ds", "example.com"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dnslb dnssec ds: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A validating Unbound asking dnslb for everything (the root included, so nothing leaves
+/// 127.0.0.1), trusting `anchors` (DS lines), keeping nothing in its cache.
+async fn validating_unbound(dnslb: SocketAddr, anchors: &[String]) -> Daemon {
+    let stubs: String = ["example.com", "insecure.example.com", "."]
+        .iter()
+        .map(|z| unbound_stub(z, dnslb))
+        .collect();
+    let anchors: String = anchors
+        .iter()
+        .map(|a| format!("  trust-anchor: \"{a}\"\n"))
+        .collect();
+    let elsewhere = unbound_loopback_only();
+    let config = move |port: u16, dir: &Path| {
+        format!(
+            "server:\n  interface: 127.0.0.1\n  port: {port}\n  outgoing-interface: 127.0.0.1\n  \
+             do-not-query-localhost: no\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  \
+             directory: \"{dir}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  \
+             num-threads: 1\n  so-reuseport: no\n  module-config: \"validator iterator\"\n\
+             {anchors}  qname-minimisation: no\n  access-control: 127.0.0.0/8 allow\n  \
+             do-ip6: no\n  prefetch: no\n  verbosity: 1\n  val-log-level: 2\n  \
+             cache-max-ttl: 0\n  cache-max-negative-ttl: 0\n  key-cache-size: 0\n  \
+             trust-anchor-signaling: no\n\
+             {elsewhere}{stubs}",
+            dir = dir.display(),
+        )
+    };
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start(
+        "unbound",
+        "unbound.conf",
+        &["-d", "-c"],
+        |_| {},
+        config,
+        &probe,
+    )
+    .await
+}
+
+/// Every policy, each pool of several members: weighted with probes (its members' targets
+/// are `ports`), failover, hash by ECS, round robin, region, an AAAA and a CNAME pool.
+fn pools(ports: &[u16]) -> String {
+    let mut probed: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!(
+                "{{ address = \"192.0.2.{}\", weight = {}, check = \"127.0.0.1:{p}\" }}",
+                100 + i,
+                i + 1
+            )
+        })
+        .collect();
+    let probe = match ports.is_empty() {
+        true => {
+            probed = vec![
+                "{ address = \"192.0.2.100\", weight = 1 }".into(),
+                "{ address = \"192.0.2.101\", weight = 1 }".into(),
+            ];
+            ""
+        }
+        false => {
+            "probe = { kind = \"tcp\", interval = \"200ms\", timeout = \"200ms\", rise = 1, fall = 1 }\n"
+        }
+    };
+    format!(
+        "[[pool]]\nname = \"lb.example.com.\"\ntype = \"A\"\nanswers = 2\nttl = 5\n\
+         {probe}members = [ {} ]\n\n\
+         [[pool]]\nname = \"fo.example.com.\"\ntype = \"A\"\npolicy = \"failover\"\n\
+         members = [ {{ address = \"192.0.2.201\", weight = 1, priority = 1 }}, {{ address = \"192.0.2.202\", weight = 1, priority = 2 }} ]\n\n\
+         [[pool]]\nname = \"h.example.com.\"\ntype = \"A\"\npolicy = \"hash\"\necs = true\nanswers = 2\n\
+         members = [ {{ address = \"192.0.2.211\", weight = 1 }}, {{ address = \"192.0.2.212\", weight = 2 }}, {{ address = \"192.0.2.213\", weight = 1 }} ]\n\n\
+         [[pool]]\nname = \"rr.example.com.\"\ntype = \"A\"\npolicy = \"round-robin\"\nanswers = 2\n\
+         members = [ {{ address = \"192.0.2.221\", weight = 1 }}, {{ address = \"192.0.2.222\", weight = 1 }}, {{ address = \"192.0.2.223\", weight = 1 }} ]\n\n\
+         [[pool]]\nname = \"rg.example.com.\"\ntype = \"A\"\npolicy = \"region\"\n\
+         regions = {{ here = [\"127.0.0.0/8\"], there = [\"198.51.100.0/24\"] }}\n\
+         members = [ {{ address = \"192.0.2.231\", weight = 1, region = \"here\" }}, {{ address = \"192.0.2.232\", weight = 1, region = \"there\" }} ]\n\n\
+         [[pool]]\nname = \"lb.example.com.\"\ntype = \"AAAA\"\nanswers = 3\n\
+         members = [ {{ address = \"2001:db8::a1\", weight = 1 }}, {{ address = \"2001:db8::a2\", weight = 1 }}, {{ address = \"2001:db8::a3\", weight = 1 }}, {{ address = \"2001:db8::a4\", weight = 1 }} ]\n\n\
+         [[pool]]\nname = \"cn.example.com.\"\ntype = \"CNAME\"\n\
+         members = [ {{ target = \"www.example.com.\", weight = 1 }}, {{ target = \"mail.example.com.\", weight = 1 }} ]\n",
+        probed.join(", ")
+    )
+}
+
+/// The questions asked through Unbound, with the answer expected: pools, static names, a
+/// wildcard, missing names and types, an insecure delegation.
+const QUESTIONS: &[(&str, RecordType, ResponseCode, bool)] = {
+    use RecordType::*;
+    use ResponseCode::*;
+    &[
+        ("lb.example.com.", A, NoError, true),
+        ("lb.example.com.", AAAA, NoError, true),
+        ("lb.example.com.", TXT, NoError, true),
+        ("fo.example.com.", A, NoError, true),
+        ("h.example.com.", A, NoError, true),
+        ("rr.example.com.", A, NoError, true),
+        ("rg.example.com.", A, NoError, true),
+        ("cn.example.com.", A, NoError, true),
+        ("www.example.com.", A, NoError, true),
+        ("example.com.", MX, NoError, true),
+        ("a.wild.example.com.", A, NoError, true),
+        ("nothere.example.com.", A, NXDomain, true),
+        ("x.lb.example.com.", A, NXDomain, true),
+        ("y.ent.example.com.", A, NoError, true),
+        ("insecure.example.com.", DS, NoError, true),
+        ("www.insecure.example.com.", A, NoError, false),
+    ]
+};
+
+/// A TCP listener that probes find up, or closed (down), switched by the test.
+struct Target {
+    port: u16,
+    listener: Option<std::net::TcpListener>,
+}
+
+impl Target {
+    fn new() -> Self {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Target {
+            port: l.local_addr().unwrap().port(),
+            listener: Some(l),
+        }
+    }
+
+    fn set(&mut self, up: bool) {
+        match (up, self.listener.is_some()) {
+            (true, false) => {
+                self.listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).ok();
+            }
+            (false, true) => self.listener = None,
+            _ => {}
+        }
+    }
+}
+
+/// One query through Unbound (RD, DO): its rcode, its AD bit, its answer records.
+async fn resolve(unbound: SocketAddr, name: &str, qtype: RecordType) -> Option<Message> {
+    let mut m = query_message(name, qtype, Some(1232));
+    m.metadata.recursion_desired = true;
+    if let Some(e) = m.edns.as_mut() {
+        e.set_dnssec_ok(true);
+    }
+    let reply = udp_raw(unbound, &m.to_vec().unwrap(), Duration::from_secs(5)).await?;
+    Message::from_vec(&reply).ok()
+}
+
+/// Unbound validates 10,000 answers (pools of every policy, static names, missing names)
+/// while the probed pool's members go down and up and an admin drains and undrains members:
+/// every one NOERROR or NXDOMAIN as expected, with AD (none below the insecure delegation),
+/// none SERVFAIL; `delv` agrees on a sample; no signature was made per query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_validates_10000_signed_pool_answers_through_flaps_and_drains() {
+    if !have_tool("unbound") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    let mut targets: Vec<Target> = (0..4).map(|_| Target::new()).collect();
+    let ports: Vec<u16> = targets.iter().map(|t| t.port).collect();
+    let dir = signed_dir(&pools(&ports), "");
+    let keys = dir.path().join("keys");
+    keygen(&keys, &["-f", "KSK"]);
+    keygen(&keys, &[]);
+    let anchors = ds_lines(&dir.path().join("dnslb.toml"));
+    let s = start_dir(dir).await;
+    let unbound = validating_unbound(s.addr, &anchors).await;
+    let made = signatures_made(&s).await;
+
+    let wrong = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut askers = Vec::new();
+    for worker in 0..16 {
+        let (wrong, asked) = (wrong.clone(), asked.clone());
+        let unbound = unbound.addr;
+        askers.push(tokio::spawn(async move {
+            for i in 0..625 {
+                let (name, qtype, rcode, secure) = QUESTIONS[(worker * 7 + i) % QUESTIONS.len()];
+                asked.fetch_add(1, Ordering::Relaxed);
+                let verdict = match resolve(unbound, name, qtype).await {
+                    None => Some("no reply".to_string()),
+                    Some(r)
+                        if r.metadata.response_code != rcode
+                            || r.metadata.authentic_data != secure =>
+                    {
+                        Some(format!(
+                            "{:?} AD={}",
+                            r.metadata.response_code, r.metadata.authentic_data
+                        ))
+                    }
+                    Some(_) => None,
+                };
+                if let Some(v) = verdict {
+                    wrong.lock().unwrap().push(format!("{name} {qtype}: {v}"));
+                }
+            }
+        }));
+    }
+    // Flaps and drains while they ask.
+    let drain = |m: &str, what: &str| format!("/pools/lb.example.com./members/{m}/{what}");
+    let mut round = 0;
+    while asked.load(Ordering::Relaxed) < 10_000 && round < 400 {
+        let down = round % targets.len();
+        for (i, t) in targets.iter_mut().enumerate() {
+            t.set(i != down || round % 3 == 0);
+        }
+        if round % 5 == 0 {
+            let what = if round % 10 == 0 { "drain" } else { "undrain" };
+            assert_eq!(
+                http(s.admin(), "POST", &drain("192.0.2.101", what), "")
+                    .await
+                    .0,
+                200
+            );
+        }
+        if round == 7 {
+            for t in &mut targets {
+                t.set(false); // every member down for a while: the pool fails open
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        round += 1;
+    }
+    for a in askers {
+        a.await.unwrap();
+    }
+    let wrong = wrong.lock().unwrap().clone();
+    assert_eq!(asked.load(Ordering::Relaxed), 10_000);
+    assert!(
+        wrong.is_empty(),
+        "{} of 10,000 wrong:\n{}",
+        wrong.len(),
+        wrong[..wrong.len().min(20)].join("\n")
+    );
+    // Every answer was drawn from sets signed at load: no signature since.
+    assert_eq!(signatures_made(&s).await, made);
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("dnslb_dnssec_pool_signatures_total{result=\"miss\"} 0"),
+        "{metrics}"
+    );
+
+    if have_tool("delv") {
+        let ds = anchors.iter().find(|a| !a.is_empty()).unwrap();
+        let f: Vec<&str> = ds.split_whitespace().collect();
+        let conf = s.dir.path().join("anchors.conf");
+        let anchor = format!(
+            "trust-anchors {{ {} static-ds {} {} {} \"{}\"; }};\n",
+            f[0], f[3], f[4], f[5], f[6]
+        );
+        std::fs::write(&conf, anchor).unwrap();
+        for (name, qtype) in [
+            ("lb.example.com", "A"),
+            ("lb.example.com", "AAAA"),
+            ("h.example.com", "A"),
+            ("rr.example.com", "A"),
+            ("nothere.example.com", "A"),
+            ("lb.example.com", "MX"),
+        ] {
+            let text = delv(s.addr, &conf, name, qtype).await;
+            assert!(text.contains("fully validated"), "{name} {qtype}:\n{text}");
+        }
+    }
+    unbound.stop().await;
+    s.stop().await;
+}
+
+/// `delv` asking dnslb at `addr` with the trust anchors in `anchors`.
+async fn delv(addr: SocketAddr, anchors: &Path, name: &str, qtype: &str) -> String {
+    let out = tokio::process::Command::new("delv")
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string()])
+        .arg("-a")
+        .arg(anchors)
+        .args(["+root=example.com", name, qtype])
+        .output()
+        .await
+        .expect("delv runs");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The total of `dnslb_dnssec_signatures_made` in `/metrics`.
+async fn signatures_made(s: &TestServer) -> u64 {
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("dnslb_dnssec_signatures_made_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The records dnslb answers to `name`/`qtype` with DO (over TCP: whole).
+async fn answers(
+    addr: SocketAddr,
+    name: &str,
+    qtype: RecordType,
+) -> Vec<hickory_proto::rr::Record> {
+    let mut m = query_message(name, qtype, Some(4096));
+    if let Some(e) = m.edns.as_mut() {
+        e.set_dnssec_ok(true);
+    }
+    tcp_pipelined(addr, &[m]).await.remove(0).answers
+}
+
+/// The key tags `records` of type `rtype` name: a DNSKEY's own, an RRSIG's signer's, a CDS's.
+fn tags_of(records: &[hickory_proto::rr::Record], rtype: RecordType) -> Vec<u16> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut out: Vec<u16> = records
+        .iter()
+        .filter(|r| r.record_type() == rtype)
+        .map(|r| {
+            let mut bytes = Vec::new();
+            r.data.emit(&mut BinEncoder::new(&mut bytes)).unwrap();
+            match rtype {
+                RecordType::RRSIG => u16::from_be_bytes([bytes[16], bytes[17]]),
+                RecordType::DNSKEY => dnslb::dnssec::keys::key_tag(&bytes),
+                _ => u16::from_be_bytes([bytes[0], bytes[1]]),
+            }
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A ZSK rollover by pre-publication and a KSK rollover by double DS, their steps seconds apart
+/// (keys made by `dnssec-keygen -P/-A/-I/-D` and `-Psync/-Dsync`): the DNSKEY RRset, the key
+/// that signs and the CDS follow the timings without a reload, and Unbound (trusting both KSKs'
+/// DS, as the parent would during the roll) validates before, during and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zsk_and_ksk_rollovers_follow_the_key_timings() {
+    if !have_tool("unbound") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    let dir = signed_dir(&pools(&[]), "");
+    let keys = dir.path().join("keys");
+    // BIND writes whole seconds: a step is due from the second it names.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // Old keys: sign until +10, go at +15; the old KSK's CDS until +5. New keys: published
+    // now, signing from +10; the new KSK's CDS from +5.
+    let timed = |extra: &[&'static str]| {
+        let mut a = vec!["-P", "now"];
+        a.extend_from_slice(extra);
+        a
+    };
+    let ksk1 = tag(&keygen(
+        &keys,
+        &timed(&[
+            "-f", "KSK", "-A", "now", "-I", "now+10", "-D", "now+15", "-Psync", "now", "-Dsync",
+            "now+5",
+        ]),
+    ));
+    let zsk1 = tag(&keygen(
+        &keys,
+        &timed(&["-A", "now", "-I", "now+10", "-D", "now+15"]),
+    ));
+    let ksk2 = tag(&keygen(
+        &keys,
+        &timed(&["-f", "KSK", "-A", "now+10", "-Psync", "now+5"]),
+    ));
+    let zsk2 = tag(&keygen(&keys, &timed(&["-A", "now+10"])));
+    let anchors = ds_lines(&dir.path().join("dnslb.toml"));
+    assert_eq!(anchors.len(), 2, "both KSKs are published: {anchors:?}");
+    let s = start_dir(dir).await;
+    let unbound = validating_unbound(s.addr, &anchors).await;
+    let elapsed = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            - t0
+    };
+    let all = |mut v: Vec<u16>| {
+        v.sort_unstable();
+        v
+    };
+    // (DNSKEYs, the key signing www A, the CDS) from each step on.
+    let steps = [
+        (
+            0.0,
+            all(vec![ksk1, zsk1, ksk2, zsk2]),
+            vec![zsk1],
+            vec![ksk1],
+        ),
+        (
+            5.0,
+            all(vec![ksk1, zsk1, ksk2, zsk2]),
+            vec![zsk1],
+            vec![ksk2],
+        ),
+        (
+            10.0,
+            all(vec![ksk1, zsk1, ksk2, zsk2]),
+            vec![zsk2],
+            vec![ksk2],
+        ),
+        (15.0, all(vec![ksk2, zsk2]), vec![zsk2], vec![ksk2]),
+    ];
+    let mut checked = std::collections::BTreeSet::new();
+    while elapsed() < 18.0 {
+        let before = elapsed();
+        let dnskey = answers(s.addr, "example.com.", RecordType::DNSKEY).await;
+        let www = answers(s.addr, "www.example.com.", RecordType::A).await;
+        let cds = answers(s.addr, "example.com.", RecordType::CDS).await;
+        let after = elapsed();
+        // A step is served within [its second - 1, its second + 1] (whole seconds, and the
+        // signing timer's tick): judge only what was asked away from every step.
+        let clear = steps
+            .iter()
+            .all(|(at, ..)| after < at - 1.0 || before > at + 1.5);
+        if let Some((at, keys_now, signer, cds_now)) = steps
+            .iter()
+            .rev()
+            .find(|st| st.0 <= before)
+            .filter(|_| clear)
+        {
+            let what = format!("{before:.1} s (step at {at} s)");
+            assert_eq!(
+                &tags_of(&dnskey, RecordType::DNSKEY),
+                keys_now,
+                "{what}: DNSKEY"
+            );
+            assert_eq!(
+                &tags_of(&www, RecordType::RRSIG),
+                signer,
+                "{what}: www A signed by"
+            );
+            assert_eq!(&tags_of(&cds, RecordType::CDS), cds_now, "{what}: CDS");
+            checked.insert(*at as u32);
+        }
+        for (name, qtype) in [
+            ("www.example.com.", RecordType::A),
+            ("lb.example.com.", RecordType::A),
+            ("nothere.example.com.", RecordType::A),
+        ] {
+            let r = resolve(unbound.addr, name, qtype)
+                .await
+                .expect("Unbound answers");
+            assert!(
+                r.metadata.authentic_data && r.metadata.response_code != ResponseCode::ServFail,
+                "{before:.1} s: {name} {qtype}: {r:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(checked.len(), 4, "every step checked: {checked:?}");
+    unbound.stop().await;
+    s.stop().await;
+}
