@@ -535,3 +535,127 @@ async fn zsk_and_ksk_rollovers_follow_the_key_timings() {
     unbound.stop().await;
     s.stop().await;
 }
+
+/// Signatures made again before they run out (validity 10 s here: refreshed at 8 s), under
+/// load: every query answered, each answer's RRSIG valid when it arrives, the new signatures
+/// served after the swap, and `/metrics` counts the refresh apart from the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_refreshed_under_load_without_a_lost_query() {
+    if !have_tool("dnssec-keygen") {
+        return;
+    }
+    let dir = signed_dir(&pools(&[]), ", validity = \"10s\"");
+    keygen(&dir.path().join("keys"), &["-f", "KSK"]);
+    keygen(&dir.path().join("keys"), &[]);
+    let s = start_dir(dir).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let bad = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let expirations = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let mut load = Vec::new();
+    for name in ["lb.example.com.", "www.example.com."] {
+        let (stop, sent, bad, expirations) =
+            (stop.clone(), sent.clone(), bad.clone(), expirations.clone());
+        let addr = s.addr;
+        load.push(tokio::spawn(async move {
+            let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                let mut q = query_message(name, RecordType::A, Some(1232));
+                if let Some(e) = q.edns.as_mut() {
+                    e.set_dnssec_ok(true);
+                }
+                sock.send_to(&q.to_vec().unwrap(), addr).await.unwrap();
+                sent.fetch_add(1, Ordering::Relaxed);
+                let reply = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await;
+                let Ok(Ok(n)) = reply else {
+                    bad.lock().unwrap().push(format!("{name}: no reply"));
+                    continue;
+                };
+                let r = Message::from_vec(&buf[..n]).unwrap();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let sigs: Vec<u32> = r
+                    .answers
+                    .iter()
+                    .filter(|a| a.record_type() == RecordType::RRSIG)
+                    .map(|a| {
+                        use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+                        let mut b = Vec::new();
+                        a.data.emit(&mut BinEncoder::new(&mut b)).unwrap();
+                        u32::from_be_bytes([b[8], b[9], b[10], b[11]])
+                    })
+                    .collect();
+                let ok = r.metadata.id == q.metadata.id
+                    && r.metadata.response_code == ResponseCode::NoError
+                    && !sigs.is_empty()
+                    && sigs.iter().all(|&e| u64::from(e) > now);
+                if !ok {
+                    bad.lock().unwrap().push(format!("{name}: {r:?}"));
+                }
+                expirations.lock().unwrap().extend(sigs);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    let bad = bad.lock().unwrap().clone();
+    assert!(sent > 500, "the load ran: {sent} queries");
+    assert!(
+        bad.is_empty(),
+        "{} of {sent} wrong:\n{}",
+        bad.len(),
+        bad[..bad.len().min(5)].join("\n")
+    );
+    let expirations = expirations.lock().unwrap().clone();
+    assert!(
+        expirations.len() >= 2,
+        "signatures of two signings served: {expirations:?}"
+    );
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    let refreshed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("dnslb_dnssec_signatures_made_total{cause=\"refresh\"} "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(refreshed > 0, "{metrics}");
+    s.stop().await;
+}
+
+/// DNSViz (`probe -A` against dnslb alone in a network namespace with only loopback up, then
+/// `grok`) finds every signature dnslb made valid, pools' included, every proof valid, the
+/// delegation from the DS secure, and no error or warning, with NSEC3 and with NSEC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnsviz_finds_no_error_in_a_zone_dnslb_signs() {
+    if !have_tool("dnsviz") || !have_tool("unshare") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    for denial in ["nsec3", "nsec"] {
+        let dir = signed_dir(&pools(&[]), &format!(", denial = \"{denial}\""));
+        keygen(&dir.path().join("keys"), &["-f", "KSK"]);
+        keygen(&dir.path().join("keys"), &[]);
+        let ds = ds_lines(&dir.path().join("dnslb.toml")).remove(0);
+        let names = "example.com lb.example.com h.example.com rr.example.com cn.example.com \
+                     www.example.com nothere.example.com a.wild.example.com y.ent.example.com";
+        let (report, statuses, complaints) = dnsviz_report(dir.path(), &ds, names).await;
+        assert!(complaints.is_empty(), "{denial}: {complaints:#?}");
+        assert_eq!(
+            report["example.com."]["delegation"]["status"], "SECURE",
+            "{denial}: {report}"
+        );
+        let valid = statuses.get("VALID").copied().unwrap_or(0);
+        assert!(valid >= 25, "{denial}: {statuses:?}");
+        assert!(
+            statuses
+                .keys()
+                .all(|s| ["VALID", "SECURE", "NOERROR", "NXDOMAIN"].contains(&s.as_str())),
+            "{denial}: {statuses:?}\n{report}"
+        );
+    }
+}

@@ -34,9 +34,9 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Policy
         };
         let validity = match raw.validity.as_deref().map(parse_duration) {
             None => Policy::VALIDITY,
-            Some(Ok(v)) if v.as_secs() >= 20 => v,
+            Some(Ok(v)) if v.as_secs() >= 10 => v,
             Some(Ok(_)) => {
-                problem("zone.dnssec.validity: at least 20s".into());
+                problem("zone.dnssec.validity: at least 10s".into());
                 continue;
             }
             Some(Err(e)) => {

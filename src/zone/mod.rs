@@ -671,8 +671,13 @@ fn place_pool(
     }
     let node = nodes.get(wire);
     let has = |f: &dyn Fn(Node<'_>) -> bool| node.is_some_and(f);
+    // A CNAME stands beside its own NSEC and RRSIGs (RFC 2181 §10.1, RFC 4035 §2.5).
+    let other_data = |n: Node<'_>| {
+        n.rrsets()
+            .any(|s| !matches!(s.rtype, RecordType::NSEC | RecordType::RRSIG))
+    };
     let conflict = if pool.rtype == RecordType::CNAME {
-        has(&|n| n.has_rrsets() || !n.pools().is_empty()).then(|| {
+        has(&|n| other_data(n) || !n.pools().is_empty()).then(|| {
             format!("CNAME pool {name}: the name has other data; a CNAME must stand alone")
         })
     } else if has(&|n| n.has_cname()) {

@@ -622,3 +622,92 @@ pub fn unbound_loopback_only() -> String {
     .map(|b| format!("  do-not-query-address: {b}\n"))
     .collect()
 }
+
+/// Counts every `status` in DNSViz's report and collects every `errors` and `warnings` entry.
+pub fn dnsviz_walk(
+    v: &serde_json::Value,
+    path: &str,
+    statuses: &mut std::collections::BTreeMap<String, usize>,
+    complaints: &mut Vec<String>,
+) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let here = format!("{path}/{k}");
+                match (k.as_str(), v) {
+                    ("status", serde_json::Value::String(s)) => {
+                        *statuses.entry(s.clone()).or_default() += 1;
+                    }
+                    ("errors" | "warnings", v) => complaints.push(format!("{here}: {v}")),
+                    _ => dnsviz_walk(v, &here, statuses, complaints),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                dnsviz_walk(v, &format!("{path}[{i}]"), statuses, complaints);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// DNSViz's verdict on dnslb serving the directory `dir` (its config's listen address is set to
+/// 127.0.0.1:5300: alone in a network namespace with only loopback up, dnslb can take a fixed
+/// port), probing `names` of example.com with `ds` as the parent's DS: the report of `dnsviz
+/// grok`, its statuses counted, and every error and warning.
+pub async fn dnsviz_report(
+    dir: &Path,
+    ds: &str,
+    names: &str,
+) -> (
+    serde_json::Value,
+    std::collections::BTreeMap<String, usize>,
+    Vec<String>,
+) {
+    let conf = dir.join("dnslb.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("127.0.0.1:0\"]", "127.0.0.1:5300\"]")).unwrap();
+    std::fs::write(dir.join("ds.txt"), format!("{ds}\n")).unwrap();
+    let server = "example.com:ns1.example.com=127.0.0.1:5300";
+    let script = format!(
+        "ip link set lo up\n\
+         {dnslb} -c {d}/dnslb.toml serve > {d}/dnslb.log 2>&1 &\n\
+         for i in $(seq 100); do dig +time=1 +tries=1 @127.0.0.1 -p 5300 example.com SOA \
+           >/dev/null 2>&1 && break; sleep 0.1; done\n\
+         dnsviz probe -A -a example.com -x '{server}' -N '{server}' -D 'example.com:{d}/ds.txt' \
+           -o {d}/probe.json {names}\n",
+        dnslb = env!("CARGO_BIN_EXE_dnslb"),
+        d = dir.display(),
+    );
+    // A PID namespace too: when its first process ends (or is killed with the test), the
+    // kernel ends dnslb with it.
+    let probe = tokio::process::Command::new("unshare")
+        .args([
+            "--net",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .kill_on_drop(true)
+        .output();
+    let probe = tokio::time::timeout(Duration::from_secs(120), probe)
+        .await
+        .expect("dnsviz probe finishes in 2 minutes")
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
+    let grok = std::process::Command::new("dnsviz")
+        .arg("grok")
+        .stdin(std::fs::File::open(dir.join("probe.json")).unwrap())
+        .output()
+        .unwrap();
+    assert!(grok.status.success(), "{grok:?}");
+    let report: serde_json::Value = serde_json::from_slice(&grok.stdout).unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut complaints = Vec::new();
+    dnsviz_walk(&report, "", &mut statuses, &mut complaints);
+    (report, statuses, complaints)
+}
