@@ -50,13 +50,18 @@ fn tag(base: &str) -> u16 {
 /// A server directory: the zone, `extra` config (pools) and a `[[zone]]` signing it with the
 /// keys in `keys/` (`dnssec` adds to its table).
 fn signed_dir(extra: &str, dnssec: &str) -> tempfile::TempDir {
+    signed_dir_with(extra, dnssec, "")
+}
+
+/// [`signed_dir`] with `zone` lines more in its `[[zone]]`.
+fn signed_dir_with(extra: &str, dnssec: &str, zone: &str) -> tempfile::TempDir {
     let insecure = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/dnssec/insecure.example.com.zone"),
     )
     .unwrap();
     let config = format!(
-        "[[zone]]\nname = \"example.com\"\ndnssec = {{ keys = \"keys\"{dnssec} }}\n\n{extra}"
+        "[[zone]]\nname = \"example.com\"\ndnssec = {{ keys = \"keys\"{dnssec} }}\n{zone}\n{extra}"
     );
     let dir = dir_with_zones(
         &config,
@@ -658,4 +663,108 @@ async fn dnsviz_finds_no_error_in_a_zone_dnslb_signs() {
             "{denial}: {statuses:?}\n{report}"
         );
     }
+}
+
+/// Knot signing example.com (NSEC3 with RFC 9276's parameters) with the BIND key files in
+/// `keys`, imported by `keymgr`; no key of its own, no CDS.
+async fn knot_signing_with(keys: &Path) -> Daemon {
+    let keys = keys.to_path_buf();
+    let setup = move |dir: &Path| {
+        std::fs::write(dir.join("example.com.zone"), zone_text()).unwrap();
+        for e in std::fs::read_dir(&keys).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "private") {
+                let out = std::process::Command::new("keymgr")
+                    .arg("-D")
+                    .arg(dir.join("keys"))
+                    .args(["example.com.", "import-bind"])
+                    .arg(p.with_extension(""))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "keymgr import-bind: {out:?}");
+            }
+        }
+    };
+    let config = |port: u16, dir: &Path| {
+        let d = dir.display();
+        format!(
+            "server:\n  rundir: \"{d}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
+             log:\n  - target: \"{d}/knot.log\"\n    any: info\n\
+             database:\n  storage: \"{d}\"\n\
+             acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    action: transfer\n\
+             policy:\n  - id: signer\n    manual: on\n    algorithm: ecdsap256sha256\n    nsec3: on\n    nsec3-iterations: 0\n    nsec3-salt-length: 0\n    cds-cdnskey-publish: none\n\
+             template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    semantic-checks: off\n\
+             zone:\n  - domain: example.com\n    file: example.com.zone\n    acl: xfr\n    dnssec-signing: on\n    dnssec-policy: signer\n"
+        )
+    };
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start("knotd", "knot.conf", &["-c"], setup, config, &probe).await
+}
+
+/// An AXFR of example.com from `addr` by `dig`, each record as compared: owner lower-cased,
+/// TTL, type, and RDATA, an RRSIG's without its times and signature (which differ per
+/// signer), the SOA's without its serial (Knot increments it when it signs).
+async fn axfr_as_compared(addr: SocketAddr) -> std::collections::BTreeSet<String> {
+    let out = dig(
+        addr,
+        &[
+            "+nocmd",
+            "+nostats",
+            "+nocomments",
+            "+onesoa",
+            "example.com",
+            "AXFR",
+        ],
+    )
+    .await;
+    out.lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (owner, ttl, rtype) = (f[0].to_ascii_lowercase(), f[1], f[3]);
+            let rdata: Vec<&str> = match rtype {
+                // covered type, algorithm, labels, original TTL, (times), key tag, signer
+                "RRSIG" => vec![f[4], f[5], f[6], f[7], f[10], f[11]],
+                "SOA" => f[4..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 2)
+                    .map(|(_, x)| *x)
+                    .collect(),
+                _ => f[4..].to_vec(),
+            };
+            format!(
+                "{owner} {ttl} {rtype} {}",
+                rdata.join(" ").to_ascii_lowercase()
+            )
+        })
+        .collect()
+}
+
+/// The differential test against Knot: with the same zone and the same keys, dnslb and Knot
+/// sign the same RRsets with the same keys (the same covered types at the same owners), make
+/// the same DNSKEY and NSEC3PARAM RRsets and the same NSEC3 chain (owners, next hashes,
+/// bitmaps, TTLs); signatures differ only in value and time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnslb_and_knot_sign_the_same_zone_alike() {
+    if !have_tool("knotd") || !have_tool("keymgr") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    let dir = signed_dir_with("", "", "allow_transfer = [\"127.0.0.0/8\"]");
+    let keys = dir.path().join("keys");
+    keygen(&keys, &["-f", "KSK"]);
+    keygen(&keys, &[]);
+    let knot = knot_signing_with(&keys).await;
+    let s = start_dir(dir).await;
+    let ours = axfr_as_compared(s.addr).await;
+    let theirs = axfr_as_compared(knot.addr).await;
+    assert!(ours.len() > 60, "{ours:#?}");
+    let only_ours: Vec<&String> = ours.difference(&theirs).collect();
+    let only_theirs: Vec<&String> = theirs.difference(&ours).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "only dnslb: {only_ours:#?}\nonly Knot: {only_theirs:#?}"
+    );
+    knot.stop().await;
+    s.stop().await;
 }

@@ -41,7 +41,7 @@ pub struct Additions {
 pub fn additions(zone: &Zone, keys: &KeySet<'_>, denial: Denial, window: Window) -> Additions {
     let origin = crate::prepare::wire_lower(&zone.origin);
     let soa_ttl = apex_ttl(zone, &origin);
-    let apex_sets = apex_sets(zone, keys, denial, soa_ttl);
+    let apex_sets = apex_sets(zone, keys, denial, (soa_ttl, zone.negative_soa().ttl));
     let signer = Signer {
         origin: &origin,
         keys,
@@ -105,7 +105,7 @@ fn apex_sets(
     zone: &Zone,
     keys: &KeySet<'_>,
     denial: Denial,
-    ttl: u32,
+    (ttl, negative_ttl): (u32, u32),
 ) -> Vec<(RecordType, u32, Vec<Vec<u8>>)> {
     let mut sets = vec![(
         RecordType::DNSKEY,
@@ -119,8 +119,13 @@ fn apex_sets(
         sets.push((RecordType::CDNSKEY, ttl, cdnskey));
     }
     if denial == Denial::Nsec3 {
-        // SHA-1, no flags, no extra iteration, no salt (RFC 9276 §3.1). TTL 0, as BIND.
-        sets.push((RecordType::NSEC3PARAM, 0, vec![vec![1, 0, 0, 0, 0]]));
+        // SHA-1, no flags, no extra iteration, no salt (RFC 9276 §3.1); the TTL of the chain
+        // (the negative TTL, RFC 9077), as Knot.
+        sets.push((
+            RecordType::NSEC3PARAM,
+            negative_ttl,
+            vec![vec![1, 0, 0, 0, 0]],
+        ));
     }
     sets
 }
