@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub secondaries: FxHashMap<Name, SecondaryZone>,
     /// The `[geoip]` databases the geo pools were compiled from.
     pub geoip: Option<Arc<crate::geo::Databases>>,
+    /// What the signing of zones here made since start-up (carried from generation to
+    /// generation).
+    pub signing: Arc<crate::zone::pool_signatures::SigningStats>,
 }
 
 /// What a generation is made of, as the loader gathers it.
@@ -67,6 +70,8 @@ pub struct Parts {
     pub geoip: Option<Arc<crate::geo::Databases>>,
     /// Skip the prepared answers (`dnslb check`, which serves nothing).
     pub unprepared: bool,
+    /// The signing counters, carried over from the previous generation.
+    pub signing: Arc<crate::zone::pool_signatures::SigningStats>,
 }
 
 /// A zone's transfer settings.
@@ -113,6 +118,7 @@ impl Snapshot {
             transfers: parts.transfers,
             secondaries: parts.secondaries,
             geoip: parts.geoip,
+            signing: parts.signing,
         }
     }
 

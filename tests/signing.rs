@@ -282,6 +282,8 @@ async fn unbound_validates_10000_signed_pool_answers_through_flaps_and_drains() 
                 if let Some(v) = verdict {
                     wrong.lock().unwrap().push(format!("{name} {qtype}: {v}"));
                 }
+                // Paced: the flaps and drains below happen while they ask.
+                tokio::time::sleep(Duration::from_millis(4)).await;
             }
         }));
     }
@@ -316,6 +318,7 @@ async fn unbound_validates_10000_signed_pool_answers_through_flaps_and_drains() 
     }
     let wrong = wrong.lock().unwrap().clone();
     assert_eq!(asked.load(Ordering::Relaxed), 10_000);
+    assert!(round >= 10, "the members flapped while they asked: {round} rounds");
     assert!(
         wrong.is_empty(),
         "{} of 10,000 wrong:\n{}",
@@ -325,9 +328,13 @@ async fn unbound_validates_10000_signed_pool_answers_through_flaps_and_drains() 
     // Every answer was drawn from sets signed at load: no signature since.
     assert_eq!(signatures_made(&s).await, made);
     let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    let pool_lines: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("dnslb_dnssec_pool_signatures"))
+        .collect();
     assert!(
-        metrics.contains("dnslb_dnssec_pool_signatures_total{result=\"miss\"} 0"),
-        "{metrics}"
+        pool_lines.contains(&"dnslb_dnssec_pool_signatures_total{result=\"miss\"} 0"),
+        "{pool_lines:?}"
     );
 
     if have_tool("delv") {
@@ -766,5 +773,83 @@ async fn dnslb_and_knot_sign_the_same_zone_alike() {
         "only dnslb: {only_ours:#?}\nonly Knot: {only_theirs:#?}"
     );
     knot.stop().await;
+    s.stop().await;
+}
+
+/// A pool with more possible RRsets than `pool_limit` (6 members answering 3: 41 sets, limit
+/// 10): only its singletons are signed ahead; a draw of three is first answered with one member
+/// (signed), its set signed off the query path, and then answered whole; Unbound validates
+/// every answer, and `/metrics` counts the misses, the hits and the signatures made for the
+/// cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_beyond_the_limit_is_signed_on_demand_and_never_served_unsigned() {
+    if !have_tool("unbound") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    let members: Vec<String> = (1..=6)
+        .map(|i| format!("{{ address = \"192.0.2.{i}\", weight = 1 }}"))
+        .collect();
+    let pool = format!(
+        "[[pool]]\nname = \"big.example.com.\"\ntype = \"A\"\nanswers = 3\nmembers = [ {} ]\n",
+        members.join(", ")
+    );
+    let dir = signed_dir(&pool, ", pool_limit = 10");
+    keygen(&dir.path().join("keys"), &["-f", "KSK"]);
+    keygen(&dir.path().join("keys"), &[]);
+    let anchors = ds_lines(&dir.path().join("dnslb.toml"));
+    let s = start_dir(dir).await;
+    let unbound = validating_unbound(s.addr, &anchors).await;
+    let mut sizes = std::collections::BTreeMap::new();
+    for _ in 0..300 {
+        let records = answers(s.addr, "big.example.com.", RecordType::A).await;
+        let addresses = records
+            .iter()
+            .filter(|r| r.record_type() == RecordType::A)
+            .count();
+        let sigs = records
+            .iter()
+            .filter(|r| r.record_type() == RecordType::RRSIG)
+            .count();
+        assert_eq!(sigs, 1, "every answer signed: {records:?}");
+        *sizes.entry(addresses).or_insert(0) += 1;
+        let r = resolve(unbound.addr, "big.example.com.", RecordType::A)
+            .await
+            .expect("Unbound answers");
+        assert!(r.metadata.authentic_data, "{r:?}");
+    }
+    assert!(
+        sizes.get(&1).is_some_and(|&n| n > 0),
+        "misses answered smaller: {sizes:?}"
+    );
+    assert!(
+        sizes.get(&3).is_some_and(|&n| n > 100),
+        "then whole: {sizes:?}"
+    );
+    assert_eq!(
+        sizes.keys().copied().collect::<Vec<_>>(),
+        [1, 3],
+        "{sizes:?}"
+    );
+    let (_, metrics) = http(s.admin(), "GET", "/metrics", "").await;
+    let value = |line: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        value("dnslb_dnssec_signatures_made_total{cause=\"cache\"}") > 0,
+        "{metrics}"
+    );
+    assert!(
+        value("dnslb_dnssec_pool_signatures_total{result=\"miss\"}") > 0,
+        "{metrics}"
+    );
+    assert!(
+        value("dnslb_dnssec_pool_signatures_total{result=\"hit\"}") > 100,
+        "{metrics}"
+    );
+    unbound.stop().await;
     s.stop().await;
 }

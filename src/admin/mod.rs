@@ -500,7 +500,8 @@ fn encode_server(
 /// Signatures made by cause, and the signed pool answers found signed or answered smaller.
 fn encode_signing(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), fmt::Error> {
     use std::sync::atomic::Ordering::Relaxed;
-    let made = &crate::dnssec::MADE;
+    let snapshot = shared.snapshot.load();
+    let made = &*snapshot.signing;
     let mut e = enc.encode_descriptor(
         "dnslb_dnssec_signatures_made",
         "Signatures dnslb made, by cause: load (a zone loaded or changed), refresh (due to run out, or a key's timing), cache (a pool's set beyond the pool limit)",
@@ -514,7 +515,7 @@ fn encode_signing(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), fm
     ] {
         ConstCounter::new(n).encode(e.encode_family(&[("cause", cause)])?)?;
     }
-    let (hits, misses) = shared.stats.signed_pool_answers();
+    let (hits, misses) = shared.stats.signed_pool_answers(made);
     let mut e = enc.encode_descriptor(
         "dnslb_dnssec_pool_signatures",
         "Signed pool answers with DO: hit (the drawn set's RRSIGs were ready), miss (the set was not signed yet: answered with fewer members, whose set was)",

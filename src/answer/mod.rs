@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use crate::pool::{Clients, Picker, Pool};
 use crate::served::Served;
-use crate::zone::signed::{GENERAL_PATH_POOL_SIGNATURES, PoolSignatures};
+use crate::zone::pool_signatures::PoolSignatures;
 use crate::zone::{Lookup, Node, RRset, Signed, Zone};
 
 /// How many CNAMEs (and DNAME substitutions) are followed before the answer stops. NSD follows
@@ -106,23 +106,23 @@ impl Draw<'_> {
     ) -> u8 {
         match self {
             Draw::Yes { picker, clients } => pool.draw_with(picker, clients, |picks, scope| {
-                let picks = match signatures.map(|s| s.signed_draw(picks)) {
-                    None => picks,
-                    Some(found) => {
-                        let hit = found.is_some_and(|(p, _)| p.len() == picks.len());
-                        let counter = &GENERAL_PATH_POOL_SIGNATURES[usize::from(!hit)];
-                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        found.map_or(&[][..], |(p, _)| p)
-                    }
+                let members = |picks: &[usize], out: &mut SmallVec<[Cow<'a, Record>; 8]>| {
+                    out.extend(
+                        picks
+                            .iter()
+                            .map(|&i| Cow::Borrowed(&pool.members[i].record)),
+                    );
                 };
-                out.extend(
-                    picks
-                        .iter()
-                        .map(|&i| Cow::Borrowed(&pool.members[i].record)),
-                );
-                if let Some(s) = signatures {
-                    out.extend(s.records(picks, &pool.name).into_iter().map(Cow::Owned));
-                }
+                let Some(signatures) = signatures else {
+                    members(picks, out);
+                    return scope;
+                };
+                signatures.with_signed(picks, |picks, rrsigs, hit| {
+                    signatures.count_general(hit);
+                    members(picks, out);
+                    let records = PoolSignatures::decode(rrsigs, &pool.name);
+                    out.extend(records.into_iter().map(Cow::Owned));
+                });
                 scope
             }),
             Draw::No => 0,

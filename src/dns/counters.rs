@@ -156,11 +156,14 @@ impl QueryStats {
         self.queries[p][type_index(u16::from(qtype))].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Signed pool answers (hits, misses): the fast path's and the general path's
-    /// ([`crate::zone::signed::GENERAL_PATH_POOL_SIGNATURES`]).
-    pub fn signed_pool_answers(&self) -> (u64, u64) {
+    /// Signed pool answers (hits, misses): the fast path's and the general path's (counted in
+    /// `signing`).
+    pub fn signed_pool_answers(
+        &self,
+        signing: &crate::zone::pool_signatures::SigningStats,
+    ) -> (u64, u64) {
         let shards = self.shards();
-        let general = &crate::zone::signed::GENERAL_PATH_POOL_SIGNATURES;
+        let general = &signing.general_path;
         let sum = |i: usize| {
             general[i].load(Ordering::Relaxed)
                 + shards

@@ -18,6 +18,7 @@ use super::{DnsHandler, MAX_UDP_PAYLOAD};
 use crate::pool::{Client, Clients};
 use crate::prepare::{AddressRef, BodyRef, Found, Nsec3Nx, PoolBody, relocate};
 use crate::snapshot::Snapshot;
+use crate::zone::pool_signatures::Rrsigs;
 
 /// What the fast path did with a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,17 +468,28 @@ fn pool_answer(
     out: &mut [u8; RESPONSE_BUFFER],
     limit: &mut Limit<'_>,
 ) -> Outcome {
-    let (picks, rrsigs) = match &pool.signatures {
-        None => (picks, None),
-        Some(sigs) => match sigs.signed_draw(picks) {
-            Some((signed, rrsigs)) => {
-                shard.count_signed_pool(signed.len() == picks.len());
-                (signed, Some(rrsigs))
-            }
-            None => return Outcome::Fallback,
-        },
+    let Some(sigs) = &pool.signatures else {
+        return pool_records(q, (pool, picks, (&[], 0)), scope, peer, out, limit);
     };
-    let (sig_bytes, sig_count) = rrsigs.unwrap_or((&[], 0));
+    let answer = |picks: &[usize], rrsigs: Rrsigs<'_>, hit| {
+        shard.count_signed_pool(hit);
+        pool_records(q, (pool, picks, rrsigs), scope, peer, out, limit)
+    };
+    sigs.with_signed(picks, answer).unwrap_or(Outcome::Fallback)
+}
+
+/// A response of the members `picks` of `pool`, then the records `rrsigs` (their RRSIGs, in
+/// answer-section form).
+#[inline(always)]
+fn pool_records(
+    q: &Query<'_>,
+    (pool, picks, rrsigs): (&PoolBody, &[usize], Rrsigs<'_>),
+    scope: u8,
+    peer: SocketAddr,
+    out: &mut [u8; RESPONSE_BUFFER],
+    limit: &mut Limit<'_>,
+) -> Outcome {
+    let (sig_bytes, sig_count) = rrsigs;
     let count = picks.len() as u16 + sig_count;
     let mut at = match answer_start(q, count, scope, peer, out, limit) {
         Ok(at) => at,

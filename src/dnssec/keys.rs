@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::Name;
@@ -214,7 +215,7 @@ pub fn key_tag(rdata: &[u8]) -> u16 {
 
 /// Reads every key pair of `origin` in `dir` (files `K<origin>+<alg>+<tag>.private` with their
 /// `.key`); a file that cannot be used is a problem naming it, and the other keys still load.
-pub fn read_dir(dir: &Path, origin: &Name, problems: &mut Vec<Problem>) -> Vec<Key> {
+pub fn read_dir(dir: &Path, origin: &Name, problems: &mut Vec<Problem>) -> Vec<Arc<Key>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -238,7 +239,7 @@ pub fn read_dir(dir: &Path, origin: &Name, problems: &mut Vec<Problem>) -> Vec<K
     let mut keys = Vec::new();
     for private in paths {
         match read_pair(&private, origin) {
-            Ok(k) => keys.push(k),
+            Ok(k) => keys.push(Arc::new(k)),
             Err(msg) => problems.push(Problem::file(&private, msg)),
         }
     }

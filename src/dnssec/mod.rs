@@ -26,28 +26,11 @@ use hickory_proto::rr::Name;
 
 use crate::Problem;
 use crate::pool::Pool;
+use crate::zone::pool_signatures::SigningStats;
 use crate::zone::signed::{KeyLine, Ours};
 use crate::zone::{PackedRecords, Zone};
 use keys::{Key, State};
 use rrsig::Window;
-
-/// Signatures made, by cause, since the process started: `/metrics`' counters.
-#[derive(Debug, Default)]
-pub struct Made {
-    /// When a zone was loaded or changed (its file, its pools, its keys' files, a transfer).
-    pub load: std::sync::atomic::AtomicU64,
-    /// When signatures were made again before they ran out, or a key's timing came.
-    pub refresh: std::sync::atomic::AtomicU64,
-    /// For a pool's set beyond the pool limit, on demand, off the query path.
-    pub cache: std::sync::atomic::AtomicU64,
-}
-
-/// The process's [`Made`] counters.
-pub static MADE: Made = Made {
-    load: std::sync::atomic::AtomicU64::new(0),
-    refresh: std::sync::atomic::AtomicU64::new(0),
-    cache: std::sync::atomic::AtomicU64::new(0),
-};
 
 /// Why a zone is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,26 +76,26 @@ impl Policy {
 #[derive(Debug)]
 pub struct KeySet<'k> {
     /// In the DNSKEY RRset.
-    pub published: Vec<&'k Key>,
+    pub published: Vec<&'k Arc<Key>>,
     /// Sign every RRset but the DNSKEY, CDS and CDNSKEY ones.
-    pub zsks: Vec<&'k Key>,
+    pub zsks: Vec<&'k Arc<Key>>,
     /// Sign the DNSKEY, CDS and CDNSKEY RRsets.
-    pub ksks: Vec<&'k Key>,
+    pub ksks: Vec<&'k Arc<Key>>,
     /// Have their CDS and CDNSKEY published.
-    pub syncing: Vec<&'k Key>,
+    pub syncing: Vec<&'k Arc<Key>>,
 }
 
 impl<'k> KeySet<'k> {
     /// The roles of `keys` at `now`. Per algorithm, active ZSKs sign the zone and active KSKs
     /// the key set; an algorithm with only one kind of active key has it sign both (a CSK), so
     /// every algorithm in the DNSKEY RRset signs every RRset (RFC 6840 §5.11).
-    pub fn at(keys: &'k [Key], now: u64) -> Result<Self, String> {
+    pub fn at(keys: &'k [Arc<Key>], now: u64) -> Result<Self, String> {
         let state = |k: &Key| k.state(now);
-        let published: Vec<&Key> = keys
+        let published: Vec<&Arc<Key>> = keys
             .iter()
             .filter(|k| matches!(state(k), State::Published | State::Active | State::Inactive))
             .collect();
-        let active: Vec<&Key> = keys.iter().filter(|k| state(k) == State::Active).collect();
+        let active: Vec<&Arc<Key>> = keys.iter().filter(|k| state(k) == State::Active).collect();
         if active.is_empty() {
             return Err("no key is active now (see the keys' Activate and Inactive)".into());
         }
@@ -127,7 +110,8 @@ impl<'k> KeySet<'k> {
                     .copied()
                     .filter(move |k| k.algorithm == alg && k.is_ksk() == ksk)
             };
-            let (z, k): (Vec<&Key>, Vec<&Key>) = (of(false).collect(), of(true).collect());
+            let (z, k): (Vec<&Arc<Key>>, Vec<&Arc<Key>>) =
+                (of(false).collect(), of(true).collect());
             zsks.extend(if z.is_empty() { &k } else { &z });
             ksks.extend(if k.is_empty() { &z } else { &k });
         }
@@ -149,6 +133,7 @@ pub fn sign(
     records: &PackedRecords,
     pools: &[Arc<Pool>],
     (policy, now, cause): (&Policy, u64, Cause),
+    stats: &Arc<SigningStats>,
 ) -> Result<Zone, Vec<Problem>> {
     let mut problems = Vec::new();
     let keys = keys::read_dir(&policy.keys, origin, &mut problems);
@@ -160,15 +145,15 @@ pub fn sign(
     let unsigned = Zone::build(origin, file, &records, pools)?;
     let window = window(policy, now);
     let added = zone::additions(&unsigned, &set, policy.denial, window);
-    let signed_pools = pools::sign(&unsigned, &set, window, policy.pool_limit);
+    let signed_pools = pools::sign(&unsigned, &set, (window, policy.pool_limit), stats);
     drop(unsigned);
     records.append(&added.records);
     drop(added.records);
     let mut zone = Zone::build_signed_here(origin, file, &records, pools)?;
     let made = added.signatures + signed_pools.signatures;
     let counter = match cause {
-        Cause::Load => &MADE.load,
-        Cause::Refresh => &MADE.refresh,
+        Cause::Load => &stats.load,
+        Cause::Refresh => &stats.refresh,
     };
     counter.fetch_add(made, std::sync::atomic::Ordering::Relaxed);
     let ours = Ours {
@@ -311,7 +296,7 @@ pub fn ds_lines(origin: &Name, policy: &Policy, now: u64) -> Result<Vec<String>,
         return Err(problems);
     }
     let set = KeySet::at(&keys, now).map_err(|e| vec![Problem::file(&policy.keys, e)])?;
-    let ksks: Vec<&Key> = if set.published.iter().any(|k| k.is_ksk()) {
+    let ksks: Vec<&Arc<Key>> = if set.published.iter().any(|k| k.is_ksk()) {
         set.published
             .iter()
             .copied()

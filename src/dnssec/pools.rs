@@ -5,21 +5,28 @@
 //! answering `k` has C(n,1) + … + C(n,k) such sets (16 members, 3 answers: 696); each is signed
 //! once per signing, and the answer finds its signatures by the set's member mask.
 //!
-//! A pool with more sets than the zone's `pool_limit` (or more than 64 members) has the sets of
-//! its smaller sizes signed, as many sizes as fit under the limit, singletons always: a draw
-//! larger than what is signed is answered with its first members, as many as are signed (the
-//! draw of an RRset already signed, never an unsigned answer, never a signature made while a
-//! query waits).
+//! A pool with more sets than the zone's `pool_limit` has the sets of its smaller sizes signed
+//! ahead, as many sizes as fit under the limit (singletons always), and the others on demand:
+//! a draw whose set is not signed yet is answered with its first members, as many as are signed
+//! ahead (the draw of an RRset already signed: never an unsigned answer, never a signature made
+//! while a query waits), and its set goes to the pool's signer, a thread that signs off the
+//! query path into a cache of at most `pool_limit` sets, where the next draws find it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, sync_channel};
 
+use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
+
+use super::keys::Key;
+use crate::zone::pool_signatures::{OnDemand, SetKey, SignedSets, SigningStats, answer_records};
 
 use super::KeySet;
 use super::rrsig::{self, Unsigned, Window};
 use crate::zone::Zone;
-use crate::zone::signed::PoolSignatures;
+use crate::zone::pool_signatures::PoolSignatures;
 
 /// What signing a zone's pools made.
 #[derive(Debug, Default)]
@@ -33,25 +40,42 @@ pub struct Signed {
 }
 
 /// Signs every RRset each pool of `zone` can answer, with the zone's signing keys.
-pub fn sign(zone: &Zone, keys: &KeySet<'_>, window: Window, limit: usize) -> Signed {
+pub fn sign(
+    zone: &Zone,
+    keys: &KeySet<'_>,
+    (window, limit): (Window, usize),
+    stats: &Arc<SigningStats>,
+) -> Signed {
     let mut out = Signed::default();
     let origin = crate::prepare::wire_lower(&zone.origin);
     for (wire, node) in zone.nodes_wire() {
         for pool in node.pools() {
-            let n = pool.members.len().min(64);
+            let n = pool.members.len();
             let sizes = sizes_within(n, pool.answers.min(n), limit);
-            if sizes < pool.answers.min(pool.members.len()) {
-                out.on_demand += 1;
-            }
             let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(n);
-            for m in &pool.members[..n] {
+            for m in pool.members.iter() {
                 let mut buf = Vec::new();
                 let rdata = crate::zone::packed::uncompressed(&mut buf, |e| {
                     hickory_proto::serialize::binary::BinEncodable::emit(&m.record.data, e)
                 });
                 rdatas.push(rdata.map(<[u8]>::to_vec).unwrap_or_default());
             }
-            let mut sigs = PoolSignatures::new(sizes);
+            let mut sigs = PoolSignatures::new(sizes, stats.clone());
+            if sizes < pool.answers.min(n) {
+                out.on_demand += 1;
+                let signer = Signer {
+                    owner: wire.to_vec(),
+                    origin: origin.to_vec(),
+                    rtype: u16::from(pool.rtype),
+                    ttl: pool.ttl,
+                    rdatas: rdatas.clone(),
+                    keys: keys.zsks.iter().map(|k| Arc::clone(k)).collect(),
+                    window,
+                    capacity: limit.max(CACHE_MIN),
+                    stats: stats.clone(),
+                };
+                sigs.on_demand = signer.spawn();
+            }
             let mut members: SmallVec<[usize; 8]> = SmallVec::new();
             for_each_subset(n, sizes, &mut members, &mut |picks| {
                 let set: SmallVec<[&[u8]; 8]> = picks.iter().map(|&i| &rdatas[i][..]).collect();
@@ -73,6 +97,88 @@ pub fn sign(zone: &Zone, keys: &KeySet<'_>, window: Window, limit: usize) -> Sig
         }
     }
     out
+}
+
+/// The fewest sets a pool's cache holds before it starts again empty (its bound is the pool
+/// limit, or this when the limit is lower).
+const CACHE_MIN: usize = 1_024;
+
+/// How many sets wait for a pool's signer at most (more misses are dropped, and asked again by
+/// a later draw).
+const QUEUE: usize = 1_024;
+
+/// A pool's signer on demand: what it needs to sign any set of the pool's members.
+struct Signer {
+    owner: Vec<u8>,
+    origin: Vec<u8>,
+    rtype: u16,
+    ttl: u32,
+    rdatas: Vec<Vec<u8>>,
+    keys: Vec<Arc<Key>>,
+    window: Window,
+    capacity: usize,
+    stats: Arc<SigningStats>,
+}
+
+impl Signer {
+    /// Starts the signer's thread; what the query path hands misses to and reads from. The
+    /// thread ends when the returned queue is dropped (with the zone).
+    fn spawn(self) -> Option<OnDemand> {
+        let (queue, rx) = sync_channel(QUEUE);
+        let cache = Arc::new(ArcSwap::from_pointee(SignedSets::default()));
+        let published = cache.clone();
+        std::thread::Builder::new()
+            .name("dnslb-signer".into())
+            .spawn(move || self.run(&rx, &published))
+            .ok()?;
+        Some(OnDemand { cache, queue })
+    }
+
+    /// Signs the sets asked for, a batch at a time, publishing each batch in `cache` whole
+    /// (copied, so that readers never wait); a full cache starts again empty.
+    fn run(&self, rx: &Receiver<SetKey>, cache: &ArcSwap<SignedSets>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(255));
+            let mut sets = SignedSets::clone(&cache.load());
+            if sets.sets.len() + batch.len() > self.capacity {
+                sets.sets.clear();
+            }
+            for key in batch {
+                if sets.sets.contains_key(&key) {
+                    continue;
+                }
+                if let Some(signed) = self.sign(&key) {
+                    sets.sets.insert(key, signed);
+                }
+            }
+            cache.store(Arc::new(sets));
+        }
+    }
+
+    /// The RRSIG records of the set `key`, in answer-section form, and how many.
+    fn sign(&self, key: &SetKey) -> Option<(Box<[u8]>, u16)> {
+        let set: SmallVec<[&[u8]; 8]> = key
+            .iter()
+            .map(|&i| self.rdatas.get(usize::from(i)).map(Vec::as_slice))
+            .collect::<Option<_>>()?;
+        let unsigned = Unsigned {
+            owner: &self.owner,
+            rtype: self.rtype,
+            ttl: self.ttl,
+            rdatas: &set,
+        };
+        let made: Vec<Vec<u8>> = self
+            .keys
+            .iter()
+            .filter_map(|k| rrsig::make(&unsigned, k, &self.origin, self.window))
+            .collect();
+        self.stats
+            .cache
+            .fetch_add(made.len() as u64, Ordering::Relaxed);
+        let count = u16::try_from(made.len()).ok()?;
+        Some((answer_records(self.ttl, &made).into_boxed_slice(), count))
+    }
 }
 
 /// How many sizes of sets (1, 2, …, up to `k` of `n` members) fit in `limit` signatures sets;

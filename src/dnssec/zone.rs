@@ -9,6 +9,7 @@
 //! signed apart ([`super::pools`]). Two threads share the names.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use hickory_proto::rr::RecordType;
 use smallvec::SmallVec;
@@ -233,7 +234,7 @@ impl Signer<'_, '_> {
 
     /// [`Signer::sign`], the RRSIGs owned by `spelled` (the owner as the zone writes it).
     fn sign_as(&self, set: &Unsigned<'_>, spelled: &[u8], out: &mut PackedRecords) -> u64 {
-        let keys: &[&Key] = match RecordType::from(set.rtype) {
+        let keys: &[&Arc<Key>] = match RecordType::from(set.rtype) {
             RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY => &self.keys.ksks,
             _ => &self.keys.zsks,
         };

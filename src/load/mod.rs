@@ -130,6 +130,8 @@ fn load_with(
     let pools = pools::build_all(&config, geoip.as_ref(), &mut cells, &mut fatal);
     let transfers = transfers::read(&config, &mut fatal);
     let policies = signing::read(&config, &mut fatal);
+    // What signing makes is counted across generations.
+    let signing = previous.map_or_else(Default::default, |p| p.snapshot.signing.clone());
     let secondaries = secondaries::read(&config, &mut fatal);
     let mut secondary_origins: Vec<Name> = secondaries.keys().cloned().collect();
     secondary_origins.sort();
@@ -142,15 +144,25 @@ fn load_with(
     if !fatal.is_empty() {
         // The zones' own problems too, so that one look shows everything to fix.
         let last = previous.map(|p| p.snapshot);
-        let (_, zone_problems) =
-            zones::build(&mut sources, &pools, &secondary_origins, last, &policies);
+        let (_, zone_problems) = zones::build(
+            &mut sources,
+            &pools,
+            &secondary_origins,
+            last,
+            (&policies, &signing),
+        );
         fatal.extend(zone_problems);
         return Err(fatal);
     }
     sources.geoip = geoip;
     let last = previous.map(|p| p.snapshot);
-    let (zones, mut problems) =
-        zones::build(&mut sources, &pools, &secondary_origins, last, &policies);
+    let (zones, mut problems) = zones::build(
+        &mut sources,
+        &pools,
+        &secondary_origins,
+        last,
+        (&policies, &signing),
+    );
     crate::memory::release(); // the records and the grouping, before the answers are prepared
     problems.extend(kept);
     if zones.is_empty() && secondaries.is_empty() {
@@ -186,6 +198,7 @@ fn load_with(
         unavailable,
         geoip: sources.geoip.clone(),
         unprepared: !prepare,
+        signing,
     });
     Ok(Loaded {
         warnings,

@@ -13,6 +13,7 @@ use crate::dnssec::Policy;
 use crate::pool::Pool;
 use crate::snapshot::Snapshot;
 use crate::zone::Zone;
+use crate::zone::pool_signatures::SigningStats;
 
 /// The zones that load, keyed by origin, and the problems of those that do not (or that serve
 /// their last good version).
@@ -54,7 +55,7 @@ pub fn build(
     pools: &[Arc<Pool>],
     secondaries: &[Name],
     previous: Option<&Snapshot>,
-    policies: &FxHashMap<Name, Policy>,
+    (policies, stats): (&FxHashMap<Name, Policy>, &Arc<SigningStats>),
 ) -> Built {
     let now = crate::dnssec::keys::unix_now();
     let mut origins: Vec<Name> = sources.zones.iter().map(|s| s.origin.clone()).collect();
@@ -82,7 +83,7 @@ pub fn build(
             true => crate::dnssec::Cause::Refresh,
             false => crate::dnssec::Cause::Load,
         };
-        let signing = policies.get(&src.origin).map(|p| (p, now, cause));
+        let signing = (policies.get(&src.origin).map(|p| (p, now, cause)), stats);
         if let Some(z) = old.filter(|z| unchanged(z, src, &mine, signing)) {
             return Outcome::Serves(z.clone());
         }
@@ -128,15 +129,18 @@ enum Outcome {
     Failed(Option<Arc<Zone>>, Vec<Problem>),
 }
 
-/// How a zone is signed here, the time of the load, and why it would be signed: `None` for a
-/// zone served as given.
-type Signing<'p> = Option<(&'p Policy, u64, crate::dnssec::Cause)>;
+/// How a zone is signed here, the time of the load, and why it would be signed (`None` for a
+/// zone served as given), and the counters of what signing made.
+type Signing<'p> = (
+    Option<(&'p Policy, u64, crate::dnssec::Cause)>,
+    &'p Arc<SigningStats>,
+);
 
 /// Whether `old`, the previous generation's zone of `src`, can serve again as it is (a zone
 /// signed here: signed with the same policy, and not due to be signed again).
 fn unchanged(old: &Zone, src: &ZoneSource, pools: &[Arc<Pool>], signing: Signing<'_>) -> bool {
     let clean = src.errors.is_empty() && pools.is_empty();
-    let signed_alike = match (signing, old.ours()) {
+    let signed_alike = match (signing.0, old.ours()) {
         (None, None) => true,
         (Some((policy, now, _)), Some(ours)) => {
             ours.policy == crate::dnssec::policy_hash(policy) && !crate::dnssec::due(ours, now)
@@ -153,8 +157,8 @@ fn build_zone(
     pools: &[Arc<Pool>],
     signing: Signing<'_>,
 ) -> Result<Zone, Vec<Problem>> {
-    match signing {
-        Some(how) => crate::dnssec::sign(&src.origin, &src.path, records, pools, how),
+    match signing.0 {
+        Some(how) => crate::dnssec::sign(&src.origin, &src.path, records, pools, how, signing.1),
         None => Zone::build(&src.origin, &src.path, records, pools),
     }
 }
@@ -201,7 +205,7 @@ fn last_good(
     signing: Signing<'_>,
     problems: &mut Vec<Problem>,
 ) -> Option<Arc<Zone>> {
-    let resign = match (signing, old.ours()) {
+    let resign = match (signing.0, old.ours()) {
         (Some((_, now, _)), Some(ours)) => crate::dnssec::due(ours, now),
         (Some(_), None) => true,
         _ => false,

@@ -40,7 +40,7 @@ use smallvec::SmallVec;
 use crate::answer::{Answer, Question, resolve_undrawn};
 use crate::pool::Pool;
 use crate::served::Served;
-use crate::zone::signed::PoolSignatures;
+use crate::zone::pool_signatures::PoolSignatures;
 use crate::zone::{Node, RRset, Zone};
 pub use denial::{Nsec3Nx, Nsec3Ref};
 

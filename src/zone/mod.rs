@@ -14,6 +14,7 @@ pub mod merge;
 mod names;
 pub(crate) mod packed;
 pub mod parse;
+pub mod pool_signatures;
 pub mod presentation;
 mod scan;
 pub mod secondary;
@@ -217,7 +218,7 @@ impl Zone {
     }
 
     /// The signatures of `pool`'s RRsets, when dnslb signed this zone.
-    pub fn pool_signatures(&self, pool: &Pool) -> Option<&Arc<signed::PoolSignatures>> {
+    pub fn pool_signatures(&self, pool: &Pool) -> Option<&Arc<pool_signatures::PoolSignatures>> {
         self.ours()?.pools.get(&pool.id)
     }
 

@@ -60,7 +60,7 @@ pub struct Ours {
     /// Signatures made for this zone (records and pools).
     pub signatures: u64,
     /// Each pool's signed RRsets, by pool id.
-    pub pools: FxHashMap<u64, Arc<PoolSignatures>>,
+    pub pools: FxHashMap<u64, Arc<super::pool_signatures::PoolSignatures>>,
     /// Pools too large to sign every RRset of ahead.
     pub pools_on_demand: usize,
 }
@@ -128,124 +128,6 @@ pub struct KeyLine {
     pub next: Option<(&'static str, u64)>,
     /// The private key's file.
     pub file: std::path::PathBuf,
-}
-
-/// Signed pool answers the general path made: the drawn set signed (0), or answered smaller
-/// (1). (The fast path counts its own per serving thread.)
-pub static GENERAL_PATH_POOL_SIGNATURES: [std::sync::atomic::AtomicU64; 2] = [
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-];
-
-/// A set's RRSIG records in answer-section form, and how many.
-pub type Rrsigs<'a> = (&'a [u8], u16);
-
-/// The RRSIGs of every RRset a pool can answer, by the set of its members (a mask of member
-/// indexes), each as answer-section records owned by a pointer to the question (`c00c`, type,
-/// class, TTL, RDLENGTH, RDATA): what the fast path appends after the drawn members.
-#[derive(Debug)]
-pub struct PoolSignatures {
-    by_mask: FxHashMap<u64, (u32, u32, u16)>,
-    bytes: Vec<u8>,
-    /// Sets of up to this many members are all signed.
-    pub complete_up_to: usize,
-    /// The most octets of one set's RRSIGs.
-    pub longest: usize,
-}
-
-impl PoolSignatures {
-    /// None yet; sets of up to `complete_up_to` members are to come.
-    pub fn new(complete_up_to: usize) -> Self {
-        PoolSignatures {
-            by_mask: FxHashMap::default(),
-            bytes: Vec::new(),
-            complete_up_to,
-            longest: 0,
-        }
-    }
-
-    /// The mask of `picks` (member indexes); `None` beyond 64 members.
-    #[inline]
-    pub fn mask(picks: &[usize]) -> Option<u64> {
-        let mut mask = 0u64;
-        for &i in picks {
-            mask |= 1u64.checked_shl(u32::try_from(i).ok()?)?;
-        }
-        Some(mask)
-    }
-
-    /// Adds the RRSIG RDATAs `rrsigs` of the set `picks`, with the pool's `ttl`.
-    pub fn insert(&mut self, picks: &[usize], ttl: u32, rrsigs: &[Vec<u8>]) {
-        let Some(mask) = Self::mask(picks) else {
-            return;
-        };
-        let at = self.bytes.len();
-        for rdata in rrsigs {
-            self.bytes.extend_from_slice(&[0xc0, 0x0c, 0, 46, 0, 1]);
-            self.bytes.extend_from_slice(&ttl.to_be_bytes());
-            self.bytes
-                .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-            self.bytes.extend_from_slice(rdata);
-        }
-        let len = self.bytes.len() - at;
-        self.longest = self.longest.max(len);
-        self.by_mask
-            .insert(mask, (at as u32, len as u32, rrsigs.len() as u16));
-    }
-
-    /// Gives back the room held beyond the signatures.
-    pub fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
-        self.by_mask.shrink_to_fit();
-    }
-
-    /// The RRSIG records of the set `picks` in answer-section form, and how many.
-    #[inline]
-    pub fn get(&self, picks: &[usize]) -> Option<(&[u8], u16)> {
-        let &(at, len, count) = self.by_mask.get(&Self::mask(picks)?)?;
-        Some((&self.bytes[at as usize..(at + len) as usize], count))
-    }
-
-    /// The members to answer for the draw `picks`, and their RRSIGs: the draw itself when its
-    /// set is signed, else its first members, as many as every set of is signed.
-    #[inline]
-    pub fn signed_draw<'p>(&self, picks: &'p [usize]) -> Option<(&'p [usize], Rrsigs<'_>)> {
-        if let Some(found) = self.get(picks) {
-            return Some((picks, found));
-        }
-        let fewer = &picks[..picks.len().min(self.complete_up_to)];
-        self.get(fewer).map(|found| (fewer, found))
-    }
-
-    /// How many sets are signed.
-    pub fn len(&self) -> usize {
-        self.by_mask.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.by_mask.is_empty()
-    }
-
-    /// The RRSIG records of the set `picks`, owned by `owner`, decoded (the general path's).
-    pub fn records(&self, picks: &[usize], owner: &Name) -> Vec<Record> {
-        let Some((mut bytes, _)) = self.get(picks) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        while bytes.len() >= 12 {
-            let ttl = u32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
-            let len = usize::from(u16::from_be_bytes([bytes[10], bytes[11]]));
-            let Some(rdata) = bytes.get(12..12 + len) else {
-                break;
-            };
-            if let Ok(data) = super::scan::to_rdata(RecordType::RRSIG, rdata.to_vec()) {
-                out.push(Record::from_rdata(owner.clone(), ttl, data));
-            }
-            bytes = &bytes[12 + len..];
-        }
-        out
-    }
 }
 
 /// How a signed zone proves that names and types are absent.
