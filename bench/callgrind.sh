@@ -46,7 +46,8 @@ settle() { # pid
   done
 }
 
-LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata region geo signed_a signed_a_do signed_nodata_do signed_nx_do)
+LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata region geo signed_a signed_a_do signed_nodata_do signed_nx_do
+  online_a online_a_do online_pool3 online_pool3_do online_pool1 online_pool1_do)
 declare -A RESULT
 
 measure() { # name, command...

@@ -46,28 +46,6 @@ watch = false
 CONF
 nsd_conf "$work/zones" million.test small.test > "$work/nsd.conf"
 
-now() { date +%s.%N; }
-# Seconds and peak resident MB of a command (GNU time's report).
-timed() { # command...
-  /usr/bin/time -o "$work/time" -f '%e %M' "$@" >/dev/null 2>&1 || true
-  tail -1 "$work/time" | awk '{ printf "%.2f s, peak %d MB", $1, $2 / 1024 }'
-}
-# Proportional set size in MB of a process and its descendants.
-pss() { # pid
-  local total=0 p
-  for p in $1 $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
-  done
-  echo $((total / 1024))
-}
-peak() { # pid: the highest resident size of it and its children, MB
-  local max=0 p v
-  for p in $1 $(pgrep -P "$1" || true); do
-    v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
-    [ "$v" -gt "$max" ] && max=$v
-  done
-  echo $((max / 1024))
-}
 answers() { # serial [zone]: the zone's SOA has that serial
   dig +time=1 +tries=1 +short @127.0.0.1 -p $PORT "${2:-million.test}" SOA 2>/dev/null | awk '{ print $3 }' | grep -qx "$1"
 }

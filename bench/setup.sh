@@ -30,6 +30,22 @@ cp "$work/zones/big.test.zone" "$work/plain/"
   ldns-signzone -n -s '' -t 0 -o signed.test -f zones/signed.test.zone signed.unsigned "$ksk" "$zsk"
 )
 cp "$work/zones/signed.test.zone" "$work/plain/"
+# online.test: 20,000 names and two pools, signed by dnslb itself (NSEC3) with keys made here;
+# NSD and Knot serve it signed by ldns-signzone with the same keys, the pools as plain RRsets.
+{
+  printf '$ORIGIN online.test.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\n'
+  seq 0 19999 | awk '{ printf "host%d A 10.%d.%d.%d\n", $1, int($1/65536)%256, int($1/256)%256, $1%256 }'
+} > "$work/zones/online.test.zone"
+mkdir -p "$work/online-keys"
+(
+  cd "$work/online-keys"
+  ksk=$(ldns-keygen -a ECDSAP256SHA256 -k online.test)
+  zsk=$(ldns-keygen -a ECDSAP256SHA256 online.test)
+  { cat "$work/zones/online.test.zone"
+    printf 'pool IN A 192.0.2.10\n     IN A 192.0.2.11\n     IN A 192.0.2.12\none  IN A 192.0.2.10\n'
+  } > "$work/online.unsigned"
+  ldns-signzone -n -s '' -t 0 -o online.test -f "$work/plain/online.test.zone" "$work/online.unsigned" "$ksk" "$zsk"
+)
 # NSD and Knot serve the pooled names as plain RRsets of the same addresses.
 cp zones/bench.test.zone "$work/plain/"
 printf 'pool IN A 192.0.2.10\n     IN A 192.0.2.11\n     IN A 192.0.2.12\none  IN A 192.0.2.10\n' >> "$work/plain/bench.test.zone"
@@ -43,21 +59,11 @@ printf 'region IN A 192.0.2.10\ngeo IN A 192.0.2.10\n' >> "$work/plain/bench.tes
   done
   echo '["2001:db8::/32", {"continent": {"code": "EU"}}]]'
 } | perl ../tests/fixtures/geo/write-mmdb.pl "$work/geo.mmdb" GeoIP2-City
-sed -e "s/127.0.0.1:5391/127.0.0.1:$PORT/" -e "s|zones = \"zones\"|zones = \"$work/zones\"|" dnslb.toml > "$work/dnslb.toml"
+sed -e "s/127.0.0.1:5391/127.0.0.1:$PORT/" -e "s|zones = \"zones\"|zones = \"$work/zones\"|" \
+  -e "s|keys = \"online-keys\"|keys = \"$work/online-keys\"|" dnslb.toml > "$work/dnslb.toml"
 
-nsd_conf "$work/plain" bench.test big.test signed.test > "$work/nsd.conf"
-cat > "$work/knot.conf" <<CONF
-server:
-  listen: 127.0.0.1@$PORT
-  rundir: "$work/knot-run"
-  udp-workers: 1
-  tcp-workers: 1
-  background-workers: 1
-database:
-  storage: "$work/knot-db"
-log:
-  - target: stderr
-    any: error
+nsd_conf "$work/plain" bench.test big.test signed.test online.test > "$work/nsd.conf"
+{ knot_server_conf; cat <<CONF
 template:
   - id: default
     storage: "$work/plain"
@@ -70,7 +76,10 @@ zone:
     file: big.test.zone
   - domain: signed.test
     file: signed.test.zone
+  - domain: online.test
+    file: online.test.zone
 CONF
+} > "$work/knot.conf"
 cc -O2 -o "$work/floor" floor.c
 
 declare -A QUERIES=(
@@ -87,9 +96,15 @@ declare -A QUERIES=(
   [signed_a_do]=$'host12345.signed.test A\nhost7.signed.test A\nhost19999.signed.test A'
   [signed_nodata_do]=$'host12345.signed.test TXT\nhost7.signed.test MX\nhost19999.signed.test AAAA'
   [signed_nx_do]=$'nope1.signed.test A\nzzz.signed.test A\nhost1.host2.signed.test A'
+  [online_a]=$'host12345.online.test A\nhost7.online.test A\nhost19999.online.test A'
+  [online_a_do]=$'host12345.online.test A\nhost7.online.test A\nhost19999.online.test A'
+  [online_pool3]="pool.online.test A"
+  [online_pool3_do]="pool.online.test A"
+  [online_pool1]="one.online.test A"
+  [online_pool1_do]="one.online.test A"
 )
 # The loads asked with DO (dnsperf -D).
-DO_LOADS="signed_a_do signed_nodata_do signed_nx_do"
+DO_LOADS="signed_a_do signed_nodata_do signed_nx_do online_a_do online_pool3_do online_pool1_do"
 # The ECS options (dnsperf -E code:hex) the region and geo loads are sent with, in turn:
 # family 1, source /24, scope 0, three address octets.
 ECS_LOADS="region geo"

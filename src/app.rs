@@ -115,7 +115,7 @@ pub async fn start(config_path: &Path) -> Result<Running, StartError> {
     };
     tasks.spawn(reloader.run(reload_rx));
     tasks.spawn(crate::logging::report_suppressed(shutdown.clone()));
-    tasks.spawn(crate::dnssec::timer(
+    tasks.spawn(crate::reload::signing_timer(
         shared.clone(),
         reload_tx.clone(),
         shutdown.clone(),

@@ -103,6 +103,9 @@ pub struct RawDnssec {
     pub validity: Option<String>,
     /// A pool with more possible RRsets than this is not signed ahead whole (default 4096).
     pub pool_limit: Option<usize>,
+    /// The DS records the parent publishes (`TAG ALG DIGEST-TYPE HEX`, or a whole DS line):
+    /// `check` warns when they do not lead to the keys.
+    pub ds: Option<Vec<toml::Spanned<String>>>,
 }
 
 /// `[server]`.

@@ -256,3 +256,49 @@ pub async fn debounce(mut changes: mpsc::Receiver<()>, reloads: mpsc::Sender<Rel
         }
     }
 }
+
+/// Asks for a reload whenever a zone signed here is due ([`due`]), checking every second: the
+/// refresh of signatures and the keys' timings (a rollover's steps) happen without anyone
+/// asking, as the same swap as any reload. A signing that fails (no active key) is tried again
+/// a minute later, not every second.
+pub async fn signing_timer(
+    shared: Arc<Shared>,
+    reloads: mpsc::Sender<ReloadRequest>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut retry_after = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = crate::dnssec::keys::unix_now();
+        if !any_due(&shared.snapshot.load_full(), now) || now < retry_after {
+            continue;
+        }
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let request = ReloadRequest {
+            cause: ReloadCause::Signing,
+            reply: Some(reply),
+        };
+        if reloads.send(request).await.is_err() {
+            return;
+        }
+        let _ = done.await;
+        let now = crate::dnssec::keys::unix_now();
+        if any_due(&shared.snapshot.load_full(), now) {
+            retry_after = now + 60;
+        }
+    }
+}
+
+/// Whether a zone `snapshot` serves and dnslb signs is due at `now`.
+fn any_due(snapshot: &Snapshot, now: u64) -> bool {
+    snapshot
+        .zones()
+        .iter()
+        .filter_map(|z| z.ours())
+        .any(|o| crate::dnssec::due(o, now))
+}

@@ -187,15 +187,27 @@ impl Key {
 
     /// The DS RDATA for this key, SHA-256 (digest type 2), owned by `origin` (RFC 4509).
     pub fn ds(&self, origin: &Name) -> Vec<u8> {
-        let mut input = crate::prepare::wire_lower(origin).to_vec();
-        input.extend_from_slice(&self.dnskey);
-        let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+        let digest = self.ds_digest(origin, 2).unwrap_or_default();
         let mut out = Vec::with_capacity(4 + 32);
         out.extend_from_slice(&self.tag.to_be_bytes());
         out.push(self.algorithm);
         out.push(2);
-        out.extend_from_slice(digest.as_ref());
+        out.extend_from_slice(&digest);
         out
+    }
+
+    /// The digest of a DS of `digest_type` (1 SHA-1, 2 SHA-256, 4 SHA-384) for this key owned
+    /// by `origin` (RFC 4034 §5.1.4); `None` for another type.
+    pub fn ds_digest(&self, origin: &Name, digest_type: u8) -> Option<Vec<u8>> {
+        let algorithm = match digest_type {
+            1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            2 => &ring::digest::SHA256,
+            4 => &ring::digest::SHA384,
+            _ => return None,
+        };
+        let mut input = crate::prepare::wire_lower(origin).to_vec();
+        input.extend_from_slice(&self.dnskey);
+        Some(ring::digest::digest(algorithm, &input).as_ref().to_vec())
     }
 }
 

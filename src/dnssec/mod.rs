@@ -10,8 +10,9 @@
 //! pass ([`pools`]), so no signature is made while a query waits.
 //!
 //! What changes with time is read from the keys' timings and the signatures' window: the next
-//! moment one of them comes due is the zone's next event ([`Ours::next_event`]), at which the
-//! signing timer asks for a reload (the same swap as any reload, health carried over).
+//! moment one of them comes due is the zone's next event ([`Ours::next_event`]), at which
+//! `reload::signing_timer` asks for a reload (the same swap as any reload, health carried
+//! over).
 
 pub mod keys;
 pub mod pools;
@@ -63,6 +64,9 @@ pub struct Policy {
     pub inception_offset: Duration,
     /// A pool with more possible RRsets than this is signed on demand, not ahead.
     pub pool_limit: usize,
+    /// The DS records the parent publishes, if the config gives them: (tag, algorithm, digest
+    /// type, digest).
+    pub ds: Vec<(u16, u8, u8, Vec<u8>)>,
 }
 
 impl Policy {
@@ -141,6 +145,8 @@ pub fn sign(
         return Err(problems);
     }
     let set = KeySet::at(&keys, now).map_err(|e| vec![Problem::file(&policy.keys, e)])?;
+    let mut ds_problems = ds_problems(origin, policy, &set);
+    ds_problems.extend(dnskey_problem(origin, records, &set));
     let mut records = records.without(&zone::MADE);
     let unsigned = Zone::build(origin, file, &records, pools)?;
     let window = window(policy, now);
@@ -157,6 +163,7 @@ pub fn sign(
     };
     counter.fetch_add(made, std::sync::atomic::Ordering::Relaxed);
     let ours = Ours {
+        ds_problems,
         keys: keys.iter().map(|k| key_line(k, now)).collect(),
         denial: policy.denial == Denial::Nsec3,
         signed_at: now,
@@ -175,6 +182,61 @@ pub fn sign(
     };
     zone.set_ours(ours);
     Ok(zone)
+}
+
+/// When the zone as given holds a DNSKEY RRset (a previous signer's) sharing no key with the
+/// key directory: the parent's DS, made for those keys, would lead nowhere.
+fn dnskey_problem(origin: &Name, records: &PackedRecords, set: &KeySet<'_>) -> Option<String> {
+    let given: Vec<&[u8]> = (0..records.len())
+        .filter_map(|i| records.parts(i))
+        .filter(|(_, t, _)| *t == hickory_proto::rr::RecordType::DNSKEY)
+        .map(|(_, _, rdata)| rdata)
+        .collect();
+    let shared = set
+        .published
+        .iter()
+        .any(|k| given.contains(&k.dnskey.as_slice()));
+    (!given.is_empty() && !shared).then(|| {
+        format!(
+            "zone {origin}: the zone file's DNSKEY RRset (a previous signer's) shares no key \
+             with the key directory; dnslb replaces it, and the parent's DS for the old keys \
+             would lead nowhere"
+        )
+    })
+}
+
+/// What is wrong with the parent's DS records `policy` gives, against the keys of `set` (none
+/// given: nothing to say): a DS that matches no published key, and, worse, none that matches a
+/// key signing the DNSKEY RRset (validators would answer SERVFAIL for the whole zone).
+pub fn ds_problems(origin: &Name, policy: &Policy, set: &KeySet<'_>) -> Vec<String> {
+    if policy.ds.is_empty() {
+        return Vec::new();
+    }
+    let matches = |(tag, alg, digest_type, digest): &(u16, u8, u8, Vec<u8>), k: &Key| {
+        *tag == k.tag
+            && *alg == k.algorithm
+            && k.ds_digest(origin, *digest_type).as_deref() == Some(digest)
+    };
+    let mut out = Vec::new();
+    for ds in &policy.ds {
+        if !set.published.iter().any(|k| matches(ds, k)) {
+            out.push(format!(
+                "zone {origin}: the parent's DS {} {} {} matches no published key",
+                ds.0, ds.1, ds.2
+            ));
+        }
+    }
+    if !policy
+        .ds
+        .iter()
+        .any(|ds| set.ksks.iter().any(|k| matches(ds, k)))
+    {
+        out.push(format!(
+            "zone {origin}: no DS given for the parent matches a key that signs the DNSKEY \
+             RRset: validating resolvers would answer SERVFAIL for the whole zone"
+        ));
+    }
+    out
 }
 
 /// The window of signatures made at `now`.
@@ -239,52 +301,6 @@ pub fn policy_hash(policy: &Policy) -> u64 {
 /// refresh has come, or the key files changed.
 pub fn due(ours: &Ours, now: u64) -> bool {
     now >= ours.next_event() || keys_fingerprint(&ours.keys_dir) != ours.keys_fingerprint
-}
-
-/// Asks for a reload whenever a zone signed here is due ([`due`]), checking every second: the
-/// refresh of signatures and the keys' timings (a rollover's steps) happen without anyone
-/// asking, as the same swap as any reload. A signing that fails (no active key) is tried again
-/// a minute later, not every second.
-pub async fn timer(
-    shared: Arc<crate::state::Shared>,
-    reloads: tokio::sync::mpsc::Sender<crate::state::ReloadRequest>,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut retry_after = 0;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let now = keys::unix_now();
-        if !any_due(&shared.snapshot.load_full(), now) || now < retry_after {
-            continue;
-        }
-        let (reply, done) = tokio::sync::oneshot::channel();
-        let request = crate::state::ReloadRequest {
-            cause: crate::state::ReloadCause::Signing,
-            reply: Some(reply),
-        };
-        if reloads.send(request).await.is_err() {
-            return;
-        }
-        let _ = done.await;
-        let now = keys::unix_now();
-        if any_due(&shared.snapshot.load_full(), now) {
-            retry_after = now + 60;
-        }
-    }
-}
-
-/// Whether a zone `snapshot` serves and dnslb signs is due at `now`.
-fn any_due(snapshot: &crate::snapshot::Snapshot, now: u64) -> bool {
-    snapshot
-        .zones()
-        .iter()
-        .filter_map(|z| z.ours())
-        .any(|o| due(o, now))
 }
 
 /// The DS records (presentation form) of the zone's KSKs (or its keys, if none is a KSK) that

@@ -44,6 +44,20 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Policy
                 continue;
             }
         };
+        let mut ds = Vec::new();
+        for line in raw.ds.iter().flatten() {
+            match parse_ds(line.get_ref()) {
+                Some(d) => ds.push(d),
+                None => fatal.push(config.problem_at(
+                    line.span(),
+                    format!(
+                        "zone.dnssec.ds: `{}` is not a DS (TAG ALGORITHM DIGEST-TYPE HEX)",
+                        line.get_ref()
+                    ),
+                )),
+            }
+        }
+        let mut problem = |msg: String| fatal.push(config.problem_at(span.clone(), msg));
         let pool_limit = raw.pool_limit.unwrap_or(Policy::POOL_LIMIT);
         if pool_limit == 0 {
             problem("zone.dnssec.pool_limit: at least 1".into());
@@ -57,8 +71,32 @@ pub fn read(config: &Config, fatal: &mut Vec<Problem>) -> FxHashMap<Name, Policy
                 validity,
                 inception_offset: std::time::Duration::from_secs(3_600),
                 pool_limit,
+                ds,
             },
         );
     }
     out
+}
+
+/// A DS as the parent publishes it: `TAG ALGORITHM DIGEST-TYPE HEX` (the digest may hold
+/// spaces), or a whole line (`example.com. IN DS …`).
+fn parse_ds(text: &str) -> Option<(u16, u8, u8, Vec<u8>)> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let at = fields
+        .iter()
+        .position(|f| f.eq_ignore_ascii_case("DS"))
+        .map_or(0, |i| i + 1);
+    let [tag, alg, digest_type, digest @ ..] = fields.get(at..)? else {
+        return None;
+    };
+    let digest = hex::decode(digest.concat()).ok()?;
+    if digest.is_empty() {
+        return None;
+    }
+    Some((
+        tag.parse().ok()?,
+        alg.parse().ok()?,
+        digest_type.parse().ok()?,
+        digest,
+    ))
 }

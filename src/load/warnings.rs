@@ -57,6 +57,9 @@ pub fn of(pools: &[Arc<Pool>], zones_dir: &Path) -> Vec<Problem> {
 pub fn private_keys<'z>(zones: impl Iterator<Item = &'z Zone>) -> Vec<Problem> {
     let mut out = Vec::new();
     for zone in zones {
+        for problem in zone.ours().into_iter().flat_map(|o| &o.ds_problems) {
+            out.push(Problem::file(&zone.file, problem.clone()));
+        }
         for key in zone.ours().into_iter().flat_map(|o| &o.keys) {
             if crate::dnssec::keys::readable_by_others(&key.file) {
                 out.push(Problem::file(

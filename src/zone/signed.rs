@@ -63,6 +63,8 @@ pub struct Ours {
     pub pools: FxHashMap<u64, Arc<super::pool_signatures::PoolSignatures>>,
     /// Pools too large to sign every RRset of ahead.
     pub pools_on_demand: usize,
+    /// What is wrong with the parent's DS records the config gives, against the keys.
+    pub ds_problems: Vec<String>,
 }
 
 impl Ours {

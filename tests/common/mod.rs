@@ -665,39 +665,18 @@ pub async fn dnsviz_report(
     std::collections::BTreeMap<String, usize>,
     Vec<String>,
 ) {
-    let conf = dir.join("dnslb.toml");
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(&conf, text.replace("127.0.0.1:0\"]", "127.0.0.1:5300\"]")).unwrap();
     std::fs::write(dir.join("ds.txt"), format!("{ds}\n")).unwrap();
     let server = "example.com:ns1.example.com=127.0.0.1:5300";
-    let script = format!(
-        "ip link set lo up\n\
-         {dnslb} -c {d}/dnslb.toml serve > {d}/dnslb.log 2>&1 &\n\
-         for i in $(seq 100); do dig +time=1 +tries=1 @127.0.0.1 -p 5300 example.com SOA \
-           >/dev/null 2>&1 && break; sleep 0.1; done\n\
-         dnsviz probe -A -a example.com -x '{server}' -N '{server}' -D 'example.com:{d}/ds.txt' \
-           -o {d}/probe.json {names}\n",
-        dnslb = env!("CARGO_BIN_EXE_dnslb"),
-        d = dir.display(),
-    );
-    // A PID namespace too: when its first process ends (or is killed with the test), the
-    // kernel ends dnslb with it.
-    let probe = tokio::process::Command::new("unshare")
-        .args([
-            "--net",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .kill_on_drop(true)
-        .output();
-    let probe = tokio::time::timeout(Duration::from_secs(120), probe)
-        .await
-        .expect("dnsviz probe finishes in 2 minutes")
-        .unwrap();
+    let probe = alone_with_dnslb(
+        dir,
+        5300,
+        &format!(
+            "dnsviz probe -A -a example.com -x '{server}' -N '{server}' -D 'example.com:{d}/ds.txt' \
+             -o {d}/probe.json {names}",
+            d = dir.display()
+        ),
+    )
+    .await;
     assert!(probe.status.success(), "{probe:?}");
     let grok = std::process::Command::new("dnsviz")
         .arg("grok")
@@ -710,4 +689,41 @@ pub async fn dnsviz_report(
     let mut complaints = Vec::new();
     dnsviz_walk(&report, "", &mut statuses, &mut complaints);
     (report, statuses, complaints)
+}
+
+/// Runs `command` (a shell command line) in a network namespace of its own with only loopback
+/// up, beside dnslb serving the directory `dir` on 127.0.0.1:`port` (its config's listen
+/// address rewritten: alone there, dnslb can take a fixed port, 53 included), once dnslb
+/// answers for example.com. A PID namespace too: when the command ends (or the test is killed),
+/// the kernel ends dnslb with it. At most 2 minutes.
+pub async fn alone_with_dnslb(dir: &Path, port: u16, command: &str) -> std::process::Output {
+    let conf = dir.join("dnslb.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let listen = format!("127.0.0.1:{port}\"]");
+    std::fs::write(&conf, text.replace("127.0.0.1:0\"]", &listen)).unwrap();
+    let script = format!(
+        "ip link set lo up\n\
+         {dnslb} -c {d}/dnslb.toml serve > {d}/dnslb.log 2>&1 &\n\
+         for i in $(seq 100); do dig +time=1 +tries=1 @127.0.0.1 -p {port} example.com SOA \
+           >/dev/null 2>&1 && break; sleep 0.1; done\n\
+         {command}\n",
+        dnslb = env!("CARGO_BIN_EXE_dnslb"),
+        d = dir.display(),
+    );
+    let run = tokio::process::Command::new("unshare")
+        .args([
+            "--net",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the command finishes in 2 minutes")
+        .unwrap()
 }
