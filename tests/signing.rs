@@ -1014,3 +1014,111 @@ fn check_shows_the_keys_and_warns_of_a_wrong_ds_and_a_readable_private_key() {
         "{out:?}"
     );
 }
+
+/// `delv` validating against dnslb with the DS of `config`'s zone: one line per question,
+/// what delv concluded.
+async fn delv_all(addr: SocketAddr, config: &Path, questions: &[(&str, &str)]) -> Vec<String> {
+    let anchors = config.with_file_name("anchors.conf");
+    let lines: Vec<String> = ds_lines(config)
+        .iter()
+        .map(|ds| {
+            let f: Vec<&str> = ds.split_whitespace().collect();
+            format!(
+                "{} static-ds {} {} {} \"{}\";",
+                f[0], f[3], f[4], f[5], f[6]
+            )
+        })
+        .collect();
+    std::fs::write(
+        &anchors,
+        format!("trust-anchors {{ {} }};\n", lines.join(" ")),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for (name, qtype) in questions {
+        let text = delv(addr, &anchors, name, qtype).await;
+        let verdict = text
+            .lines()
+            .find(|l| l.contains("validated") || l.contains("resolution failed"))
+            .unwrap_or("no verdict");
+        out.push(format!("{name} {qtype}: {verdict}"));
+    }
+    out
+}
+
+/// ED25519 keys (algorithm 15) sign as ECDSA ones do: `delv` fully validates answers, pools'
+/// and denials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_keys_sign_and_validate() {
+    if !have_tool("delv") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    let dir = signed_dir(&pools(&[]), "");
+    keygen(&dir.path().join("keys"), &["-a", "ED25519", "-f", "KSK"]);
+    keygen(&dir.path().join("keys"), &["-a", "ED25519"]);
+    let s = start_dir(dir).await;
+    let questions = [
+        ("www.example.com", "A"),
+        ("lb.example.com", "A"),
+        ("lb.example.com", "AAAA"),
+        ("nothere.example.com", "A"),
+        ("example.com", "DNSKEY"),
+    ];
+    for line in delv_all(s.addr, &s.config(), &questions).await {
+        assert!(line.contains("fully validated"), "{line}");
+    }
+    assert!(
+        dig(s.addr, &["+dnssec", "example.com", "DNSKEY"])
+            .await
+            .contains("257 3 15 ")
+    );
+    s.stop().await;
+}
+
+/// A "bump in the wire": dnslb, secondary for a zone another dnslb serves unsigned by AXFR,
+/// signs what it receives (a pool included) and `delv` validates it. (A zone changing at the
+/// primary is the secondary tests' matter: the reload that installs it signs it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_transferred_unsigned_is_signed_on_the_way_through() {
+    if !have_tool("delv") || !have_tool("dnssec-keygen") {
+        return;
+    }
+    let primary = start_dir(dir_with_zones(
+        "[[zone]]\nname = \"example.com\"\nallow_transfer = [\"127.0.0.0/8\"]\n",
+        &[("example.com.zone", &zone_text())],
+    ))
+    .await;
+    let secondary_config = format!(
+        "[[secondary]]\nzone = \"example.com.\"\nprimaries = [\"{}\"]\n\n\
+         [[zone]]\nname = \"example.com\"\ndnssec = {{ keys = \"keys\" }}\n\n{}",
+        primary.addr,
+        pools(&[])
+            .split("[[pool]]")
+            .nth(1)
+            .map(|p| format!("[[pool]]{p}"))
+            .unwrap()
+    );
+    let dir = dir_with_zones(&secondary_config, &[]);
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    keygen(&dir.path().join("keys"), &["-f", "KSK"]);
+    keygen(&dir.path().join("keys"), &[]);
+    let s = start_dir(dir).await;
+    let signed = wait_until(Duration::from_secs(10), || async {
+        dig(s.addr, &["+dnssec", "www.example.com", "A"])
+            .await
+            .contains("RRSIG")
+    })
+    .await;
+    assert!(signed.is_some(), "the transferred zone is served signed");
+    let questions = [
+        ("www.example.com", "A"),
+        ("lb.example.com", "A"),
+        ("nothere.example.com", "A"),
+        ("example.com", "SOA"),
+    ];
+    for line in delv_all(s.addr, &s.config(), &questions).await {
+        assert!(line.contains("fully validated"), "{line}");
+    }
+    s.stop().await;
+    primary.stop().await;
+}

@@ -67,16 +67,15 @@ pub fn additions(zone: &Zone, keys: &KeySet<'_>, denial: Denial, window: Window)
         Denial::Nsec3 => nsec3_chain(names, &origin, ttl),
         Denial::Nsec => nsec_chain(names, ttl),
     };
-    for (owner, rtype, rdata) in &chain {
-        let rdatas = [rdata.as_slice()];
-        let set = Unsigned {
-            owner,
-            rtype: u16::from(*rtype),
-            ttl,
-            rdatas: &rdatas,
-        };
-        records.push_made(owner, *rtype, ttl, rdata);
-        signatures += signer.sign(&set, &mut records);
+    let (first, second) = chain.split_at(chain.len() / 2);
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| signer.links(second, ttl));
+        let mine = signer.links(first, ttl);
+        (mine, other.join().expect("a signing thread does not panic"))
+    });
+    for (links, made) in [a, b] {
+        records.append(&links);
+        signatures += made;
     }
     records.shrink_to_fit();
     Additions {
@@ -225,6 +224,25 @@ impl Signer<'_, '_> {
             wire: Box::from(wire),
             types,
         });
+    }
+
+    /// The denial chain's records `links` (owner, type, RDATA), each with its RRSIGs; how
+    /// many signatures.
+    fn links(&self, links: &[(Vec<u8>, RecordType, Vec<u8>)], ttl: u32) -> (PackedRecords, u64) {
+        let mut out = PackedRecords::default();
+        let mut made = 0;
+        for (owner, rtype, rdata) in links {
+            let rdatas = [rdata.as_slice()];
+            let set = Unsigned {
+                owner,
+                rtype: u16::from(*rtype),
+                ttl,
+                rdatas: &rdatas,
+            };
+            out.push_made(owner, *rtype, ttl, rdata);
+            made += self.sign(&set, &mut out);
+        }
+        (out, made)
     }
 
     /// The RRSIGs of `set` by each key that signs its type, appended to `out`; how many.
