@@ -143,7 +143,9 @@ pub enum Denial {
     Missing,
 }
 
-/// An NSEC3 chain: its parameters and its links in hash order.
+/// An NSEC3 chain: its parameters and its links in hash order, each link's owner, NSEC3 RRset
+/// and RRSIGs back to back in one arena (a link costs its octets and 32 more: four boxes a link
+/// cost 90 more, 18 MB on a 200,000-name zone).
 #[derive(Debug)]
 pub struct Nsec3Chain {
     /// The hash's salt.
@@ -152,22 +154,46 @@ pub struct Nsec3Chain {
     pub iterations: u16,
     /// Some link has the opt-out flag.
     pub opt_out: bool,
-    links: Box<[Nsec3Link]>,
+    /// Each link's owner hash (SHA-1), in order.
+    hashes: Box<[[u8; 20]]>,
+    /// Where each link's parts stand in `data`.
+    spans: Box<[LinkSpan]>,
+    /// Every link's owner (wire form), then its RRset's octets (class and TTL, then RDLENGTH
+    /// and RDATA per record), then its RRSIGs' (alike).
+    data: Box<[u8]>,
+}
+
+/// Where one link's parts stand in its chain's arena: from `at`, its owner, its RRset, its
+/// RRSIGs, of these lengths.
+#[derive(Debug, Clone, Copy)]
+struct LinkSpan {
+    at: u32,
+    owner: u16,
+    set: u16,
+    sigs: u16,
 }
 
 /// One NSEC3 RRset (and its signatures), by the hash its owner's first label spells.
-#[derive(Debug)]
-pub struct Nsec3Link {
-    /// The owner's hash, decoded from base32hex.
-    pub hash: Box<[u8]>,
-    /// The NSEC3 RRset with its RRSIGs.
-    set: OwnedRRset,
+#[derive(Debug, Clone, Copy)]
+pub struct Nsec3Link<'c> {
+    chain: &'c Nsec3Chain,
+    i: usize,
 }
 
-impl Nsec3Link {
+impl<'c> Nsec3Link<'c> {
     /// The NSEC3 RRset with its RRSIGs.
-    pub fn set(&self) -> RRset<'_> {
-        self.set.view()
+    pub fn set(self) -> RRset<'c> {
+        let s = self.chain.spans[self.i];
+        let at = s.at as usize;
+        let (owner, rest) = self.chain.data[at..].split_at(usize::from(s.owner));
+        let (set, rest) = rest.split_at(usize::from(s.set));
+        let sigs = (s.sigs > 0).then(|| &rest[..usize::from(s.sigs)]);
+        RRset::from_parts(RecordType::NSEC3, owner, set, sigs)
+    }
+
+    /// The owner's hash.
+    pub fn hash(self) -> &'c [u8] {
+        &self.chain.hashes[self.i]
     }
 }
 
@@ -181,47 +207,53 @@ impl Nsec3Chain {
     }
 
     /// The link whose owner is `hash`.
-    pub fn matching(&self, hash: &[u8]) -> Option<&Nsec3Link> {
+    pub fn matching(&self, hash: &[u8]) -> Option<Nsec3Link<'_>> {
         self.link(self.matching_index(hash)?)
     }
 
     /// The link that covers `hash` (owner < hash < next, around the ring): the last owner
     /// before it, or the last of all for a hash before the first.
-    pub fn covering(&self, hash: &[u8]) -> Option<&Nsec3Link> {
+    pub fn covering(&self, hash: &[u8]) -> Option<Nsec3Link<'_>> {
         self.link(self.covering_index(hash)?)
     }
 
     /// The index of the link whose owner is `hash`.
     pub fn matching_index(&self, hash: &[u8]) -> Option<u32> {
         let i = self
-            .links
-            .binary_search_by(|l| l.hash.as_ref().cmp(hash))
+            .hashes
+            .binary_search_by(|h| h.as_slice().cmp(hash))
             .ok()?;
         u32::try_from(i).ok()
     }
 
     /// The index of the link that covers `hash` ([`Nsec3Chain::covering`]).
     pub fn covering_index(&self, hash: &[u8]) -> Option<u32> {
-        let after = self.links.partition_point(|l| l.hash.as_ref() < hash);
+        let after = self.hashes.partition_point(|h| h.as_slice() < hash);
         let i = after
             .checked_sub(1)
-            .unwrap_or(self.links.len().checked_sub(1)?);
+            .unwrap_or(self.hashes.len().checked_sub(1)?);
         u32::try_from(i).ok()
     }
 
     /// Link `i`.
-    pub fn link(&self, i: u32) -> Option<&Nsec3Link> {
-        self.links.get(usize::try_from(i).ok()?)
+    pub fn link(&self, i: u32) -> Option<Nsec3Link<'_>> {
+        let i = usize::try_from(i).ok().filter(|&i| i < self.hashes.len())?;
+        Some(Nsec3Link { chain: self, i })
     }
 
     /// How many links the chain has.
     pub fn len(&self) -> usize {
-        self.links.len()
+        self.hashes.len()
     }
 
     /// Whether the chain is empty.
     pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
+        self.hashes.is_empty()
+    }
+
+    /// Every link, in hash order.
+    fn links(&self) -> impl Iterator<Item = Nsec3Link<'_>> {
+        (0..self.hashes.len()).map(|i| Nsec3Link { chain: self, i })
     }
 }
 
@@ -256,12 +288,12 @@ impl Denial {
 impl Signed {
     /// Appends the NSEC3 records and their RRSIGs to `out`, as from `file`.
     pub(super) fn push_to(&self, out: &mut PackedRecords, file: &Arc<Path>) {
-        let chain = match &self.denial {
-            Denial::Nsec3(c) => &c.links[..],
-            _ => &[],
-        };
-        let links = chain.iter().map(|l| &l.set).chain(&self.aside);
-        for set in links {
+        if let Denial::Nsec3(c) = &self.denial {
+            for link in c.links() {
+                link.set().push_to(out, file);
+            }
+        }
+        for set in &self.aside {
             set.view().push_to(out, file);
         }
     }
@@ -370,12 +402,13 @@ pub(super) fn nsec3_chain(
         }
     };
     let mut opt_out = false;
-    let mut kept: Vec<Nsec3Link> = Vec::with_capacity(links.len());
+    let mut kept: Vec<([u8; 20], OwnedRRset)> = Vec::with_capacity(links.len());
     for (hash, set, rdata) in links {
-        match nsec3_params(&rdata) {
-            Some((1, flags, i, s)) if i == iterations && s == salt.as_slice() => {
+        let sha1: Option<[u8; 20]> = hash.as_ref().try_into().ok();
+        match (nsec3_params(&rdata), sha1) {
+            (Some((1, flags, i, s)), Some(h)) if i == iterations && s == salt.as_slice() => {
                 opt_out |= flags & 1 != 0;
-                kept.push(Nsec3Link { hash, set });
+                kept.push((h, set));
             }
             _ => aside.push(set),
         }
@@ -383,12 +416,31 @@ pub(super) fn nsec3_chain(
     if kept.is_empty() {
         return None;
     }
-    kept.sort_by(|a, b| a.hash.cmp(&b.hash));
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut data = Vec::new();
+    let mut spans = Vec::with_capacity(kept.len());
+    for (_, set) in &kept {
+        let view = set.view();
+        let (owner, octets) = (view.owner(), view.octets());
+        let sigs = view.signatures().map_or(&[][..], RRset::octets);
+        let len = |part: &[u8]| u16::try_from(part.len()).ok();
+        spans.push(LinkSpan {
+            at: u32::try_from(data.len()).ok()?,
+            owner: len(owner)?,
+            set: len(octets)?,
+            sigs: len(sigs)?,
+        });
+        data.extend_from_slice(owner);
+        data.extend_from_slice(octets);
+        data.extend_from_slice(sigs);
+    }
     Some(Nsec3Chain {
         salt: salt.into_boxed_slice(),
         iterations,
         opt_out,
-        links: kept.into_boxed_slice(),
+        hashes: kept.iter().map(|(h, _)| *h).collect(),
+        spans: spans.into_boxed_slice(),
+        data: data.into_boxed_slice(),
     })
 }
 

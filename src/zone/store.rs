@@ -343,6 +343,22 @@ pub struct RRset<'z> {
 }
 
 impl<'z> RRset<'z> {
+    /// The view of an RRset of `rtype` kept apart from the names: `owner` (wire form),
+    /// `packed` (class and TTL, then RDLENGTH and RDATA per record), its RRSIGs' alike.
+    pub(super) fn from_parts(
+        rtype: RecordType,
+        owner: &'z [u8],
+        packed: &'z [u8],
+        sigs: Option<&'z [u8]>,
+    ) -> Self {
+        RRset {
+            rtype,
+            owner: Owner::Wire(owner),
+            packed,
+            sigs,
+        }
+    }
+
     /// The RRSIGs covering this RRset, if the zone signs it.
     pub fn signatures(self) -> Option<RRset<'z>> {
         Some(RRset {
