@@ -416,7 +416,7 @@ pub(super) fn nsec3_chain(
     if kept.is_empty() {
         return None;
     }
-    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    kept.sort_by_key(|k| k.0);
     let mut data = Vec::new();
     let mut spans = Vec::with_capacity(kept.len());
     for (_, set) in &kept {
