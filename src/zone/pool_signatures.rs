@@ -38,8 +38,10 @@ pub type SetKey = SmallVec<[u16; 8]>;
 /// The RRSIGs of a pool's sets.
 #[derive(Debug)]
 pub struct PoolSignatures {
-    /// Where each set's RRSIG records stand in `bytes`, and how many.
-    sets: FxHashMap<SetKey, (u32, u32, u16)>,
+    /// Where each set's RRSIG records stand in `bytes`, and how many: by the mask of its
+    /// members for sets of the first 64 (a multiplication hashes it), else by their list.
+    by_mask: FxHashMap<u64, (u32, u32, u16)>,
+    by_list: FxHashMap<SetKey, (u32, u32, u16)>,
     bytes: Vec<u8>,
     /// Sets of up to this many members are all signed ahead.
     pub complete_up_to: usize,
@@ -66,6 +68,16 @@ pub struct OnDemand {
 pub struct SignedSets {
     /// By set.
     pub sets: FxHashMap<SetKey, (Box<[u8]>, u16)>,
+}
+
+/// The set of `picks` as a mask of member indexes; `None` when one is 64 or more.
+#[inline]
+fn mask(picks: &[usize]) -> Option<u64> {
+    let mut mask = 0u64;
+    for &p in picks {
+        mask |= 1u64.checked_shl(u32::try_from(p).ok()?)?;
+    }
+    Some(mask)
 }
 
 /// The set of `picks` as a key.
@@ -95,7 +107,8 @@ impl PoolSignatures {
     /// None yet; sets of up to `complete_up_to` members are to come; counted in `stats`.
     pub fn new(complete_up_to: usize, stats: Arc<SigningStats>) -> Self {
         PoolSignatures {
-            sets: FxHashMap::default(),
+            by_mask: FxHashMap::default(),
+            by_list: FxHashMap::default(),
             bytes: Vec::new(),
             complete_up_to,
             longest: 0,
@@ -111,34 +124,45 @@ impl PoolSignatures {
 
     /// Adds the RRSIG RDATAs `rrsigs` of the set `picks`, with the pool's `ttl`.
     pub fn insert(&mut self, picks: &[usize], ttl: u32, rrsigs: &[Vec<u8>]) {
-        let Some(key) = set_key(picks) else { return };
         let records = answer_records(ttl, rrsigs);
-        let at = self.bytes.len();
+        let span = (
+            self.bytes.len() as u32,
+            records.len() as u32,
+            rrsigs.len() as u16,
+        );
+        match (mask(picks), set_key(picks)) {
+            (Some(m), _) => self.by_mask.insert(m, span),
+            (None, Some(key)) => self.by_list.insert(key, span),
+            (None, None) => return,
+        };
         self.bytes.extend_from_slice(&records);
         self.longest = self.longest.max(records.len());
-        let count = rrsigs.len() as u16;
-        self.sets
-            .insert(key, (at as u32, records.len() as u32, count));
     }
 
     /// Gives back the room held beyond the signatures.
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
-        self.sets.shrink_to_fit();
+        self.by_mask.shrink_to_fit();
+        self.by_list.shrink_to_fit();
     }
 
     /// How many sets are signed ahead.
     pub fn len(&self) -> usize {
-        self.sets.len()
+        self.by_mask.len() + self.by_list.len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
+        self.len() == 0
     }
 
-    fn ahead(&self, key: &[u16]) -> Option<Rrsigs<'_>> {
-        let &(at, len, count) = self.sets.get(key)?;
+    /// The RRSIGs of the set `picks`, when signed ahead.
+    #[inline]
+    fn ahead(&self, picks: &[usize]) -> Option<Rrsigs<'_>> {
+        let &(at, len, count) = match mask(picks) {
+            Some(m) => self.by_mask.get(&m)?,
+            None => self.by_list.get(&set_key(picks)?)?,
+        };
         Some((&self.bytes[at as usize..(at + len) as usize], count))
     }
 
@@ -152,11 +176,11 @@ impl PoolSignatures {
         picks: &[usize],
         answer: impl FnOnce(&[usize], Rrsigs<'_>, bool) -> T,
     ) -> Option<T> {
-        let key = set_key(picks)?;
-        if let Some(found) = self.ahead(&key) {
+        if let Some(found) = self.ahead(picks) {
             return Some(answer(picks, found, true));
         }
         if let Some(od) = &self.on_demand {
+            let key = set_key(picks)?;
             let cache = od.cache.load();
             if let Some((bytes, count)) = cache.sets.get(&key) {
                 return Some(answer(picks, (bytes, *count), true));
@@ -164,7 +188,7 @@ impl PoolSignatures {
             let _ = od.queue.try_send(key);
         }
         let fewer = &picks[..picks.len().min(self.complete_up_to)];
-        let found = self.ahead(&set_key(fewer)?)?;
+        let found = self.ahead(fewer)?;
         Some(answer(fewer, found, false))
     }
 
