@@ -39,8 +39,9 @@ pub type SetKey = SmallVec<[u16; 8]>;
 #[derive(Debug)]
 pub struct PoolSignatures {
     /// Where each set's RRSIG records stand in `bytes`, and how many: by the mask of its
-    /// members for sets of the first 64 (a multiplication hashes it), else by their list.
-    by_mask: FxHashMap<u64, (u32, u32, u16)>,
+    /// members for sets of the first 64 (sorted by mask once signed: a binary search of a few
+    /// comparisons, cheaper than hashing), else by their list.
+    by_mask: Vec<(u64, (u32, u32, u16))>,
     by_list: FxHashMap<SetKey, (u32, u32, u16)>,
     bytes: Vec<u8>,
     /// Sets of up to this many members are all signed ahead.
@@ -107,7 +108,7 @@ impl PoolSignatures {
     /// None yet; sets of up to `complete_up_to` members are to come; counted in `stats`.
     pub fn new(complete_up_to: usize, stats: Arc<SigningStats>) -> Self {
         PoolSignatures {
-            by_mask: FxHashMap::default(),
+            by_mask: Vec::new(),
             by_list: FxHashMap::default(),
             bytes: Vec::new(),
             complete_up_to,
@@ -131,16 +132,18 @@ impl PoolSignatures {
             rrsigs.len() as u16,
         );
         match (mask(picks), set_key(picks)) {
-            (Some(m), _) => self.by_mask.insert(m, span),
-            (None, Some(key)) => self.by_list.insert(key, span),
+            (Some(m), _) => self.by_mask.push((m, span)),
+            (None, Some(key)) => drop(self.by_list.insert(key, span)),
             (None, None) => return,
-        };
+        }
         self.bytes.extend_from_slice(&records);
         self.longest = self.longest.max(records.len());
     }
 
-    /// Gives back the room held beyond the signatures.
+    /// Readies the signatures for lookups (once every set is in), giving back the room held
+    /// beyond them.
     pub fn shrink_to_fit(&mut self) {
+        self.by_mask.sort_unstable_by_key(|(m, _)| *m);
         self.bytes.shrink_to_fit();
         self.by_mask.shrink_to_fit();
         self.by_list.shrink_to_fit();
@@ -160,7 +163,10 @@ impl PoolSignatures {
     #[inline]
     fn ahead(&self, picks: &[usize]) -> Option<Rrsigs<'_>> {
         let &(at, len, count) = match mask(picks) {
-            Some(m) => self.by_mask.get(&m)?,
+            Some(m) => {
+                let i = self.by_mask.binary_search_by_key(&m, |(k, _)| *k).ok()?;
+                &self.by_mask[i].1
+            }
             None => self.by_list.get(&set_key(picks)?)?,
         };
         Some((&self.bytes[at as usize..(at + len) as usize], count))
