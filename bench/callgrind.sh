@@ -47,7 +47,8 @@ settle() { # pid
 }
 
 LOADS=(static pool3 pool1 mixed big_a big_nx big_nodata region geo signed_a signed_a_do signed_nodata_do signed_nx_do
-  online_a online_a_do online_pool3 online_pool3_do online_pool1 online_pool1_do)
+  online_a online_a_edns online_a_do online_pool3 online_pool3_edns online_pool3_do
+  online_pool1 online_pool1_edns online_pool1_do)
 declare -A RESULT
 
 measure() { # name, command...
@@ -75,6 +76,7 @@ measure() { # name, command...
     else
       local dnssec=""
       [[ " $DO_LOADS " == *" $load "* ]] && dnssec="-D"
+      [[ " $EDNS_LOADS " == *" $load "* ]] && dnssec="-e"
       sent=$(dnsperf -s 127.0.0.1 -p $PORT -d "$work/q.txt" -n "$rounds" -c 1 -Q 1000 $dnssec 2>&1 | awk '/Queries completed/ {print $3}')
     fi
     local ir; ir=$(dump "$out")

@@ -102,9 +102,14 @@ declare -A QUERIES=(
   [online_pool3_do]="pool.online.test A"
   [online_pool1]="one.online.test A"
   [online_pool1_do]="one.online.test A"
+  [online_a_edns]=$'host12345.online.test A\nhost7.online.test A\nhost19999.online.test A'
+  [online_pool3_edns]="pool.online.test A"
+  [online_pool1_edns]="one.online.test A"
 )
 # The loads asked with DO (dnsperf -D).
 DO_LOADS="signed_a_do signed_nodata_do signed_nx_do online_a_do online_pool3_do online_pool1_do"
+# The loads asked with EDNS but without DO (dnsperf -e), as a resolver that does not validate.
+EDNS_LOADS="online_a_edns online_pool3_edns online_pool1_edns"
 # The ECS options (dnsperf -E code:hex) the region and geo loads are sent with, in turn:
 # family 1, source /24, scope 0, three address octets.
 ECS_LOADS="region geo"

@@ -60,7 +60,7 @@ pub fn sign(
                 });
                 rdatas.push(rdata.map(<[u8]>::to_vec).unwrap_or_default());
             }
-            let mut sigs = PoolSignatures::new(sizes, stats.clone());
+            let mut sigs = PoolSignatures::new(n, sizes, stats.clone());
             if sizes < pool.answers.min(n) {
                 out.on_demand += 1;
                 let signer = Signer {

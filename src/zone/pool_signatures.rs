@@ -42,6 +42,9 @@ pub struct PoolSignatures {
     /// members for sets of the first 64 (sorted by mask once signed: a binary search of a few
     /// comparisons, cheaper than hashing), else by their list.
     by_mask: Vec<(u64, (u32, u32, u16))>,
+    /// For a pool of at most [`DENSE_MEMBERS`] members: the index in `by_mask` of every mask
+    /// (`u32::MAX`: not signed), so that the query path finds a set's RRSIGs with one read.
+    dense: Box<[u32]>,
     by_list: FxHashMap<SetKey, (u32, u32, u16)>,
     bytes: Vec<u8>,
     /// Sets of up to this many members are all signed ahead.
@@ -71,12 +74,18 @@ pub struct SignedSets {
     pub sets: FxHashMap<SetKey, (Box<[u8]>, u16)>,
 }
 
+/// Pools of at most this many members find a set's RRSIGs in a table of every mask (16 KB).
+const DENSE_MEMBERS: usize = 12;
+
 /// The set of `picks` as a mask of member indexes; `None` when one is 64 or more.
 #[inline]
 fn mask(picks: &[usize]) -> Option<u64> {
     let mut mask = 0u64;
     for &p in picks {
-        mask |= 1u64.checked_shl(u32::try_from(p).ok()?)?;
+        if p >= 64 {
+            return None;
+        }
+        mask |= 1 << p;
     }
     Some(mask)
 }
@@ -105,9 +114,15 @@ pub fn answer_records(ttl: u32, rrsigs: &[Vec<u8>]) -> Vec<u8> {
 }
 
 impl PoolSignatures {
-    /// None yet; sets of up to `complete_up_to` members are to come; counted in `stats`.
-    pub fn new(complete_up_to: usize, stats: Arc<SigningStats>) -> Self {
+    /// None yet for a pool of `members`; sets of up to `complete_up_to` members are to come;
+    /// counted in `stats`.
+    pub fn new(members: usize, complete_up_to: usize, stats: Arc<SigningStats>) -> Self {
+        let dense = match members <= DENSE_MEMBERS {
+            true => vec![u32::MAX; 1 << members].into_boxed_slice(),
+            false => Box::default(),
+        };
         PoolSignatures {
+            dense,
             by_mask: Vec::new(),
             by_list: FxHashMap::default(),
             bytes: Vec::new(),
@@ -144,6 +159,11 @@ impl PoolSignatures {
     /// beyond them.
     pub fn shrink_to_fit(&mut self) {
         self.by_mask.sort_unstable_by_key(|(m, _)| *m);
+        for (i, (m, _)) in self.by_mask.iter().enumerate() {
+            if let Some(slot) = self.dense.get_mut(*m as usize) {
+                *slot = i as u32;
+            }
+        }
         self.bytes.shrink_to_fit();
         self.by_mask.shrink_to_fit();
         self.by_list.shrink_to_fit();
@@ -163,13 +183,18 @@ impl PoolSignatures {
     #[inline]
     fn ahead(&self, picks: &[usize]) -> Option<Rrsigs<'_>> {
         let &(at, len, count) = match mask(picks) {
+            Some(m) if !self.dense.is_empty() => {
+                let i = *self.dense.get(m as usize)?;
+                &self.by_mask.get(i as usize)?.1
+            }
             Some(m) => {
                 let i = self.by_mask.binary_search_by_key(&m, |(k, _)| *k).ok()?;
                 &self.by_mask[i].1
             }
             None => self.by_list.get(&set_key(picks)?)?,
         };
-        Some((&self.bytes[at as usize..(at + len) as usize], count))
+        let bytes = self.bytes.get(at as usize..(at as usize + len as usize))?;
+        Some((bytes, count))
     }
 
     /// Hands `answer` the members to answer for the draw `picks`, their RRSIGs, and whether
