@@ -317,9 +317,16 @@ fn pair(algorithm: u8, secret: &[u8], public: &[u8]) -> Result<Pair, String> {
             let mut point = Vec::with_capacity(65);
             point.push(4);
             point.extend_from_slice(public);
+            // BIND writes the scalar as a number: without its leading zero octets (one key in
+            // 256 has one); ring wants all 32.
+            let mut scalar = [0u8; 32];
+            let Some(start) = 32usize.checked_sub(secret.len()) else {
+                return Err("the private key is longer than a P-256 scalar".into());
+            };
+            scalar[start..].copy_from_slice(secret);
             EcdsaKeyPair::from_private_key_and_public_key(
                 &ECDSA_P256_SHA256_FIXED_SIGNING,
-                secret,
+                &scalar,
                 &point,
                 &SystemRandom::new(),
             )
@@ -520,6 +527,22 @@ mod tests {
         };
         assert_eq!(state_of(prepublished, 10), State::Published);
         assert_eq!(t.next_after(250), Some(("inactive", 300)));
+    }
+
+    /// A P-256 scalar BIND wrote without its leading zero octet (one key in 256) still loads.
+    #[test]
+    fn a_short_ecdsa_scalar_is_padded() {
+        let rng = SystemRandom::new();
+        // ring's PKCS#8 for P-256: the scalar at octets 36..68, the point 04 || x || y last.
+        let (scalar, public) = loop {
+            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let doc = doc.as_ref();
+            if doc[36] == 0 {
+                break (doc[37..68].to_vec(), doc[doc.len() - 64..].to_vec());
+            }
+        };
+        assert_eq!(scalar.len(), 31);
+        assert!(pair(13, &scalar, &public).is_ok());
     }
 
     fn state_of(timing: Timing, now: u64) -> State {
