@@ -1122,3 +1122,42 @@ async fn a_zone_transferred_unsigned_is_signed_on_the_way_through() {
     s.stop().await;
     primary.stop().await;
 }
+
+/// A reload that cannot sign (the key files gone) keeps the zone serving as it was signed, and
+/// says why; the keys back, the next reload signs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_whose_keys_go_missing_keeps_serving_signed() {
+    if !have_tool("dnssec-keygen") {
+        return;
+    }
+    let dir = signed_dir("", "");
+    let keys = dir.path().join("keys");
+    keygen(&keys, &["-f", "KSK"]);
+    keygen(&keys, &[]);
+    let s = start_dir(dir).await;
+    let signed = |out: String| out.contains("RRSIG") && out.contains("status: NOERROR");
+    assert!(signed(
+        dig(s.addr, &["+dnssec", "www.example.com", "A"]).await
+    ));
+    let aside = s.dir.path().join("keys-aside");
+    std::fs::rename(&keys, &aside).unwrap();
+    let shared = s.running.as_ref().unwrap().shared.clone();
+    let installed = shared.reload().await.expect("the reload installs");
+    let problems: Vec<String> = installed.problems.iter().map(ToString::to_string).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("cannot read the key directory")),
+        "{problems:?}"
+    );
+    assert!(signed(
+        dig(s.addr, &["+dnssec", "www.example.com", "A"]).await
+    ));
+    std::fs::rename(&aside, &keys).unwrap();
+    let installed = shared.reload().await.expect("the reload installs");
+    assert!(installed.problems.is_empty(), "{:?}", installed.problems);
+    assert!(signed(
+        dig(s.addr, &["+dnssec", "www.example.com", "A"]).await
+    ));
+    s.stop().await;
+}

@@ -218,6 +218,9 @@ fn last_good(
                 z.generation = old.generation;
                 Arc::new(z)
             }
+            // A zone signed here whose signing fails again (its keys): what served goes on
+            // serving, signed as it was; its problems are the failed build's, said already.
+            Err(_) if signing.0.is_some() => old.clone(),
             Err(more) => {
                 problems.extend(more);
                 return None;
