@@ -184,6 +184,7 @@ impl Signer {
 /// How many sizes of sets (1, 2, …, up to `k` of `n` members) fit in `limit` signatures sets;
 /// at least one (the singletons).
 pub fn sizes_within(n: usize, k: usize, limit: usize) -> usize {
+    let k = k.min(n);
     let mut total = 0usize;
     let mut choose = 1usize; // C(n, 0)
     for size in 1..=k {
