@@ -727,3 +727,23 @@ pub async fn alone_with_dnslb(dir: &Path, port: u16, command: &str) -> std::proc
         .expect("the command finishes in 2 minutes")
         .unwrap()
 }
+
+/// DNSViz finds the signed example.com in `dir` clean ([`dnsviz_report`] with `ds`, probing
+/// `names`): no error or warning, the delegation from the DS secure, at least 25 things valid,
+/// and every status VALID, SECURE, NOERROR or NXDOMAIN. `what` names the case in a failure.
+pub async fn assert_dnsviz_clean(dir: &Path, ds: &str, names: &str, what: &str) {
+    let (report, statuses, complaints) = dnsviz_report(dir, ds, names).await;
+    assert!(complaints.is_empty(), "{what}: {complaints:#?}");
+    assert_eq!(
+        report["example.com."]["delegation"]["status"], "SECURE",
+        "{what}: {report}"
+    );
+    let valid = statuses.get("VALID").copied().unwrap_or(0);
+    assert!(valid >= 25, "{what}: {statuses:?}");
+    assert!(
+        statuses
+            .keys()
+            .all(|s| ["VALID", "SECURE", "NOERROR", "NXDOMAIN"].contains(&s.as_str())),
+        "{what}: {statuses:?}\n{report}"
+    );
+}
