@@ -104,17 +104,7 @@ async fn validating_unbound(dnslb: SocketAddr, ds: &str, tcp: bool) -> Daemon {
             tcp = if tcp { "yes" } else { "no" },
         )
     };
-    // Unbound refuses nothing while it starts; its answer to this probe is enough.
-    let probe = query_message("example.com.", RecordType::SOA, None);
-    Daemon::start(
-        "unbound",
-        "unbound.conf",
-        &["-d", "-c"],
-        |_| {},
-        config,
-        &probe,
-    )
-    .await
+    unbound_daemon(config).await
 }
 
 /// Asks Unbound every question; returns what differs from the expected verdicts.

@@ -63,16 +63,7 @@ async fn unbound_with(dnslb: SocketAddr, extra: &str) -> Daemon {
             dir = dir.display(),
         )
     };
-    let probe = query_message("ns1.example.com.", hickory_proto::rr::RecordType::A, None);
-    Daemon::start(
-        "unbound",
-        "unbound.conf",
-        &["-d", "-c"],
-        |_| {},
-        config,
-        &probe,
-    )
-    .await
+    unbound_daemon(config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,16 +116,7 @@ async fn validating_unbound(dnslb: SocketAddr, anchors: &[String]) -> Daemon {
             dir = dir.display(),
         )
     };
-    let probe = query_message("example.com.", RecordType::SOA, None);
-    Daemon::start(
-        "unbound",
-        "unbound.conf",
-        &["-d", "-c"],
-        |_| {},
-        config,
-        &probe,
-    )
-    .await
+    unbound_daemon(config).await
 }
 
 /// Every policy, each pool of several members: weighted with probes (its members' targets

@@ -747,3 +747,18 @@ pub async fn assert_dnsviz_clean(dir: &Path, ds: &str, names: &str, what: &str) 
         "{what}: {statuses:?}\n{report}"
     );
 }
+
+/// Unbound in the foreground on a loopback port with the config `config(port, dir)` makes, once
+/// it answers for example.com (it refuses nothing while it starts: an answer is enough).
+pub async fn unbound_daemon(config: impl Fn(u16, &Path) -> String) -> Daemon {
+    let probe = query_message("example.com.", RecordType::SOA, None);
+    Daemon::start(
+        "unbound",
+        "unbound.conf",
+        &["-d", "-c"],
+        |_| {},
+        config,
+        &probe,
+    )
+    .await
+}
